@@ -1,0 +1,81 @@
+"""Result records: one per (row, task), carrying its own provenance (HELM-style cells).
+
+A :class:`TaskRecord` holds the score, the per-problem verdicts (for bootstrap confidence
+intervals and paired tests on the board) and everything needed to say where the number came
+from. Records are JSON files written atomically by the evaluation stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TaskRecord:
+    """Score of one row on one task.
+
+    Attributes:
+        row_id: board row id (spec id of the base, RL baseline or ReasonMaxxer row).
+        task: task name (``rmxbench.spec.TASKS``).
+        metric: ``"pass@1"`` or ``"avg@k"`` with k filled in (e.g. ``"avg@8"``).
+        score: mean correctness in [0, 1] (avg@k = mean over all k samples of every problem).
+        n_problems: problems scored.
+        k: samples per problem (1 for pass@1).
+        per_problem: problem id -> list of k verdicts (bools), in sample order.
+        extra: other metrics, e.g. ``{"pass@8": 0.3, "maj@8": 0.2}``.
+        timeouts: grader checks that hit the time bound (counted as incorrect).
+        malformed: completions with no extractable answer.
+        provenance: model ref + revision or adapter hash, decoding, seeds, grader version,
+            lm-eval version, hardware, date, wall seconds.
+    """
+
+    row_id: str
+    task: str
+    metric: str
+    score: float
+    n_problems: int
+    k: int
+    per_problem: dict[str, list[bool]]
+    extra: dict[str, float] = field(default_factory=dict)
+    timeouts: int = 0
+    malformed: int = 0
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TaskRecord":
+        return cls(**data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder + ``os.replace``.
+
+    A reader never sees a partial file; a crash leaves either the old file or none.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """:func:`atomic_write_text` of ``json.dumps(data, indent=1, sort_keys=True)``."""
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")

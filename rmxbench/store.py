@@ -1,0 +1,137 @@
+"""Content-addressed artifact store: every stage output lives under a key of all its inputs.
+
+Layout: ``$RMXBENCH_HOME/<stage>/<key>/`` where ``key`` is the sha256 (first 20 hex digits) of
+the canonical JSON of everything that determines the output (model reference + revision, the
+stage's config, input artifact keys, data-file hashes, the stage's code version). A stage
+builds into ``<stage>/.tmp-<key>-<pid>-<rand>/`` and the finished folder is renamed into place
+(``os.rename`` of a directory is atomic on POSIX), so a partially written artifact is never
+visible: a run killed at any point (SIGKILL, Ctrl-C) leaves at most a ``.tmp-*`` folder, which
+the next build of the same key deletes. Changing nothing reruns nothing.
+
+``RMXBENCH_HOME`` defaults to the user cache directory (``platformdirs.user_cache_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+HOME_ENV = "RMXBENCH_HOME"
+DONE_MARKER = "_complete.json"
+
+
+def default_home() -> Path:
+    """``$RMXBENCH_HOME`` if set, else the platform's user cache dir for rmxbench."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rmxbench"))
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, no whitespace); pydantic models and paths are converted."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "model_dump"):
+            return o.model_dump(mode="json")
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, (set, frozenset)):
+            return sorted(o)
+        raise TypeError(f"cannot key object of type {type(o).__name__}")
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=default)
+
+
+def file_sha256(path: str | Path, _cache: dict[tuple[str, float, int], str] = {}) -> str:
+    """sha256 hex digest of a file's bytes (cached by path, mtime and size within a process)."""
+    p = Path(path)
+    st = p.stat()
+    ck = (str(p.resolve()), st.st_mtime, st.st_size)
+    if ck not in _cache:
+        h = hashlib.sha256()
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _cache[ck] = h.hexdigest()
+    return _cache[ck]
+
+
+def dir_sha256(path: str | Path) -> str:
+    """sha256 over the relative names and bytes of every file under ``path`` (sorted)."""
+    root = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(file_sha256(f).encode())
+    return h.hexdigest()
+
+
+class ArtifactStore:
+    """The on-disk store. ``home`` defaults to :func:`default_home`.
+
+    Example::
+
+        store = ArtifactStore()
+        key = store.key("rollouts", model=ref, config=recipe.rollouts, pool=pool_key, code="1")
+        out = store.build("rollouts", key, lambda tmp: write_rollouts(tmp))
+    """
+
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home).expanduser() if home is not None else default_home()
+
+    @staticmethod
+    def key(stage: str, **parts: Any) -> str:
+        """Key of a stage output: sha256 of ``{"stage": stage, **parts}`` as canonical JSON (20 hex)."""
+        return hashlib.sha256(canonical_json({"stage": stage, **parts}).encode()).hexdigest()[:20]
+
+    def path(self, stage: str, key: str) -> Path:
+        """Final folder of ``(stage, key)`` (may not exist yet)."""
+        if not stage.replace("_", "").isalnum() or not key.isalnum():
+            raise ValueError(f"unsafe stage/key: {stage!r}/{key!r}")
+        return self.home / stage / key
+
+    def get(self, stage: str, key: str) -> Path | None:
+        """The finished artifact folder, or None if it has not been built."""
+        p = self.path(stage, key)
+        return p if (p / DONE_MARKER).is_file() else None
+
+    def build(self, stage: str, key: str, fn: Callable[[Path], Any], *, force: bool = False,
+              meta: dict[str, Any] | None = None) -> Path:
+        """Return the artifact folder for ``(stage, key)``, building it with ``fn(tmp_dir)`` if missing.
+
+        ``fn`` writes its files into ``tmp_dir``; after it returns, a ``_complete.json`` marker
+        (with ``meta``) is written and the folder is renamed into place. With ``force`` an
+        existing artifact is replaced. Stale ``.tmp-<key>-*`` folders from killed runs are removed.
+
+        Raises:
+            Whatever ``fn`` raises; the temp folder is removed and nothing is published.
+        """
+        final = self.path(stage, key)
+        if not force and self.get(stage, key) is not None:
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for stale in final.parent.glob(f".tmp-{key}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            fn(tmp)
+            with (tmp / DONE_MARKER).open("w") as fh:
+                json.dump({"stage": stage, "key": key, **(meta or {})}, fh, sort_keys=True, default=str)
+            if final.exists():
+                trash = final.parent / f".tmp-{key}-old-{uuid.uuid4().hex[:8]}"
+                os.rename(final, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
