@@ -79,3 +79,36 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """:func:`atomic_write_text` of ``json.dumps(data, indent=1, sort_keys=True)``."""
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+
+
+@dataclass
+class RowCost:
+    """Training cost of one board row.
+
+    For ReasonMaxxer rows it is measured (rollouts + entropy + τ sweep training + validation +
+    pick, paper App. D); for RL baselines it is the published figure from the spec.
+
+    Attributes:
+        usd: cost in USD, or None (CPU-only run, or not published).
+        gpu_hours: accelerator-hours (seconds × accelerators / 3600), or None.
+        cpu_hours: CPU wall-hours for CPU-only runs, or None.
+        gpu_type: accelerator the hours refer to.
+        basis: measured | reported | estimated | derived | unspecified.
+        source: where the figure comes from.
+        stage_seconds: wall seconds per stage (measured rows only).
+    """
+
+    usd: float | None = None
+    gpu_hours: float | None = None
+    cpu_hours: float | None = None
+    gpu_type: str | None = None
+    basis: str = "unspecified"
+    source: str = ""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RowCost":
+        return cls(**data)
