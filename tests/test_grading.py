@@ -1,0 +1,454 @@
+"""Tests for rmxbench.grading: the examples table in GRADING.md, extraction, equivalence, the
+numeric policy, the per-check time bound (threads, processes, pathological inputs) and maj@k.
+
+Runs the real math-verify in real worker processes (no mocks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import pytest
+
+from rmxbench import grading
+from rmxbench.grading import (
+    GRADER_VERSION,
+    POLICIES,
+    Extraction,
+    Grade,
+    extract_answer,
+    grade,
+    grade_many,
+    is_equivalent,
+    majority_answer,
+    summarize,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO / ".." / "shared"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm():
+    grading.warm_up()  # worker start-up is not part of any timed assertion below
+    yield
+
+
+# ----------------------------------------------------------------------------------------------
+# GRADING.md examples table (keeps the doc and the code honest)
+# ----------------------------------------------------------------------------------------------
+
+
+def _parse_examples() -> list[dict]:
+    text = (REPO / "GRADING.md").read_text(encoding="utf-8")
+    block = text.split("<!-- examples:start -->", 1)[1].split("<!-- examples:end -->", 1)[0]
+    rows = [ln for ln in block.strip().splitlines() if ln.startswith("| ") and not ln.startswith("| id ")]
+    out = []
+    for ln in rows:
+        cells = [c.strip() for c in ln.strip()[1:-1].split(" | ")]
+        assert len(cells) == 8, f"bad examples row (need 8 cells): {ln}"
+        ident, kind, task, comp, gold, extracted, rule, correct = cells
+
+        def code(c: str) -> str:
+            assert c.startswith("`") and c.endswith("`"), f"cell not a code span: {c!r} in {ln}"
+            return c[1:-1].replace("⏎", "\n")
+
+        task_v, ex_v = code(task), code(extracted)
+        out.append(
+            dict(
+                id=ident,
+                kind=kind,
+                task=None if task_v == "-" else task_v,
+                completion=code(comp),
+                gold=code(gold),
+                extracted=None if ex_v == "-" else ex_v,
+                rule=code(rule),
+                correct={"True": True, "False": False}[correct],
+            )
+        )
+    return out
+
+
+EXAMPLES = _parse_examples()
+
+
+def test_examples_table_is_substantial():
+    assert len(EXAMPLES) >= 50
+    assert len({e["id"] for e in EXAMPLES}) == len(EXAMPLES)
+    # every rule and both verdicts are exercised
+    assert {e["rule"] for e in EXAMPLES} == {"boxed", "fbox", "gsm8k_hash", "final_answer", "last_number", "none"}
+    assert sum(e["correct"] for e in EXAMPLES) > 10 and sum(not e["correct"] for e in EXAMPLES) > 10
+    assert GRADER_VERSION in (REPO / "GRADING.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e["id"] for e in EXAMPLES])
+def test_grading_md_example(ex):
+    g = grade(ex["completion"], ex["gold"], task=ex["task"])
+    assert isinstance(g, Grade)
+    assert (g.extracted, g.rule) == (ex["extracted"], ex["rule"]), ex["kind"]
+    assert g.correct is ex["correct"], f'{ex["kind"]}: {ex["extracted"]!r} vs gold {ex["gold"]!r}'
+    assert g.timed_out is False
+    assert extract_answer(ex["completion"], ex["task"]) == Extraction(ex["extracted"], ex["rule"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Extraction specifics
+# ----------------------------------------------------------------------------------------------
+
+
+def test_policy_table_covers_every_task():
+    from rmxbench.spec import TASKS
+
+    assert set(TASKS) <= set(POLICIES)
+    assert grading.policy_for(None) == grading.DEFAULT_POLICY
+    assert grading.policy_for("no_such_task") == grading.DEFAULT_POLICY
+    assert grading.policy_for("gsm8k_train") == POLICIES["gsm8k"]
+    assert grading.policy_for("embedded_train") == POLICIES["tinymath"]
+
+
+def test_last_complete_box_wins_and_nested_braces():
+    comp = r"We get \boxed{\frac{1}{2}} then \boxed{\left\{ x \mid x^{2} > 0 \right\}} ok"
+    assert extract_answer(comp) == Extraction(r"\left\{ x \mid x^{2} > 0 \right\}", "boxed")
+    # a fbox after a boxed wins, being last
+    assert extract_answer(r"\boxed{1} \fbox{2}") == Extraction("2", "fbox")
+    # empty boxes are ignored
+    assert extract_answer(r"\boxed{4} and \boxed{ }") == Extraction("4", "boxed")
+    # \boxedx is not a box command
+    assert extract_answer(r"\boxedfoo{3}", task="math500") == Extraction(None, "none")
+
+
+def test_final_answer_takes_last_statement_and_dollar_span():
+    comp = "The answer is 3.\nActually, recheck.\nThe final answer is $x^2 + 1$. I hope it is correct."
+    assert extract_answer(comp, "minerva_math") == Extraction("x^2 + 1", "final_answer")
+    assert extract_answer("So the answer is 3.5.", "math500") == Extraction("3.5", "final_answer")
+    assert extract_answer("**Final Answer:** 42", "math500") == Extraction("42", "final_answer")
+
+
+def test_gsm8k_hash_is_first_not_last():
+    comp = "#### 5\n#### 6\n#### 7"
+    assert extract_answer(comp, "gsm8k") == Extraction("5", "gsm8k_hash")
+    assert extract_answer("no answer here", "gsm8k") == Extraction(None, "none")
+
+
+def test_extraction_is_linear_time_on_huge_input():
+    comp = "\\boxed{" * 20000 + "x" + " 1 2 3" * 20000
+    t = time.perf_counter()
+    assert extract_answer(comp, "gsm8k") == Extraction(None, "none")  # all boxes unclosed: nothing before them
+    assert time.perf_counter() - t < 2.0
+
+
+ADVERSARIAL = [
+    "5 " + "a" * 40 + "1",  # nested-quantifier trap for unit-word stripping
+    "5 " + "ab " * 3000 + "1",
+    "5" + " " * 20000 + "\\text{cm}x",
+    "(" * 5000,
+    "1" * 5000 + "a",
+    "\\frac" * 3000,
+    "{" * 5000 + "}" * 4000,
+    "1," * 3000,
+    "the answer is " * 2000,
+    "#### " + "9" * 5000 + "x",
+    "$" * 5000,
+    "\\text{" * 3000,
+    "answer: \\boxed{" * 5000,
+    "\\boxed 5 " * 5000,
+    "x" * 30000 + " the answer is $" + "y" * 30000,
+]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_in_process_paths_have_no_regex_blowup(text):
+    # the in-process code has no deadline, so it must be (near-)linear on any input
+    t = time.perf_counter()
+    extract_answer(text, "gsm8k")
+    extract_answer(text, None)
+    grading._quick_verdict(text, "5")
+    grading._quick_verdict("5", text)
+    assert time.perf_counter() - t < 1.0
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(TypeError, match="completion must be str"):
+        grade(None, "5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="gold answer must be str"):
+        grade("5", 5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="gold answer is empty"):
+        grade(r"\boxed{5}", "  ")
+    with pytest.raises(ValueError, match="2 completions but 1 golds"):
+        grade_many(["a", "b"], ["1"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Equivalence: in-process quick path and the worker path agree
+# ----------------------------------------------------------------------------------------------
+
+NUMERIC_PAIRS = [
+    ("1e-7", "4e-7", False),
+    ("1e-7", "1.0000005e-7", True),
+    ("0.333333", r"\frac{1}{3}", True),
+    ("0.33333", r"\frac{1}{3}", False),
+    ("1000001", "1000000", False),
+    ("1000000.5", "1000000", True),  # decimal side: relative 5e-7
+    ("0", "0.0", True),
+    ("1e-13", "0", True),  # the only absolute tolerance: around exact zero
+    ("1e-11", "0", False),
+    ("10%", "0.1", True),
+    ("10%", "10", True),
+    ("10%", "0.1%", False),
+    ("-3", "3", False),
+    ("2/4", r"\frac{1}{2}", True),
+]
+
+
+@pytest.mark.parametrize("pred,gold,expected", NUMERIC_PAIRS)
+def test_numeric_policy_quick_and_worker_agree(pred, gold, expected):
+    quick = grading._quick_verdict(pred, gold)
+    assert quick is expected  # plain numbers are decided in-process
+    assert is_equivalent(pred, gold) == (expected, False)
+    # the worker-side math-verify path (used for numbers inside tuples, matrices, ...) agrees
+    mat = "\\begin{pmatrix}%s\\\\1\\end{pmatrix}"
+    assert grading._worker_check(mat % pred, mat % gold) is expected
+
+
+def test_math_verify_float_rounding_pitfall_is_fixed_in_containers():
+    # raw math-verify rounds to 6 decimals and calls these equal; our worker must not
+    from math_verify import LatexExtractionConfig, parse
+
+    cfg = [LatexExtractionConfig()]
+    import math_verify.grader as mvg
+
+    a, b = parse(r"$0.0000001$", cfg, parsing_timeout=None), parse(r"$0.0000004$", cfg, parsing_timeout=None)
+    assert mvg.verify(a, b, timeout_seconds=None) is False  # patched numeric check in this process
+    assert is_equivalent(r"\begin{pmatrix}0.0000001\\1\end{pmatrix}", r"\begin{pmatrix}0.0000004\\1\end{pmatrix}") == (False, False)
+    assert is_equivalent(r"\begin{pmatrix}0.5\\1\end{pmatrix}", r"\begin{pmatrix}\frac12\\1\end{pmatrix}") == (True, False)
+
+
+def test_is_equivalent_rejects_non_strings():
+    with pytest.raises(TypeError, match="needs two str"):
+        is_equivalent(5, "5")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------
+# Time bound, threads, processes
+# ----------------------------------------------------------------------------------------------
+
+TOWER = r"\boxed{2^{2^{2^{2^{2^{2}}}}}}"  # sympy tries to evaluate 2^65536-th powers: never finishes
+PARENS = r"\boxed{" + "(" * 2000 + "1" + ")" * 2000 + "}"  # math-verify parse alone takes ~15 s
+
+
+@pytest.mark.parametrize("completion,gold", [(TOWER, "5"), (PARENS, "2")], ids=["power_tower", "deep_parens"])
+def test_pathological_input_is_cut_off_by_the_time_bound(completion, gold):
+    bound = 1.0
+    grading.warm_up()  # a replacement worker may still be starting from an earlier timeout
+    t = time.perf_counter()
+    g = grade(completion, gold, timeout_s=bound)
+    elapsed = time.perf_counter() - t
+    assert (g.correct, g.timed_out, g.rule) == (False, True, "boxed")
+    assert bound <= elapsed < bound + 0.5, elapsed
+    # the killed worker was replaced: grading continues normally
+    assert grade(r"\boxed{x+1}", "1+x", timeout_s=30) == Grade(True, "x+1", "boxed", False)
+
+
+def test_time_bound_holds_off_the_main_thread_and_timeouts_are_counted():
+    comps = [TOWER, r"\boxed{(x+1)^2}", r"\boxed{3}", r"\boxed{\sqrt{8}}"]
+    golds = ["5", "x^2+2x+1", "4", r"2\sqrt{2}"]
+    t = time.perf_counter()
+    grades = grade_many(comps, golds, task="math500", timeout_s=1.0)
+    elapsed = time.perf_counter() - t
+    assert [g.correct for g in grades] == [False, True, False, True]
+    assert [g.timed_out for g in grades] == [True, False, False, False]
+    s = summarize(grades)
+    assert (s["n"], s["correct"], s["timed_out"], s["by_rule"]) == (4, 2, 1, {"boxed": 4})
+    assert elapsed < 1.0 + 10.0
+
+
+def test_1000_checks_in_a_thread_pool():
+    """1000 mixed checks (most decided in-process, ~1 in 7 through math-verify workers)."""
+    base = [
+        (r"\boxed{\dfrac{5}{8}}", r"\frac58", True),
+        (r"\boxed{1,000}", "1000", True),
+        (r"\boxed{x = 5}", "5", True),
+        (r"\boxed{1e-7}", "4e-7", False),
+        (r"#### 42", "42", True),
+        (r"\boxed{7}", "8", False),
+        (r"\boxed{10\%}", "10", True),
+    ]
+    slow = [
+        (r"\boxed{(x+1)^2}", "x^2+2x+1", True),
+        (r"\boxed{0.1}", "0,1", False),
+        (r"\boxed{\pm 2}", "2,-2", True),
+        (r"\boxed{3}", r"(-\infty, 3)", False),
+    ]
+    items = []
+    for i in range(1000):
+        if i % 7 == 3:
+            items.append(slow[i % len(slow)])
+        else:
+            items.append(base[i % len(base)])
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=16) as ex:
+        grades = list(ex.map(lambda it: grade(it[0], it[1], task="gsm8k", timeout_s=10), items))
+    elapsed = time.perf_counter() - t
+    assert [g.correct for g in grades] == [e for _, _, e in items]
+    assert not any(g.timed_out for g in grades)
+    assert elapsed < 60.0, f"1000 checks took {elapsed:.1f} s"
+
+
+def test_works_in_spawned_and_forked_worker_processes():
+    pairs = [(r"\boxed{(x+1)^2}", "x^2+2x+1"), (r"\boxed{\pm 2}", "2,-2"), (r"\boxed{2}", "3")]
+    expected = [True, True, False]
+    for method in ("spawn", "fork"):
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context(method)) as ex:
+            got = list(ex.map(grade, [c for c, _ in pairs], [g for _, g in pairs]))
+            child_workers = ex.submit(grading.worker_pids).result()
+        assert [g.correct for g in got] == expected, method
+        assert not any(g.timed_out for g in got)
+        # the child's own grader workers go away with it (a fork child skips atexit: the
+        # workers' parent-death watchdog handles that case)
+        assert child_workers and not set(child_workers) & set(grading.worker_pids())
+        assert _wait_gone(child_workers) == [], method
+    # the parent's own workers are untouched by the forked child
+    assert is_equivalent(r"(y+1)^2", "y^2+2y+1") == (True, False)
+
+
+def test_workers_are_cleaned_up_at_interpreter_exit(tmp_path):
+    script = (
+        "import json\n"
+        "from rmxbench.grading import is_equivalent, worker_pids\n"
+        "assert is_equivalent('(x+1)^2', 'x^2+2x+1') == (True, False)\n"
+        "print(json.dumps(worker_pids()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    pids = json.loads(out.stdout.strip().splitlines()[-1])
+    assert pids
+    assert _wait_gone(pids) == [], "grader workers still running after interpreter exit"
+
+
+def _wait_gone(pids: list[int], within_s: float = 5.0) -> list[int]:
+    deadline = time.time() + within_s
+    alive = list(pids)
+    while alive and time.time() < deadline:
+        alive = [p for p in pids if _pid_alive(p)]
+        time.sleep(0.1)
+    return alive
+
+
+def _pid_alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def test_import_is_fast_and_light():
+    code = (
+        "import time, sys; t = time.perf_counter(); import rmxbench.grading; "
+        "print(time.perf_counter() - t, 'torch' in sys.modules, 'sympy' in sys.modules, 'math_verify' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    secs, torch_in, sympy_in, mv_in = out.stdout.split()
+    assert float(secs) < 0.5
+    assert (torch_in, sympy_in, mv_in) == ("False", "False", "False")
+
+
+# ----------------------------------------------------------------------------------------------
+# maj@k
+# ----------------------------------------------------------------------------------------------
+
+
+def test_majority_answer_groups_equivalent_answers():
+    assert majority_answer([r"\frac12", "3", "0.5", None, "3", "1/2"]) == r"\frac12"
+    assert majority_answer(["3", r"\frac12", "0.5", "3"]) == "3"  # 2-2 tie: first group wins
+    assert majority_answer([None, None]) is None
+    assert majority_answer([]) is None
+    assert majority_answer(["x = 5", "5", "6"]) == "x = 5"
+    assert majority_answer([r"(x+1)^2", "x^2+2x+1", "7"]) == "(x+1)^2"
+
+
+# ----------------------------------------------------------------------------------------------
+# Real benchmark data (skipped without ../shared)
+# ----------------------------------------------------------------------------------------------
+
+
+def _rows(name: str) -> list[dict]:
+    path = SHARED / "benchmarks" / f"{name}.jsonl"
+    if not path.is_file():
+        pytest.skip(f"offline benchmark data not found at {path.resolve()}")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_reference_solutions_grade_correct():
+    gsm = _rows("gsm8k")
+    g = grade_many([r["solution"] for r in gsm], [r["answer"] for r in gsm], task="gsm8k")
+    s = summarize(g)
+    assert (s["correct"], s["by_rule"]) == (1319, {"gsm8k_hash": 1319})
+    for name in ("math500", "minerva_math"):
+        rows = _rows(name)
+        g = grade_many([r["solution"] for r in rows], [r["answer"] for r in rows], task=name)
+        assert summarize(g)["correct"] == len(rows), name
+
+
+def test_shifted_math500_answers_are_wrong_unless_really_equal():
+    rows = _rows("math500")
+    golds = [r["answer"] for r in rows]
+    preds = golds[1:] + golds[:1]
+    grades = grade_many([f"\\boxed{{{p}}}" for p in preds], golds, task="math500", timeout_s=10)
+    assert not any(g.timed_out for g in grades)
+    wrong_true = [(p, g) for p, g, v in zip(preds, golds, grades) if v.correct and grading._quick_verdict(p, g) is not True]
+    assert wrong_true == []
+    assert sum(v.correct for v in grades) <= 5
+
+
+def test_decimal_forms_of_math500_answers():
+    """Every non-integer numeric MATH-500 gold vs its 10-digit decimal (True) and a 1e-4-off decimal (False)."""
+    rows = _rows("math500")
+    import sympy
+
+    grading._mv_setup()
+    comps, golds, expected = [], [], []
+    for r in rows:
+        parsed = grading._MV_STATE["parse"](grading._prepare(r["answer"]))
+        e = parsed[0] if parsed else None
+        if isinstance(e, sympy.Expr) and e.is_number and e.is_real and not e.is_Integer:
+            val = e.evalf(12)
+            for factor, ok in ((1, True), (1 + sympy.Rational(1, 10**4), False)):
+                comps.append("\\boxed{%s}" % sympy.Float(val * factor, 10))
+                golds.append(r["answer"])
+                expected.append(ok)
+    assert len(comps) > 150
+    grades = grade_many(comps, golds, task="math500", timeout_s=10)
+    assert [g.correct for g in grades] == expected
+    assert not any(g.timed_out for g in grades)
+
+
+def test_worker_start_failure_is_a_clear_error():
+    # a 60 MiB address-space cap makes the worker's math-verify import fail: a real start failure
+    script = (
+        "from rmxbench.grading import is_equivalent, GraderError, grade\n"
+        "assert grade(r'\\boxed{5}', '5').correct  # quick path needs no worker\n"
+        "try:\n"
+        "    is_equivalent('(x+1)^2', 'x^2+2x+1')\n"
+        "except GraderError as e:\n"
+        "    print('GRADER_ERROR', str(e).splitlines()[0])\n"
+    )
+    env = dict(os.environ, RMXBENCH_GRADER_WORKER_MEM_MB="60")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "GRADER_ERROR grader worker failed to start (is math-verify installed" in out.stdout
