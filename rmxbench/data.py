@@ -89,9 +89,9 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
         UserError: unknown name, missing file, malformed rows, or hub unreachable.
     """
     if name in EMBEDDED:
-        from rmxbench.embedded import tinymath_path
+        import rmxbench.embedded as _emb
 
-        rows = read_jsonl(tinymath_path(EMBEDDED[name]))
+        rows = read_jsonl(Path(_emb.__file__).resolve().parent / "tinymath" / f"{EMBEDDED[name]}.jsonl")
     elif name in FILES:
         if data_dir is not None:
             rows = read_jsonl(Path(data_dir) / FILES[name])

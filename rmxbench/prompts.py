@@ -23,12 +23,19 @@ R1_USER = (
     "answer in \\boxed{{}}.\n\nProblem: {problem}"
 )
 #: SimpleRL-Zoo (hkust-nlp/simpleRL-reason) Qwen prompt: ChatML with a step-by-step/\\boxed{} instruction.
+#: Verified verbatim against ``PROMPT_TEMPLATES["qwen-boxed"]`` of the math-eval harness that
+#: simpleRL-reason ships (``examples/simplelr_math_eval/utils.py``, derived from QwenLM/Qwen2.5-Math
+#: ``evaluation/utils.py``; SimpleRL-Zoo trains and evaluates with ``prompt_type=qwen-boxed``).
 SIMPLERL_CHATML = (
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     "<|im_start|>user\n{problem}\nPlease reason step by step, and put your final answer within "
     "\\boxed{{}}.<|im_end|>\n<|im_start|>assistant\n"
 )
-#: Open-Reasoner-Zero's training conversation with <think>/<answer> tags.
+#: Open-Reasoner-Zero's training conversation with <think>/<answer> tags. Verified against
+#: Open-Reasoner-Zero ``playground/zero_setting_base.py`` (commit e008f6d9): the Jinja
+#: ``prompt_template`` "...User: {{prompt}}\nAssistant: <think>" wrapped around the
+#: ``prompt_instruction_template`` "You must put your answer ... \\boxed{} tag.\nThis is the
+#: problem:\n{{prompt}}\n" (Jinja drops the single trailing newline, hence one "\n" before "Assistant:").
 ORZ_THINK = (
     "A conversation between User and Assistant. The User asks a question, and the Assistant solves it. "
     "The Assistant first thinks about the reasoning process in the mind and then provides the User with "
@@ -38,11 +45,20 @@ ORZ_THINK = (
     "here </answer>. And your final answer will be extracted automatically by the \\boxed{{}} tag.\n"
     "This is the problem:\n{problem}\nAssistant: <think>"
 )
-#: PRIME-Zero (Eurus-2-7B-PRIME-Zero) prompt, Qwen ChatML with the step-by-step/\\boxed{} instruction.
+#: PRIME-Zero (PRIME-RL/Eurus-2-7B-PRIME-Zero, RL from Qwen2.5-Math-7B without SFT): the "zero"
+#: conversation prompt, no chat template, with PRIME's math instruction appended to the question.
+#: The instruction "\n\nPresent the answer in LaTex format: \\boxed{Your answer}" is verified in
+#: PRIME-RL/PRIME ``eval/scripts/eval/math/evaluate_math_chat_quicktest.py`` (``make_conv_hf``) and
+#: the Eurus-2-SFT model card; the whole text equals ``apply_prime_zero_template`` of
+#: sail-sg/understand-r1-zero ``evaluate_model.py`` (docstring: the PRIME-Zero model card,
+#: huggingface.co/PRIME-RL/Eurus-2-7B-PRIME-Zero), also ``make_conv_zero`` in public eval scripts.
+#: The style keeps its historical name ``prime_chat`` (the spec schema's literal).
 PRIME_CHAT = (
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "<|im_start|>user\n{problem}\n\nPresent the answer in LaTex format: \\boxed{{Your answer}}<|im_end|>\n"
-    "<|im_start|>assistant\n"
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: {problem}\n\nPresent the answer in LaTex format: \\boxed{{Your answer}}. Assistant:"
 )
 #: The embedded synthetic benchmark (rmxbench/embedded): plain completion prompt.
 TINY_STORY = "Problem: {problem}\nSolution:"
@@ -63,7 +79,7 @@ STOP_SEQUENCES: dict[str, list[str]] = {
     "r1_chat": [],
     "simplerl_chatml": ["<|im_end|>", "<|endoftext|>"],
     "orz_think": ["</answer>", "User:"],
-    "prime_chat": ["<|im_end|>", "<|endoftext|>"],
+    "prime_chat": ["</answer>", "\nUser:", "<|im_end|>", "<|endoftext|>"],
     "tiny_story": ["\nProblem:"],
 }
 
@@ -91,3 +107,33 @@ def build_prompt(problem: str, style: str, tokenizer: Any | None = None) -> str:
     except KeyError:
         raise ValueError(f"unknown prompt style {style!r}; known: {sorted([*TEMPLATES, 'r1_chat'])}") from None
     return template.format(problem=problem)
+
+
+#: Styles whose text is one user message rendered through the model's own chat template.
+CHAT_STYLES = frozenset({"r1_chat"})
+
+
+def task_prompt(problem: str, style: str) -> str:
+    """The text lm-eval receives as the context for ``problem`` in ``style``.
+
+    For fixed-text styles this equals :func:`build_prompt`. For chat styles (``r1_chat``) it is
+    the user message only; lm-eval renders it through the tokenizer's chat template when run
+    with ``apply_chat_template=True`` (``rmxbench eval`` does this for chat styles), which gives
+    exactly ``build_prompt(problem, "r1_chat", tokenizer)``.
+
+    Raises:
+        ValueError: unknown style.
+    """
+    if style == "r1_chat":
+        return R1_USER.format(problem=problem)
+    return build_prompt(problem, style)
+
+
+def truncate_at_stops(text: str, style: str) -> str:
+    """Cut ``text`` at the first stop sequence of ``style`` (what generation with those stops returns)."""
+    cut = len(text)
+    for s in STOP_SEQUENCES.get(style, []):
+        i = text.find(s)
+        if 0 <= i < cut:
+            cut = i
+    return text[:cut]

@@ -1,0 +1,148 @@
+"""``rmxbench eval``: evaluate one model (+ optional LoRA adapter) on rmxbench's lm-eval tasks.
+
+Example (CPU, offline data)::
+
+    rmxbench eval --model ../shared/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf \\
+        --tasks gsm8k,math500 --limit 20 --data-dir ../shared/benchmarks --prompt-style r1_chat \\
+        --backend hf --max-new-tokens 256 --out runs/smollm2
+
+Writes ``<out>/<task>/{results.json,samples.jsonl,record.json,meter.json}`` and prints a table
+of scores (pass@1, or avg@k with pass@k and maj@k) and wall time per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+from pathlib import Path
+
+from rmxbench.errors import UserError
+from rmxbench.spec import TASKS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="REF_OR_PATH",
+                        help="hub repo id (owner/name), a local model directory, or a local .gguf file")
+    parser.add_argument("--revision", help="hub revision (commit sha preferred; default `main`, unpinned)")
+    parser.add_argument("--gguf-file", help="GGUF file name inside the repo/directory")
+    parser.add_argument("--tokenizer", help="tokenizer repo/path if it differs from the model's")
+    parser.add_argument("--adapter", metavar="DIR", help="PEFT LoRA adapter directory")
+    parser.add_argument("--tasks", help=f"comma-separated tasks from: {', '.join(TASKS)} "
+                        "(default: the spec's protocol.tasks, else the six paper tasks)")
+    parser.add_argument("--spec", metavar="SPEC", help="spec file whose `protocol` (decoding, limits, backend) to use")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N problems of each task")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="benchmark JSONL folder (default: $RMXBENCH_DATA_DIR, spec protocol.data_dir, else hub)")
+    parser.add_argument("--prompt-style", default="qwen_raw",
+                        help="prompt style (paper App. C): qwen_raw, mistral_qa, r1_chat, simplerl_chatml, "
+                        "orz_think, prime_chat, tiny_story (default qwen_raw; tinymath always uses tiny_story)")
+    parser.add_argument("--chat-template", action="store_true",
+                        help="render the prompt through the tokenizer's chat template (implied by r1_chat)")
+    parser.add_argument("--backend", choices=["hf", "vllm"],
+                        help="generation backend (default: the spec's, else vllm with a GPU and hf without)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code (off by default)")
+    parser.add_argument("--max-new-tokens", type=int, help="override protocol.max_new_tokens")
+    parser.add_argument("--batch-size", type=int, help="override protocol.batch_size (HF backend)")
+    parser.add_argument("--row-id", default="model", help="row id stored in the records (default `model`)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default rmxbench-eval/<UTC timestamp>)")
+
+
+def _model_ref(args: argparse.Namespace):
+    from rmxbench.spec import ModelRef
+
+    p = Path(args.model).expanduser()
+    try:
+        if p.is_file() and p.suffix == ".gguf":
+            return ModelRef(path=str(p.resolve().parent), gguf_file=p.name, tokenizer=args.tokenizer)
+        if p.exists():
+            return ModelRef(path=str(p.resolve()), gguf_file=args.gguf_file, tokenizer=args.tokenizer)
+        if args.model.startswith("package:"):
+            return ModelRef(path=args.model, gguf_file=args.gguf_file, tokenizer=args.tokenizer)
+        return ModelRef(repo=args.model, revision=args.revision or "main", gguf_file=args.gguf_file,
+                        tokenizer=args.tokenizer)
+    except ValueError as exc:  # pydantic validation
+        msg = "; ".join(e["msg"] for e in getattr(exc, "errors", lambda: [])()) or str(exc)
+        raise UserError(f"--model {args.model!r}: {msg}",
+                        hint="pass a local directory, a .gguf file, or a hub id owner/name") from None
+
+
+def _protocol(args: argparse.Namespace, tasks: list[str] | None):
+    from rmxbench.spec import Protocol
+
+    if args.spec:
+        from rmxbench.validate import load_spec
+
+        proto = load_spec(args.spec).protocol
+    else:
+        import torch
+
+        proto = Protocol(backend="vllm" if torch.cuda.is_available() else "hf")
+    upd: dict = {}
+    if tasks:
+        upd["tasks"] = tasks
+    if args.backend:
+        upd["backend"] = args.backend
+    if args.max_new_tokens:
+        upd["max_new_tokens"] = args.max_new_tokens
+    if args.batch_size:
+        upd["batch_size"] = args.batch_size
+    if args.limit:
+        if args.limit < 1:
+            raise UserError(f"--limit must be >= 1, got {args.limit}")
+        upd["limit"] = {t: args.limit for t in (tasks or proto.tasks)}
+    return Protocol.model_validate({**proto.model_dump(), **upd})
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    tasks = None
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        bad = [t for t in tasks if t not in TASKS]
+        if bad:
+            raise UserError(f"--tasks: unknown task(s) {', '.join(bad)}; allowed: {', '.join(TASKS)}")
+    from rmxbench.prompts import STOP_SEQUENCES
+
+    if args.prompt_style not in STOP_SEQUENCES:
+        raise UserError(f"--prompt-style {args.prompt_style!r} is not a known style; "
+                        f"allowed: {', '.join(sorted(STOP_SEQUENCES))}")
+    if args.adapter and not Path(args.adapter).is_dir():
+        raise UserError(f"--adapter {args.adapter!r} is not a directory")
+    ref = _model_ref(args)
+    protocol = _protocol(args, tasks)
+    out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
+    console = Console(highlight=False)
+    if ref.repo is not None and not ref.pinned:
+        console.print(f"[yellow]warning:[/] {escape(ref.repo)}@{escape(str(ref.revision))} is not pinned to a commit sha")
+
+    from rmxbench.evaluation import evaluate_task
+
+    records = []
+    for t in protocol.tasks:
+        style = "tiny_story" if t == "tinymath" else args.prompt_style
+        console.print(f"[bold]{t}[/]: evaluating ({protocol.backend}, style {style}, "
+                      f"limit {protocol.limit.get(t, 'all')}) …")
+        rec = evaluate_task(ref, t, protocol=protocol, prompt_style=style, chat_template=args.chat_template,
+                            dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                            adapter_dir=args.adapter, spec_dir=Path(args.spec).parent if args.spec else None,
+                            data_dir=args.data_dir, out_dir=out / t, row_id=args.row_id,
+                            backend=protocol.backend)
+        records.append(rec)
+
+    table = Table(title=f"rmxbench eval — {escape(args.model)}" + (f" + {escape(args.adapter)}" if args.adapter else ""))
+    for col, just in [("task", "left"), ("metric", "left"), ("score", "right"), ("pass/maj@k", "right"),
+                      ("n", "right"), ("k", "right"), ("no ans.", "right"), ("t/o", "right"), ("wall s", "right")]:
+        table.add_column(col, justify=just, no_wrap=True)
+    for r in records:
+        extra = " / ".join(f"{v:.3f}" for v in r.extra.values()) if r.extra else "—"
+        table.add_row(r.task, r.metric, f"{r.score:.3f}", extra, str(r.n_problems), str(r.k),
+                      str(r.malformed), str(r.timeouts), f"{r.provenance.get('wall_seconds', 0):.1f}")
+    console.print(table)
+    console.print("n = problems, k = samples per problem, no ans. = completions with no extractable answer, "
+                  "t/o = grader timeouts (counted wrong)")
+    console.print(f"outputs: {escape(str(out.resolve()))}/<task>/{{results.json, samples.jsonl, record.json}}")
+    return 0

@@ -1,0 +1,368 @@
+"""Evaluation stage: one model (+ optional LoRA adapter) on one benchmark through lm-eval.
+
+Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval tasks (``rmxbench/lm_tasks``, linked
+as ``tasks/`` in the repository) with the spec's decoding protocol (paper §6.1, App. C):
+
+- pass@1 tasks (GSM8K, MATH-500, Minerva Math, OlympiadBench, tinymath): one generation per
+  problem, greedy unless ``protocol.pass_at_1`` says otherwise;
+- avg@k tasks (``protocol.avg_at_k.tasks``, paper: AIME24 and AMC23 with k = 8): k sampled
+  generations per problem at the protocol's temperature/top-p, and the score is the mean
+  correctness over ALL k samples of every problem (the tasks' keep-all filter makes lm-eval pass
+  every sample to the grader; lm-eval's default would keep only the first).
+
+Every completion is graded by :func:`rmxbench.grading.grade`. Outputs in ``out_dir``:
+``results.json`` (lm-eval's results), ``samples.jsonl`` (one line per completion: prompt,
+completion, extracted answer, rule fired, verdict), ``record.json`` (the
+:class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
+
+Backends: ``hf`` (transformers, CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT)
+and ``vllm`` (GPU only; adapters through vLLM's LoRA support with ``max_lora_rank`` from the
+protocol because lm-eval's default of 16 rejects rank-32 adapters). The vLLM layer only builds
+lm-eval's ``model_args``; it cannot be exercised on a CPU-only machine.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import time
+from importlib import metadata as _md
+from pathlib import Path
+from typing import Any
+
+from rmxbench.errors import UserError
+from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text
+from rmxbench.spec import TASKS, ModelRef, Protocol
+
+#: Size above which a local model directory is not hashed for provenance (bytes).
+HASH_LIMIT = 1 << 30
+
+
+def task_name(task: str) -> str:
+    """lm-eval task name of rmxbench benchmark ``task`` (``gsm8k`` -> ``rmx_gsm8k``)."""
+    return f"rmx_{task}"
+
+
+def samples_per_problem(task: str, protocol: Protocol) -> int:
+    """k: 1 for pass@1 tasks, ``protocol.avg_at_k.k`` for the avg@k tasks."""
+    return protocol.avg_at_k.k if task in protocol.avg_at_k.tasks else 1
+
+
+def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """lm-eval ``generation_kwargs`` for ``task`` under ``protocol`` (all values explicit).
+
+    ``until`` = the style's stop sequences (:data:`rmxbench.prompts.STOP_SEQUENCES`; lm-eval adds
+    the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``. pass@1 tasks use
+    ``protocol.pass_at_1`` (temperature 0 = greedy, ``do_sample`` false); avg@k tasks sample
+    with ``protocol.avg_at_k`` temperature and top-p.
+    """
+    from rmxbench.prompts import STOP_SEQUENCES
+
+    if samples_per_problem(task, protocol) > 1:
+        t, top_p, top_k = protocol.avg_at_k.temperature, protocol.avg_at_k.top_p, 0
+    else:
+        t, top_p, top_k = protocol.pass_at_1.temperature, protocol.pass_at_1.top_p, protocol.pass_at_1.top_k
+    kw: dict[str, Any] = {"until": list(STOP_SEQUENCES[prompt_style]), "max_gen_toks": protocol.max_new_tokens}
+    if t == 0:
+        kw.update(do_sample=False, temperature=0.0)
+    else:
+        kw.update(do_sample=True, temperature=float(t), top_p=float(top_p))
+        if top_k:
+            kw["top_k"] = int(top_k)
+    return kw
+
+
+def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_remote_code: bool,
+               adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
+               backend: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(lm-eval model name, model_args)`` for the protocol's backend.
+
+    hf: ``HFLM(pretrained, revision, gguf_file, dtype, trust_remote_code, tokenizer, peft,
+    max_length, device)``. vllm: ``VLLM(pretrained, revision, dtype, trust_remote_code,
+    tokenizer, tensor_parallel_size, data_parallel_size, gpu_memory_utilization, max_model_len,
+    seed, lora_local_path, enable_lora, max_lora_rank)`` (argument names as in lm-eval 0.4.x
+    ``models/vllm_causallms.py``).
+
+    Raises:
+        UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
+    """
+    from rmxbench.modeling import hf_kwargs, tokenizer_kwargs
+
+    backend = backend or protocol.backend
+    kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
+    if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
+    tok = None
+    if model_ref.tokenizer:
+        tok = tokenizer_kwargs(model_ref, trust_remote_code=trust_remote_code,
+                               spec_dir=spec_dir)["pretrained_model_name_or_path"]
+    if backend == "hf":
+        import torch
+
+        args: dict[str, Any] = {
+            "pretrained": kw["pretrained_model_name_or_path"],
+            "dtype": kw["dtype"],
+            "trust_remote_code": kw["trust_remote_code"],
+            "max_length": protocol.max_model_len,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+        }
+        if kw.get("revision"):
+            args["revision"] = kw["revision"]
+        if kw.get("gguf_file"):
+            args["gguf_file"] = kw["gguf_file"]
+        if tok:
+            args["tokenizer"] = tok
+        if adapter_dir is not None:
+            args["peft"] = str(Path(adapter_dir).resolve())
+        return "hf", args
+    if backend == "vllm":
+        pretrained = kw["pretrained_model_name_or_path"]
+        if kw.get("gguf_file"):
+            if model_ref.repo is not None:
+                raise UserError("vLLM loads GGUF weights only from a local file; use backend hf "
+                                "or point `model.path` at a local copy")
+            pretrained = str(Path(pretrained) / kw["gguf_file"])
+        args = {
+            "pretrained": pretrained,
+            "dtype": "auto" if kw["dtype"] == "auto" else kw["dtype"],
+            "trust_remote_code": kw["trust_remote_code"],
+            "tensor_parallel_size": protocol.vllm.tensor_parallel_size,
+            "data_parallel_size": protocol.vllm.data_parallel_size,
+            "gpu_memory_utilization": protocol.vllm.gpu_memory_utilization,
+            "max_model_len": protocol.max_model_len,
+            "seed": protocol.seed,
+            "max_lora_rank": protocol.vllm.max_lora_rank,
+        }
+        if kw.get("revision"):
+            args["revision"] = kw["revision"]
+        if tok:
+            args["tokenizer"] = tok
+        if adapter_dir is not None:
+            args["lora_local_path"] = str(Path(adapter_dir).resolve())
+            args["enable_lora"] = True
+        return "vllm", args
+    raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
+
+
+def _set_k(task_obj: Any, k: int) -> None:
+    """Set ``repeats`` = k and make the task's metrics those of k samples (pass@1, or avg@k/pass@k/maj@k).
+
+    Lets the protocol choose k and which tasks are avg@k, whatever the task YAML declares.
+    """
+    import re
+
+    from lm_eval.api.metrics import mean
+
+    task_obj.set_config(key="repeats", value=k)
+    tables = (task_obj._metric_fn_list, task_obj._metric_fn_kwargs, task_obj._aggregation_list,
+              task_obj._higher_is_better)
+    for table in tables:
+        for old in [m for m in list(table) if re.fullmatch(r"(pass|avg|maj)@\d+", m)]:
+            del table[old]
+    for name in (["pass@1"] if k == 1 else [f"avg@{k}", f"pass@{k}", f"maj@{k}"]):
+        task_obj._metric_fn_list[name] = None
+        task_obj._metric_fn_kwargs[name] = {}
+        task_obj._aggregation_list[name] = mean
+        task_obj._higher_is_better[name] = True
+
+
+def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
+    from rmxbench.modeling import resolve_path
+    from rmxbench.store import dir_sha256, file_sha256
+
+    prov: dict[str, Any] = {"model": model_ref.model_dump(mode="json")}
+    if model_ref.path is not None:
+        p = resolve_path(model_ref.path, spec_dir)
+        prov["model_path_resolved"] = str(p)
+        if model_ref.gguf_file:
+            prov["model_sha256"] = file_sha256(p / model_ref.gguf_file)
+        else:
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            prov["model_sha256"] = dir_sha256(p) if size <= HASH_LIMIT else None
+    else:
+        prov["model_revision"] = model_ref.revision
+        prov["revision_pinned"] = model_ref.pinned
+    if adapter_dir is not None:
+        prov["adapter_dir"] = str(Path(adapter_dir).resolve())
+        prov["adapter_sha256"] = dir_sha256(adapter_dir)
+    return prov
+
+
+def _data_provenance(task: str, data_dir: Path | None) -> dict:
+    from rmxbench.data import EMBEDDED, FILES
+    from rmxbench.store import file_sha256
+
+    if task in EMBEDDED:
+        import rmxbench.embedded as emb
+
+        f = Path(emb.__file__).resolve().parent / "tinymath" / f"{EMBEDDED[task]}.jsonl"
+        return {"source": "embedded", "file": str(f), "sha256": file_sha256(f)}
+    if data_dir is not None:
+        f = Path(data_dir) / FILES[task]
+        return {"source": "data_dir", "file": str(f), "sha256": file_sha256(f)}
+    from rmxbench.hub_data import SOURCES
+
+    s = SOURCES[task]
+    return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("lm-eval", "transformers", "torch", "peft", "math-verify", "vllm", "rmxbench"):
+        try:
+            out[pkg] = _md.version(pkg)
+        except _md.PackageNotFoundError:
+            pass
+    return out
+
+
+def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_style: str,
+                  chat_template: bool, dtype: str, trust_remote_code: bool,
+                  adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
+                  data_dir: str | Path | None = None, out_dir: str | Path, row_id: str,
+                  backend: str | None = None) -> TaskRecord:
+    """Evaluate ``model_ref`` (+ ``adapter_dir``) on benchmark ``task``; write outputs into ``out_dir``.
+
+    Args:
+        model_ref: the weights (hub repo + revision, or local path; optional ``gguf_file``).
+        task: a name in :data:`rmxbench.spec.TASKS`.
+        protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
+        prompt_style: one of the styles in :mod:`rmxbench.prompts` (paper App. C).
+        chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
+        dtype, trust_remote_code: model loading (see :func:`rmxbench.modeling.hf_kwargs`).
+        adapter_dir: PEFT LoRA adapter directory, or None.
+        spec_dir: folder of the spec file (relative model paths resolve against it).
+        data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
+            -> public hub datasets.
+        out_dir: output folder (created).
+        row_id: board row id stored in the record.
+        backend: ``hf``/``vllm``; None = ``protocol.backend``.
+
+    Returns:
+        The :class:`TaskRecord`: score = pass@1 (k = 1) or avg@k = mean correctness over all k
+        samples of every problem; ``extra`` holds pass@k and maj@k; ``per_problem`` maps problem
+        id -> k verdicts in sample order.
+
+    Raises:
+        UserError: unknown task/style, missing data/model/adapter, unsupported backend.
+    """
+    from rmxbench.data import resolve_data_dir
+    from rmxbench.lm_tasks import TASKS_DIR
+    from rmxbench.prompts import CHAT_STYLES, STOP_SEQUENCES
+
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+    if prompt_style not in STOP_SEQUENCES:
+        raise UserError(f"unknown prompt style {prompt_style!r}; allowed: {', '.join(sorted(STOP_SEQUENCES))}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
+    k = samples_per_problem(task, protocol)
+    gen = generation_kwargs(task, protocol, prompt_style)
+    apply_chat = bool(chat_template or prompt_style in CHAT_STYLES)
+    limit = protocol.limit.get(task)
+    model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
+                                   adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
+
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    meta: dict[str, Any] = {"prompt_style": prompt_style}
+    if ddir is not None:
+        meta["data_dir"] = str(ddir)
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=meta)
+    name = task_name(task)
+    task_obj = tm.load([name])["tasks"][name]
+    task_obj.set_config(key="generation_kwargs", value=gen)
+    if k != task_obj.config.repeats:
+        _set_k(task_obj, k)
+
+    from rmxbench.metering import metered
+
+    with metered("eval", out_dir) as meter:
+        t0 = time.perf_counter()
+        res = lm_eval.simple_evaluate(
+            model=model_name, model_args=margs, tasks=[task_obj], task_manager=tm,
+            batch_size=protocol.batch_size if model_name == "hf" else "auto",
+            limit=limit, log_samples=True, apply_chat_template=apply_chat,
+            random_seed=protocol.seed, numpy_random_seed=protocol.seed, torch_random_seed=protocol.seed,
+            fewshot_random_seed=protocol.seed, bootstrap_iters=0,
+        )
+        wall = time.perf_counter() - t0
+        meter["items"] = sum(len(ex["rmx_graded"]["correct"]) for ex in (res or {}).get("samples", {}).get(name, []))
+    if res is None:  # non-zero rank in a distributed run
+        raise UserError("lm-eval returned no results on this process (non-zero rank)")
+    samples = res.pop("samples")[name]
+    atomic_write_json(out_dir / "results.json", res)
+
+    lines, per_problem, extra_acc = [], {}, {"pass": [], "maj": []}
+    timeouts = malformed = 0
+    from rmxbench.lm_tasks.utils import scores_from_verdicts
+
+    for ex in sorted(samples, key=lambda e: e["doc_id"]):
+        d = ex["rmx_graded"]
+        doc = ex["doc"]
+        prompt = ex["arguments"][0][0] if ex["arguments"] else doc["prompt"]
+        raw = ex["resps"][0] if ex["resps"] else []
+        if len(d["correct"]) != k:
+            raise RuntimeError(f"{name}: problem {d['id']} has {len(d['correct'])} graded samples, expected {k}")
+        per_problem[d["id"]] = list(d["correct"])
+        m = scores_from_verdicts(d["correct"], d["extracted"])
+        if k > 1:
+            extra_acc["pass"].append(m[f"pass@{k}"])
+            extra_acc["maj"].append(m[f"maj@{k}"])
+        for j in range(k):
+            timeouts += int(d["timed_out"][j])
+            malformed += int(d["extracted"][j] is None)
+            lines.append(json.dumps({
+                "id": d["id"], "task": task, "sample": j, "prompt": prompt,
+                "completion": d["completions"][j], "raw_completion": raw[j] if j < len(raw) else None,
+                "gold": doc["answer"], "extracted": d["extracted"][j], "rule": d["rule"][j],
+                "correct": d["correct"][j], "timed_out": d["timed_out"][j]}, ensure_ascii=False))
+    atomic_write_text(out_dir / "samples.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+
+    n = len(per_problem)
+    all_v = [v for vs in per_problem.values() for v in vs]
+    score = sum(all_v) / len(all_v) if all_v else 0.0
+    lm_score = res["results"][name].get("score,graded")
+    if lm_score is not None and abs(lm_score - score) > 1e-9:
+        raise RuntimeError(f"{name}: lm-eval score {lm_score} != per-sample mean {score}")
+    extra = {}
+    if k > 1 and n:
+        extra = {f"pass@{k}": sum(extra_acc["pass"]) / n, f"maj@{k}": sum(extra_acc["maj"]) / n}
+
+    from rmxbench.grading import GRADER_VERSION
+    from rmxbench.metering import device_info
+
+    prov = {
+        **_model_provenance(model_ref, spec_dir, adapter_dir),
+        "row_id": row_id, "task": task, "lm_eval_task": name,
+        "backend": model_name, "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
+        "prompt_style": prompt_style, "chat_template": apply_chat,
+        "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
+        "seeds": {"seed": protocol.seed},
+        "limit": limit, "data": _data_provenance(task, ddir),
+        "grader_version": GRADER_VERSION, "versions": _versions(),
+        "hardware": {**device_info(), "platform": platform.platform(), "processor": platform.processor() or None},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": wall,
+    }
+    rec = TaskRecord(row_id=row_id, task=task, metric="pass@1" if k == 1 else f"avg@{k}", score=score,
+                     n_problems=n, k=k, per_problem=per_problem, extra=extra, timeouts=timeouts,
+                     malformed=malformed, provenance=prov)
+    atomic_write_json(out_dir / "record.json", rec.to_json())
+    return rec
+
+
+def evaluate(model_ref: ModelRef, *, protocol: Protocol, tasks: list[str] | None = None, prompt_style: str,
+             chat_template: bool, dtype: str, adapter: str | Path | None = None, out_dir: str | Path,
+             trust_remote_code: bool = False, spec_dir: str | Path | None = None,
+             data_dir: str | Path | None = None, row_id: str = "model",
+             backend: str | None = None) -> dict[str, TaskRecord]:
+    """Run :func:`evaluate_task` for each task (default ``protocol.tasks``) into ``out_dir/<task>/``."""
+    return {t: evaluate_task(model_ref, t, protocol=protocol, prompt_style=prompt_style,
+                             chat_template=chat_template, dtype=dtype, trust_remote_code=trust_remote_code,
+                             adapter_dir=adapter, spec_dir=spec_dir, data_dir=data_dir,
+                             out_dir=Path(out_dir) / t, row_id=row_id, backend=backend)
+            for t in (tasks or list(protocol.tasks))}
