@@ -284,10 +284,15 @@ def _final_answer_span(text: str) -> str | None:
         for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
             if rest.startswith(open_):
                 end = rest.find(close, len(open_))
+                # A single `$` not closed on the same line is a currency sign ("is $120,000."),
+                # not math: read the line instead of running on into later paragraphs.
+                if open_ == "$" and (end == -1 or "\n" in rest[:end]):
+                    rest = rest[1:]
+                    break
                 if end != -1:
                     span = rest[len(open_) : end].strip()
                 break
-        else:
+        if span is None:
             line = rest.split("\n", 1)[0]
             line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
             span = _clean_statement_span(line)
