@@ -29,6 +29,12 @@ COMMANDS: dict[str, str] = {
     "train": "run a spec's ReasonMaxxer recipe for one row (rollouts -> ... -> validation pick)",
 }
 
+EPILOG = (
+    "Quick start: `rmxbench validate specs/*.yaml`, then `rmxbench run specs/tiny.yaml` (CPU, minutes). "
+    "`rmxbench COMMAND --help` shows a command's options. Artifacts go to $RMXBENCH_HOME "
+    "(default: the user cache dir); RMXBENCH_DEBUG=1 shows tracebacks."
+)
+
 DESCRIPTION = (
     "rmxbench: does cheap, RL-free ReasonMaxxer (entropy-gated contrastive LoRA) match full RL "
     "(GRPO/PPO checkpoints) on six math benchmarks, and at what cost? Declare models in a spec "
@@ -36,38 +42,62 @@ DESCRIPTION = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with one subparser per command (lazy modules)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with one subparser per command.
+
+    Only ``command``'s module is imported (to add its arguments), which keeps ``rmxbench --help``
+    and ``rmxbench validate`` free of torch.
+
+    Raises:
+        UserError: ``command``'s module is not available (not written yet, or a dependency of it
+            is not installed).
+    """
     parser = argparse.ArgumentParser(
-        prog="rmxbench", description=DESCRIPTION, formatter_class=RichHelpFormatter
+        prog="rmxbench", description=DESCRIPTION, epilog=EPILOG, formatter_class=RichHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"rmxbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_ in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=RichHelpFormatter)
         p.set_defaults(_command=name)
-        # Only the chosen command's module is imported (keeps validate/--help free of torch).
-        if len(sys.argv) > 1 and name in sys.argv[1:2]:
+        if name == command:
             _module(name).add_arguments(p)
     return parser
 
 
 def _module(name: str):
-    return importlib.import_module(f"rmxbench.commands.{name}")
+    """Import ``rmxbench.commands.<name>``; a missing module or dependency is a UserError."""
+    from rmxbench.errors import UserError
+
+    modname = f"rmxbench.commands.{name}"
+    try:
+        return importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name == modname:
+            raise UserError(
+                f"`rmxbench {name}` is not available yet in this version of rmxbench "
+                f"(rmxbench/commands/{name}.py is missing).",
+                hint="see `rmxbench --help` for the commands there are; `rmxbench validate` always works",
+            ) from None
+        missing = (exc.name or "").split(".")[0]
+        extra = " (GPU machines only: pip install -e '.[vllm]')" if missing == "vllm" else f" (pip install {missing})"
+        raise UserError(
+            f"`rmxbench {name}` needs the Python package {missing!r}, which is not installed{extra}."
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rmxbench`` console script; returns the process exit code."""
     from rmxbench.errors import UserError, print_user_error
 
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:])
-    if not getattr(args, "_command", None):
-        parser.print_help()
-        return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
+        parser = build_parser(command)
+        args = parser.parse_args(argv)
+        if not getattr(args, "_command", None):
+            parser.print_help()
+            return 0
         return int(_module(args._command).run(args) or 0)
     except UserError as exc:
         print_user_error(exc)
@@ -81,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         from rich.console import Console
+        from rich.markup import escape
 
         tb = traceback.format_exc().strip().splitlines()
         Console(stderr=True).print(
             "[bold red]internal error[/] (a bug in rmxbench; rerun with RMXBENCH_DEBUG=1 for the traceback):\n"
-            + "\n".join(tb[-3:])
+            + escape("\n".join(tb[-3:]))
         )
         return 2
 

@@ -29,6 +29,6 @@ def print_user_error(exc: UserError) -> None:
     from rich.markup import escape
 
     console = Console(stderr=True, file=sys.stderr)
-    console.print(f"[bold red]error:[/] {escape(exc.message)}")
+    console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+        console.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)

@@ -1,0 +1,159 @@
+"""The ``rmxbench`` command line: help lists every command, the light paths (``--help``,
+``validate``, ``import rmxbench.spec``) never import torch and stay fast, a command whose module
+is missing (or whose dependency is missing) prints a clear message instead of a traceback, and a
+bug prints a short "internal error" with exit code 2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from rmxbench import cli
+from rmxbench.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[1]
+RMXBENCH = Path(sys.executable).parent / "rmxbench"
+
+
+def _py(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_every_command():
+    if not RMXBENCH.exists():
+        pytest.skip(f"console script not installed at {RMXBENCH}")
+    proc = subprocess.run([str(RMXBENCH), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("validate", "run", "board", "eval", "train"):
+        assert name in proc.stdout
+    assert "ReasonMaxxer" in proc.stdout
+    assert list(COMMANDS) == ["validate", "run", "board", "eval", "train"]
+
+
+def test_no_arguments_prints_help(capsys):
+    assert main([]) == 0
+    assert "validate" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    from rmxbench import __version__
+
+    with pytest.raises(SystemExit) as ei:
+        main(["--version"])
+    assert ei.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_spec_import_is_fast_and_torch_free():
+    """`import rmxbench.spec` in a fresh interpreter: < 1 s wall (best of 3), no torch."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        proc = _py("import sys, rmxbench.spec; print('torch' in sys.modules)")
+        best = min(best, time.perf_counter() - t0)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "False"
+        if best < 1.0:
+            break
+    assert best < 1.0, f"python -c 'import rmxbench.spec' took {best:.2f} s"
+
+
+def test_help_and_validate_do_not_import_torch():
+    proc = _py(
+        """
+        import sys
+        from rmxbench.cli import main
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        try:
+            main(["validate", "--help"])
+        except SystemExit:
+            pass
+        rc = main(["validate", "-q", "tests/bad_specs/k_zero.yaml"])
+        print("RESULT", rc, "torch" in sys.modules)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "RESULT 1 False" in proc.stdout
+
+
+@pytest.mark.parametrize("name", [n for n in COMMANDS if n != "validate"])
+def test_every_command_has_help_or_says_not_available(name):
+    """`rmxbench NAME --help` works, or (while its module is not written yet) says so plainly."""
+    if not RMXBENCH.exists():
+        pytest.skip(f"console script not installed at {RMXBENCH}")
+    proc = subprocess.run([str(RMXBENCH), name, "--help"], capture_output=True, text=True, timeout=300)
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text
+    if (ROOT / "rmxbench" / "commands" / f"{name}.py").exists():
+        assert proc.returncode == 0, text
+        assert f"rmxbench {name}" in text
+    else:
+        assert proc.returncode == 1
+        assert "not available yet" in text
+
+
+def test_missing_command_module_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "frobnicate", "a command nobody wrote")
+    assert main(["frobnicate"]) == 1
+    err = capsys.readouterr().err
+    assert "`rmxbench frobnicate` is not available yet" in err
+    assert "rmxbench/commands/frobnicate.py is missing" in err
+    assert "Traceback" not in err
+
+
+def test_missing_dependency_names_the_package(monkeypatch, tmp_path, capsys):
+    import rmxbench.commands
+
+    (tmp_path / "needsdep.py").write_text("import vllm_not_installed_pkg\n")
+    monkeypatch.setattr(rmxbench.commands, "__path__", [*rmxbench.commands.__path__, str(tmp_path)])
+    monkeypatch.setitem(cli.COMMANDS, "needsdep", "needs a package that is not installed")
+    monkeypatch.delitem(sys.modules, "rmxbench.commands.needsdep", raising=False)
+    assert main(["needsdep"]) == 1
+    err = capsys.readouterr().err
+    assert "needs the Python package 'vllm_not_installed_pkg'" in err
+    assert "Traceback" not in err
+
+
+def test_internal_error_is_short_with_exit_2(monkeypatch, tmp_path, capsys):
+    import rmxbench.commands
+
+    (tmp_path / "boom.py").write_text(
+        "def add_arguments(p):\n    pass\n\n"
+        "def run(args):\n    raise RuntimeError('[bold]kaboom[/bold]')\n"
+    )
+    monkeypatch.setattr(rmxbench.commands, "__path__", [*rmxbench.commands.__path__, str(tmp_path)])
+    monkeypatch.setitem(cli.COMMANDS, "boom", "raises")
+    monkeypatch.delitem(sys.modules, "rmxbench.commands.boom", raising=False)
+    monkeypatch.delenv("RMXBENCH_DEBUG", raising=False)
+    assert main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" in err and "RMXBENCH_DEBUG=1" in err
+    assert "RuntimeError: [bold]kaboom[/bold]" in err  # markup printed literally
+    assert "Traceback (most recent call last)" not in err
+    assert len(err.splitlines()) <= 6
+
+
+def test_user_error_from_a_command_exits_1(monkeypatch, tmp_path, capsys):
+    import rmxbench.commands
+
+    (tmp_path / "usererr.py").write_text(
+        "from rmxbench.errors import UserError\n"
+        "def add_arguments(p):\n    p.add_argument('--x')\n\n"
+        "def run(args):\n    raise UserError(f'bad --x {args.x!r}', hint='use --x 1')\n"
+    )
+    monkeypatch.setattr(rmxbench.commands, "__path__", [*rmxbench.commands.__path__, str(tmp_path)])
+    monkeypatch.setitem(cli.COMMANDS, "usererr", "raises a UserError")
+    monkeypatch.delitem(sys.modules, "rmxbench.commands.usererr", raising=False)
+    assert main(["usererr", "--x", "7"]) == 1
+    err = capsys.readouterr().err
+    assert "error: bad --x '7'" in err and "hint: use --x 1" in err
