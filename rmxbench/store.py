@@ -18,8 +18,9 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 HOME_ENV = "RMXBENCH_HOME"
 DONE_MARKER = "_complete.json"
@@ -111,6 +112,11 @@ class ArtifactStore:
         (with ``meta``) is written and the folder is renamed into place. With ``force`` an
         existing artifact is replaced. Stale ``.tmp-<key>-*`` folders from killed runs are removed.
 
+        Concurrent builds of the same key (two ``rmxbench run`` processes sharing a home) are
+        serialised with an advisory lock on ``<stage>/.lock-<key>``: the second waits, then finds
+        the artifact built and returns it (unless ``force``). A process killed while holding the
+        lock releases it (the kernel drops the record locks of dead processes).
+
         Raises:
             Whatever ``fn`` raises; the temp folder is removed and nothing is published.
         """
@@ -118,20 +124,58 @@ class ArtifactStore:
         if not force and self.get(stage, key) is not None:
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f".tmp-{key}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            fn(tmp)
-            with (tmp / DONE_MARKER).open("w") as fh:
-                json.dump({"stage": stage, "key": key, **(meta or {})}, fh, sort_keys=True, default=str)
-            if final.exists():
-                trash = final.parent / f".tmp-{key}-old-{uuid.uuid4().hex[:8]}"
-                os.rename(final, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with _key_lock(final.parent / f".lock-{key}"):
+            if not force and self.get(stage, key) is not None:  # built by another process meanwhile
+                return final
+            for stale in final.parent.glob(f".tmp-{key}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                fn(tmp)
+                with (tmp / DONE_MARKER).open("w") as fh:
+                    json.dump({"stage": stage, "key": key, **(meta or {})}, fh, sort_keys=True, default=str)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if final.exists():
+                    trash = final.parent / f".tmp-{key}-old-{uuid.uuid4().hex[:8]}"
+                    os.rename(final, trash)
+                    shutil.rmtree(trash, ignore_errors=True)
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
         return final
+
+
+_HELD: set[str] = set()
+
+
+@contextmanager
+def _key_lock(lock_path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``lock_path`` (POSIX record lock, ``fcntl.lockf``; a no-op where
+    unavailable).
+
+    Record locks belong to the process: the kernel drops them when it dies (SIGKILL included) and a
+    forked child does not inherit them, so an orphaned worker of a killed run cannot block the
+    restart. Re-entrant within a process (a nested build of the same key does not deadlock).
+    """
+    name = str(lock_path)
+    if name in _HELD:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock
+        fcntl = None
+    fh = open(lock_path, "a+")
+    try:
+        if fcntl is not None:
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_EX)
+        _HELD.add(name)
+        try:
+            yield
+        finally:
+            _HELD.discard(name)
+    finally:
+        fh.close()  # closing the descriptor releases the lock

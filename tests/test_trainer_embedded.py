@@ -91,7 +91,9 @@ def test_adapter_beats_base_and_random_positions_control(trained):
 
     spec, base, store, out = trained
     recipe = spec.recipes["main"].model_copy(update={"validation_samples": 8, "validation_temperature": 1.0})
-    rows = load_benchmark("tinymath", limit=300)
+    # Test problems 150-449: the recipe's lr/epochs were chosen on test[:150] (specs/tiny.yaml),
+    # so the claim is checked on 300 problems that played no part in that choice.
+    rows = load_benchmark("tinymath")[150:450]
     models = BaseModelCache(base, ROOT / "specs")
     scores = {}
     for name, adapter in (("base", None), ("main", out["main"].adapter_dir), ("control", out["control"].adapter_dir)):
@@ -99,7 +101,7 @@ def test_adapter_beats_base_and_random_positions_control(trained):
                                 task="tinymath")
     summary = {k: (round(v["accuracy"], 3), round(v["stderr"], 3), round(v["malformed_share"], 3))
                for k, v in scores.items()}
-    print("sampled pass@1 (300 x 8, T=1): ", summary)
+    print("sampled pass@1 (test[150:450] x 8, T=1): ", summary)
     assert scores["base"]["n_samples"] == 2400
     assert scores["main"]["accuracy"] >= scores["base"]["accuracy"] + 0.20, summary
     assert scores["main"]["accuracy"] >= scores["control"]["accuracy"] + 0.20, summary

@@ -1,0 +1,55 @@
+"""``rmxbench run SPEC``: train missing ReasonMaxxer adapters, evaluate every row, price the rows
+and render the board (see :mod:`rmxbench.planner` and :mod:`rmxbench.runner`).
+
+``--dry-run`` prints the plan (what is cached, what will run) without importing torch or touching
+the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rmxbench.planner import STAGES
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="spec file (specs/*.yaml)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (cached vs to run, content keys) and exit; no torch, no network")
+    p.add_argument("--only", action="append", default=[], metavar="ROW_ID",
+                   help="run only this row (repeatable); the board still shows every stored result")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of benchmark JSONL files (shared/benchmarks format); default: "
+                        "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", choices=[*STAGES, "all"],
+                   help=f"rebuild STAGE and every stage after it ({'|'.join(STAGES)}|all); repeatable")
+    p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
+    p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from rmxbench.planner import build_plan, load_spec_file, render_plan, resolve_home, resolve_spec_data_dir
+    from rmxbench.store import HOME_ENV, ArtifactStore
+
+    console = Console()
+    spec_path = Path(args.spec)
+    spec = load_spec_file(spec_path)
+    home = resolve_home(args.home)
+    if args.home:
+        os.environ[HOME_ENV] = str(home)  # stages that open their own store use the same home
+    store = ArtifactStore(home)
+    data_dir = resolve_spec_data_dir(spec, spec_path, args.data_dir)
+    plan = build_plan(spec, spec_path=spec_path, store=store, data_dir=data_dir, only=args.only, force=args.force)
+    render_plan(plan, console)
+    if args.dry_run:
+        return 0
+
+    from rmxbench.runner import Runner, print_summary
+
+    summary = Runner(plan, console=console, out_dir=args.out).run()
+    print_summary(summary, console)
+    return 0

@@ -1,0 +1,224 @@
+"""Planner: items and content keys of a fixture spec, cached vs to-run after a fake build,
+``--only`` filtering, ``--force`` closure, and a dry run that imports no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rmxbench.errors import UserError
+from rmxbench.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, load_spec_file,
+                              resolve_spec_data_dir)
+from rmxbench.store import ArtifactStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+SPEC = {
+    "suite": {"name": "fixture"},
+    "protocol": {"tasks": ["tinymath", "gsm8k"], "backend": "hf", "max_new_tokens": 32,
+                 "avg_at_k": {"k": 2, "tasks": ["gsm8k"]}, "limit": {"tinymath": 5, "gsm8k": 3}},
+    "pricing": {"date": "2026-04-28", "source": "test", "usd_per_hour": {"H100-80G": 2.49}},
+    "recipes": {"toy": {"pool": {"source": "embedded_train", "size": 8}, "taus": [1.0, 2.0]}},
+    "models": [{
+        "id": "base-a", "display_name": "Base A", "family": "fam", "prompt_style": "tiny_story",
+        "model": {"path": "model_a"},
+        "rl_baselines": [
+            {"id": "base-a-rl", "display_name": "+ RL", "algorithm": "GRPO", "source": "x",
+             "model": {"repo": "org/rl-model", "revision": "main"}, "prompt_style": "qwen_raw",
+             "cost": {"usd": 200, "basis": "estimated", "source": "paper"}},
+            {"id": "base-a-gone", "display_name": "+ Gone", "algorithm": "PPO", "source": "y",
+             "unavailable": "no public checkpoint"},
+        ],
+        "reasonmaxxer": [{"id": "base-a-rmx", "recipe": "toy"}],
+    }],
+}
+
+
+@pytest.fixture
+def fixture(tmp_path):
+    d = tmp_path / "specdir"
+    (d / "model_a").mkdir(parents=True)
+    (d / "model_a" / "config.json").write_text('{"a": 1}')
+    (d / "model_a" / "README.md").write_text("ignored by the model hash")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "gsm8k.jsonl").write_text("".join(
+        json.dumps({"id": f"gsm8k/{i}", "problem": f"{i}+1?", "answer": str(i + 1)}) + "\n" for i in range(4)))
+    spec_path = d / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(SPEC))
+    store = ArtifactStore(tmp_path / "home")
+    return spec_path, data, store
+
+
+def _plan(spec_path, data, store, **kw):
+    spec = load_spec_file(spec_path)
+    return build_plan(spec, spec_path=spec_path, store=store, data_dir=data, **kw)
+
+
+def _summary(plan):
+    return [(i.row_id, i.stage, i.task, i.status) for i in plan.items]
+
+
+def test_plan_items_and_statuses(fixture):
+    spec_path, data, store = fixture
+    plan = _plan(spec_path, data, store)
+    assert _summary(plan) == [
+        ("base-a", "eval", "tinymath", "run"), ("base-a", "eval", "gsm8k", "run"),
+        ("base-a-rl", "eval", "tinymath", "run"), ("base-a-rl", "eval", "gsm8k", "run"),
+        ("base-a-gone", "reported", None, "reported"),
+        ("base-a-rmx", "train", None, "run"),
+        ("base-a-rmx", "eval", "tinymath", "after-train"), ("base-a-rmx", "eval", "gsm8k", "after-train"),
+    ]
+    keys = [i.key for i in plan.items if i.key]
+    assert len(set(keys)) == len(keys) == 5
+    assert any("not pinned" in w and "base-a-rl" in w for w in plan.warnings)
+    by = {(i.row_id, i.task): i for i in plan.items if i.stage == "eval"}
+    # RL row: its own prompt style; base: the base's style. avg@k fields only for gsm8k.
+    assert by[("base-a-rl", "gsm8k")].parts["prompt"]["style"] == "qwen_raw"
+    assert by[("base-a", "gsm8k")].parts["protocol"]["metric"] == "avg@2"
+    assert by[("base-a", "tinymath")].parts["protocol"]["metric"] == "pass@1"
+    assert by[("base-a", "gsm8k")].parts["protocol"]["limit"] == 3
+
+
+def test_fake_build_makes_items_cached_and_keys_are_stable(fixture):
+    spec_path, data, store = fixture
+    plan = _plan(spec_path, data, store)
+    item = next(i for i in plan.items if i.row_id == "base-a" and i.task == "gsm8k")
+    store.build(EVAL_STAGE, item.key, lambda tmp: (tmp / "record.json").write_text("{}"))
+    plan2 = _plan(spec_path, data, store)
+    st = {(i.row_id, i.task): i.status for i in plan2.items if i.stage == "eval"}
+    assert st[("base-a", "gsm8k")] == "cached" and st[("base-a", "tinymath")] == "run"
+    assert [i.key for i in plan.items] == [i.key for i in plan2.items]
+    # Forcing eval turns the cached cell into "forced".
+    plan3 = _plan(spec_path, data, store, force=["eval"])
+    st3 = {(i.row_id, i.task): i.status for i in plan3.items if i.stage == "eval"}
+    assert st3[("base-a", "gsm8k")] == "forced"
+
+
+def test_fake_training_gives_adapter_eval_keys(fixture):
+    spec_path, data, store = fixture
+    plan = _plan(spec_path, data, store)
+    train = next(i for i in plan.items if i.stage == "train")
+
+    def adapter(tmp):
+        (tmp / "adapter_config.json").write_text('{"r": 8}')
+        (tmp / "adapter_model.safetensors").write_bytes(b"weights")
+    adir = store.build("adapter", store.key("adapter", x=1), adapter)
+
+    def rec(tmp):
+        (tmp / "train_result.json").write_text(json.dumps({
+            "status": "ok", "message": "", "adapter_dir": str(adir.relative_to(store.home)),
+            "stage_dirs": {"adapter": str(adir.relative_to(store.home))}}))
+    store.build(ROWTRAIN_STAGE, train.key, rec)
+    plan2 = _plan(spec_path, data, store)
+    s = {(i.row_id, i.stage, i.task): (i.status, i.key) for i in plan2.items}
+    assert s[("base-a-rmx", "train", None)][0] == "cached"
+    st, key = s[("base-a-rmx", "eval", "gsm8k")]
+    assert st == "run" and key and key != s[("base-a", "eval", "gsm8k")][1]
+    # Forcing a training stage re-runs training and defers the eval keys again.
+    plan3 = _plan(spec_path, data, store, force=["entropy"])
+    s3 = {(i.row_id, i.stage, i.task): i.status for i in plan3.items}
+    assert s3[("base-a-rmx", "train", None)] == "forced"
+    assert s3[("base-a-rmx", "eval", "gsm8k")] == "after-train"
+
+
+def test_too_few_mixed_record_skips_eval(fixture):
+    spec_path, data, store = fixture
+    train = next(i for i in _plan(spec_path, data, store).items if i.stage == "train")
+    store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
+        "status": "too_few_mixed", "message": "only 1 mixed-success problem", "adapter_dir": None,
+        "stage_dirs": {}})))
+    s = {(i.row_id, i.stage, i.task): (i.status, i.detail) for i in _plan(spec_path, data, store).items}
+    assert s[("base-a-rmx", "train", None)] == ("too-few-mixed", "only 1 mixed-success problem")
+    assert s[("base-a-rmx", "eval", "gsm8k")][0] == "too-few-mixed"
+
+
+def test_keys_change_with_what_matters(fixture, tmp_path):
+    spec_path, data, store = fixture
+    k0 = {(i.row_id, i.task): i.key for i in _plan(spec_path, data, store).items}
+    # Data file change -> only that task's keys change.
+    with (data / "gsm8k.jsonl").open("a") as fh:
+        fh.write(json.dumps({"id": "gsm8k/9", "problem": "x", "answer": "1"}) + "\n")
+    k1 = {(i.row_id, i.task): i.key for i in _plan(spec_path, data, store).items}
+    assert k1[("base-a", "gsm8k")] != k0[("base-a", "gsm8k")]
+    assert k1[("base-a", "tinymath")] == k0[("base-a", "tinymath")]
+    # Model weights change -> base keys change, hub RL row keys do not; README does not count.
+    (spec_path.parent / "model_a" / "README.md").write_text("changed")
+    assert {(i.row_id, i.task): i.key for i in _plan(spec_path, data, store).items} == k1
+    (spec_path.parent / "model_a" / "config.json").write_text('{"a": 2}')
+    k2 = {(i.row_id, i.task): i.key for i in _plan(spec_path, data, store).items}
+    assert k2[("base-a", "tinymath")] != k1[("base-a", "tinymath")]
+    assert k2[("base-a-rl", "tinymath")] == k1[("base-a-rl", "tinymath")]
+    # Changing tau changes the row-training key only (rollouts/entropy reuse is the trainer's keys).
+    kt = next(i.key for i in _plan(spec_path, data, store).items if i.stage == "train")
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["recipes"]["toy"]["taus"] = [1.0, 3.0]
+    spec_path.write_text(yaml.safe_dump(spec))
+    k3 = {(i.row_id, i.stage, i.task): i.key for i in _plan(spec_path, data, store).items}
+    assert k3[("base-a", "eval", "tinymath")] == k2[("base-a", "tinymath")]
+    assert k3[("base-a-rmx", "train", None)] != kt
+
+
+def test_only_filter_and_unknown_id(fixture):
+    spec_path, data, store = fixture
+    plan = _plan(spec_path, data, store, only=["base-a-rl"])
+    assert {i.row_id for i in plan.selected()} == {"base-a-rl"}
+    assert len(plan.items) == 8  # the plan still lists every row
+    with pytest.raises(UserError, match="no such row"):
+        _plan(spec_path, data, store, only=["nope"])
+
+
+def test_force_closure():
+    assert force_closure(["entropy"]) == {"entropy", "train", "validate", "eval"}
+    assert force_closure(["eval"]) == {"eval"}
+    assert len(force_closure(["all"])) == 7
+    with pytest.raises(UserError, match="allowed"):
+        force_closure(["bogus"])
+
+
+def test_missing_data_file_is_a_user_error(fixture, tmp_path):
+    spec_path, _, store = fixture
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="gsm8k.jsonl"):
+        _plan(spec_path, empty, store)
+
+
+def test_spec_data_dir_relative_to_spec(fixture, monkeypatch):
+    spec_path, data, _ = fixture
+    monkeypatch.delenv("RMXBENCH_DATA_DIR", raising=False)
+    spec = load_spec_file(spec_path)
+    spec = spec.model_copy(update={"protocol": spec.protocol.model_copy(update={"data_dir": "../data"})})
+    assert resolve_spec_data_dir(spec, spec_path, None) == data.resolve()
+
+
+def test_dry_run_cli_imports_no_torch(fixture, tmp_path):
+    spec_path, data, store = fixture
+    code = ("import sys; from rmxbench.cli import main; "
+            f"rc = main(['run', {str(spec_path)!r}, '--dry-run', '--data-dir', {str(data)!r}, "
+            f"'--home', {str(store.home)!r}, '--only', 'base-a']); "
+            "assert 'torch' not in sys.modules, 'dry run imported torch'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "base-a-rmx" in r.stdout and "after-train" in r.stdout and "not selected" in r.stdout
+    assert "not pinned" in r.stdout
+
+
+@pytest.mark.skipif(not (REPO / "specs" / "qwen25.yaml").is_file(), reason="specs/qwen25.yaml not present")
+def test_dry_run_qwen25_full_plan_offline(tmp_path):
+    code = ("import sys; from rmxbench.cli import main; "
+            f"rc = main(['run', {str(REPO / 'specs' / 'qwen25.yaml')!r}, '--dry-run', '--home', {str(tmp_path)!r}]); "
+            "assert 'torch' not in sys.modules; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                            "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    spec = load_spec_file(REPO / "specs" / "qwen25.yaml")
+    for _, _, row in spec.rows():
+        assert row.id in r.stdout

@@ -1,0 +1,175 @@
+"""Runner: cost of a ReasonMaxxer row from its stages' meter.json (cached ones too), and
+end to end on the embedded tiny model: a first run builds the board, a second run recomputes
+nothing (< 10 s), and a run SIGKILLed at three different stages resumes to the same board."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rmxbench.planner import ROWTRAIN_STAGE, build_plan, load_spec_file
+from rmxbench.runner import Runner
+from rmxbench.store import DONE_MARKER, ArtifactStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small enough for CI on 2 cores: 16 test problems, 24 pool problems x 4 rollouts, 2 taus.
+MINI = {
+    "suite": {"name": "mini"},
+    "protocol": {"tasks": ["tinymath"], "backend": "hf", "batch_size": 16, "max_new_tokens": 48,
+                 "max_model_len": 256, "avg_at_k": {"k": 2, "tasks": []}, "limit": {"tinymath": 16}},
+    "pricing": {"date": "2026-04-28", "source": "test", "usd_per_hour": {"H100-80G": 2.49}},
+    "recipes": {"toy": {
+        "pool": {"source": "embedded_train", "size": 24, "balance_levels": False},
+        "rollouts": {"k": 4, "max_new_tokens": 48, "batch_size": 16},
+        "selection": {"max_problems": 8, "validation_problems": 8},
+        "taus": [0.5, 1.0], "lora": {"rank": 4, "alpha": 8},
+        "optim": {"epochs": 1.0, "grad_accum": 4, "max_seq_len": 128}}},
+    "models": [{
+        "id": "tiny", "display_name": "Tiny", "family": "tiny", "model": {"path": "package:embedded/tiny"},
+        "dtype": "float32", "prompt_style": "tiny_story",
+        "rl_baselines": [{"id": "tiny-rl", "display_name": "+ RL", "algorithm": "GRPO", "source": "x",
+                          "unavailable": "no public checkpoint",
+                          "cost": {"usd": 5, "basis": "estimated", "source": "paper"}}],
+        "reasonmaxxer": [{"id": "tiny-rmx", "recipe": "toy"}],
+    }],
+}
+
+PRICING = {"date": "2026-04-28", "source": "RunPod", "usd_per_hour": {"RTX-Pro-6000": 1.89},
+           "hardware": {"gpu_type": "RTX-Pro-6000", "count": 1}}
+
+
+def _write_spec(path: Path, spec: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_row_cost_sums_all_training_stage_meters(tmp_path):
+    """Cost = Σ meter seconds of every training stage in the rowtrain record, priced per GPU-hour."""
+    spec = dict(MINI, pricing=PRICING)
+    spec_path = _write_spec(tmp_path / "s" / "spec.yaml", spec)
+    store = ArtifactStore(tmp_path / "home")
+    plan = build_plan(load_spec_file(spec_path), spec_path=spec_path, store=store, data_dir=None)
+    train = next(i for i in plan.items if i.stage == "train")
+    secs = {"pool": 1.0, "rollouts": 1800.0, "selection": 2.0, "entropy": 300.0,
+            "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validate[base]": 100.0,
+            "validate[tau=0.5]": 110.0, "validate[tau=1]": 111.0, "pick": 1.0}
+    dirs = {}
+    for label, sec in secs.items():
+        def fn(tmp, sec=sec, label=label):
+            (tmp / "meter.json").write_text(json.dumps({"stage": label, "seconds": sec, "device": "cuda",
+                                                        "accelerators": 2, "accelerator_name": "NVIDIA H200"}))
+        dirs[label] = store.build("stage", store.key("stage", label=label), fn)
+    store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
+        "status": "ok", "message": "", "adapter_dir": str(dirs["pick"].relative_to(store.home)),
+        "stage_dirs": {k: str(v.relative_to(store.home)) for k, v in dirs.items()}})))
+    r = Runner(build_plan(load_spec_file(spec_path), spec_path=spec_path, store=store, data_dir=None),
+               console=None)
+    r._train["tiny-rmx"] = json.loads((store.get(ROWTRAIN_STAGE, train.key) / "train_result.json").read_text())
+    costs = r.costs()
+    gpu_h = sum(secs.values()) * 2 / 3600
+    assert costs["tiny-rmx"].gpu_hours == pytest.approx(gpu_h)
+    assert costs["tiny-rmx"].usd == pytest.approx(gpu_h * 1.89)
+    assert costs["tiny-rmx"].basis == "measured" and set(costs["tiny-rmx"].stage_seconds) == set(secs)
+    assert costs["tiny-rl"].usd == 5 and costs["tiny-rl"].basis == "estimated"
+    assert "tiny" not in costs  # a base row has no training cost
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def _tiny_ok() -> bool:
+    return (REPO / "rmxbench" / "embedded" / "tiny" / "config.json").is_file()
+
+
+def _rmx(home: Path, spec_path: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
+    env = dict(os.environ, RMXBENCH_HOME=str(home), COLUMNS="160")
+    return subprocess.Popen([sys.executable, "-m", "rmxbench.cli", "run", str(spec_path), "--out", str(out), *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **popen)
+
+
+def _normalise(md: str) -> str:
+    """Board Markdown minus the measured wall-clock cost figures (timings differ run to run)."""
+    md = re.sub(r"[\d.,]+ (CPU|GPU)-h", r"# \1-h", md)
+    return re.sub(r"\$[\d.,]+ \(measured\)", "$# (measured)", md)
+
+
+def _no_partial(home: Path) -> None:
+    """Every published artifact folder is complete (partial builds live only in .tmp-* folders)."""
+    for stage in home.iterdir():
+        if stage.is_dir() and stage.name != "runs":
+            for d in stage.iterdir():
+                if d.is_dir() and not d.name.startswith(".tmp-"):
+                    assert (d / DONE_MARKER).is_file(), f"partial artifact visible: {d}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _tiny_ok(), reason="embedded tiny model not built (python scripts/make_tiny.py)")
+def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
+    spec_path = _write_spec(tmp_path / "spec" / "mini.yaml", MINI)
+    # 1. Uninterrupted run -> reference board.
+    home_a, out_a = tmp_path / "home_a", tmp_path / "lb_a"
+    p = _rmx(home_a, spec_path, out_a)
+    log = p.communicate(timeout=900)[0]
+    assert p.returncode == 0, log[-3000:]
+    ref = (out_a / "mini.md").read_text()
+    results = [json.loads(x) for x in (home_a / "runs" / "mini" / "results.jsonl").read_text().splitlines()]
+    assert {r["row_id"] for r in results} >= {"tiny"}
+    notes = json.loads((home_a / "runs" / "mini" / "notes.json").read_text())
+    trained = "tiny-rmx" not in notes
+    if trained:
+        assert {r["row_id"] for r in results} == {"tiny", "tiny-rmx"}
+        costs = json.loads((home_a / "runs" / "mini" / "costs.json").read_text())
+        assert costs["tiny-rmx"]["cpu_hours"] > 0 and costs["tiny-rmx"]["usd"] is None
+    else:  # recorded on the board, not a crash
+        assert "mixed" in notes["tiny-rmx"] and "mixed" in ref
+
+    # 2. Second run: nothing rebuilt, < 10 s, same board.
+    t0 = time.perf_counter()
+    p = _rmx(home_a, spec_path, out_a)
+    log = p.communicate(timeout=120)[0]
+    dt = time.perf_counter() - t0
+    assert p.returncode == 0, log[-3000:]
+    stages = json.loads((home_a / "runs" / "mini" / "stages.json").read_text())
+    assert stages["built"] == [] and dt < 10, (stages, dt)
+    assert (out_a / "mini.md").read_text() == ref
+
+    # 3. SIGKILL at three stages in turn (eval of the base, rollouts, adapter training); each
+    #    restart resumes; the final board equals the reference (up to measured timings).
+    home_b, out_b = tmp_path / "home_b", tmp_path / "lb_b"
+    kill_at = ["eval", "rollouts", "adapter_tau"] if trained else ["eval", "rollouts"]
+    killed = []
+    for stage in kill_at:
+        p = _rmx(home_b, spec_path, out_b)
+        t0 = time.time()
+        while p.poll() is None and time.time() - t0 < 600:
+            if list((home_b / stage).glob(".tmp-*")) if (home_b / stage).is_dir() else []:
+                time.sleep(0.3)  # let it write a little
+                os.killpg(p.pid, signal.SIGKILL)
+                killed.append(stage)
+                break
+            time.sleep(0.05)
+        p.wait(timeout=60)
+        p.stdout.close()
+        _no_partial(home_b)
+    assert killed == kill_at
+    p = _rmx(home_b, spec_path, out_b)
+    log = p.communicate(timeout=900)[0]
+    assert p.returncode == 0, log[-3000:]
+    _no_partial(home_b)
+    # Re-render the reference from its (cached) store, so both boards come from the same board code.
+    p = _rmx(home_a, spec_path, out_a)
+    assert p.communicate(timeout=120)[0] is not None and p.returncode == 0
+    ref = (out_a / "mini.md").read_text()
+    assert _normalise((out_b / "mini.md").read_text()) == _normalise(ref)
+    assert (home_b / "runs" / "mini" / "results.jsonl").read_text() .count("\n") == len(results)
