@@ -52,7 +52,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmxbench import stats
-from rmxbench.results import RowCost, TaskRecord, atomic_write_text
+from rmxbench.metering import published_cost
+from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -314,13 +315,6 @@ def _rounded(x: float) -> float:
     return round(x + 0.0, 3)
 
 
-def _spec_cost(row) -> RowCost | None:
-    c = getattr(row, "cost", None)
-    if c is None:
-        return None
-    return RowCost(usd=c.usd, gpu_hours=c.gpu_hours, gpu_type=c.gpu_type, basis=c.basis, source=c.source)
-
-
 def build_board(
     spec,
     records: list[TaskRecord],
@@ -400,7 +394,7 @@ def build_board(
                     strata.append([pm[k] for k in sorted(pm)])
                 row.avg.ci = stats.average_ci(strata, n_resamples=n_resamples, seed=stats.cell_seed("avg"))
         # Cost: stored (measured / runner-filled) first, else the spec's published figure.
-        row.cost = costs.get(r.id) or _spec_cost(r)
+        row.cost = costs.get(r.id) or (published_cost(r.cost, spec.pricing) if getattr(r, "cost", None) else None)
         if ref is not None and ref.get("cost_usd") is not None:
             row.reported_cost = (float(ref["cost_usd"]), ref.get("cost_basis"))
         parts = []
@@ -1142,21 +1136,6 @@ def render_chart(board: Board) -> bytes | None:
     return buf.getvalue()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- entry point
 
 
@@ -1191,7 +1170,7 @@ def render(
     png_path = out / f"{board.suite}.png"
     png = render_chart(board)
     if png is not None:
-        _atomic_write_bytes(png_path, png)
+        atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
     atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None))

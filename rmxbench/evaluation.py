@@ -27,12 +27,11 @@ import datetime as _dt
 import json
 import platform
 import time
-from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text
+from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
 from rmxbench.spec import TASKS, ModelRef, Protocol
 
 #: Size above which a local model directory is not hashed for provenance (bytes).
@@ -207,16 +206,6 @@ def _data_provenance(task: str, data_dir: Path | None) -> dict:
     return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("lm-eval", "transformers", "torch", "peft", "math-verify", "vllm", "rmxbench"):
-        try:
-            out[pkg] = _md.version(pkg)
-        except _md.PackageNotFoundError:
-            pass
-    return out
-
-
 def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_style: str,
                   chat_template: bool, dtype: str, trust_remote_code: bool,
                   adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
@@ -343,7 +332,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
         "seeds": {"seed": protocol.seed},
         "limit": limit, "data": _data_provenance(task, ddir),
-        "grader_version": GRADER_VERSION, "versions": _versions(),
+        "grader_version": GRADER_VERSION, "versions": library_versions(),
         "hardware": {**device_info(), "platform": platform.platform(), "processor": platform.processor() or None},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": wall,

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from rmxbench.errors import UserError
 from rmxbench.metering import metered
-from rmxbench.results import atomic_write_json
+from rmxbench.results import atomic_write_json, library_versions
 
 #: Per-stage code versions (part of every key: bump one to invalidate that stage and later ones).
 CODE_VERSION = {
@@ -79,19 +79,6 @@ class TrainResult:
     stage_dirs: dict[str, Path] = field(default_factory=dict)
     status: str = "ok"
     message: str = ""
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that determine training results."""
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("rmxbench", "torch", "transformers", "peft", "accelerate", "vllm", "math-verify"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def _grader_version() -> str:

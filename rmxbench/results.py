@@ -54,8 +54,25 @@ class TaskRecord:
         return cls(**data)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder + ``os.replace``.
+#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
+PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
+
+
+def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
+    import importlib.metadata as md
+
+    out = {}
+    for name in packages:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder + fsync + ``os.replace``.
 
     A reader never sees a partial file; a crash leaves either the old file or none.
     """
@@ -63,17 +80,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
