@@ -3,7 +3,7 @@
 Runs the `specs/tiny.yaml` recipe at one τ through :func:`train_row` (pool → rollouts → selection →
 entropy → train → validate → pick, all via the artifact store), plus the ``random_positions``
 control, and scores base / adapter / control on held-out tinymath test problems with sampled
-pass@1 (300 problems x 8 samples at T = 1). The adapter must beat both by at least 0.20 and keep
+pass@1 (the whole 500-problem test split x 8 samples at T = 1). The adapter must beat both by at least 0.20 and keep
 malformed completions at or below 5%. Also checks the artifacts: a standard PEFT adapter dir
 that ``PeftModel.from_pretrained`` loads, ``rmx_metadata.json``, ``meter.json`` per stage, and
 that a rerun rebuilds nothing.
@@ -91,9 +91,10 @@ def test_adapter_beats_base_and_random_positions_control(trained):
 
     spec, base, store, out = trained
     recipe = spec.recipes["main"].model_copy(update={"validation_samples": 8, "validation_temperature": 1.0})
-    # Test problems 150-449: the recipe's lr/epochs were chosen on test[:150] (specs/tiny.yaml),
-    # so the claim is checked on 300 problems that played no part in that choice.
-    rows = load_benchmark("tinymath")[150:450]
+    # The whole held-out test split (500 problems x 8 samples). The recipe's lr/epochs are the
+    # setting with the largest margin over the control on the separate 200-problem tinymath
+    # *validation* split (specs/tiny.yaml says how it was chosen).
+    rows = load_benchmark("tinymath")
     models = BaseModelCache(base, ROOT / "specs")
     scores = {}
     for name, adapter in (("base", None), ("main", out["main"].adapter_dir), ("control", out["control"].adapter_dir)):
@@ -101,8 +102,8 @@ def test_adapter_beats_base_and_random_positions_control(trained):
                                 task="tinymath")
     summary = {k: (round(v["accuracy"], 3), round(v["stderr"], 3), round(v["malformed_share"], 3))
                for k, v in scores.items()}
-    print("sampled pass@1 (test[150:450] x 8, T=1): ", summary)
-    assert scores["base"]["n_samples"] == 2400
+    print("sampled pass@1 (tinymath test, 500 x 8, T=1): ", summary)
+    assert scores["base"]["n_samples"] == 4000
     assert scores["main"]["accuracy"] >= scores["base"]["accuracy"] + 0.20, summary
     assert scores["main"]["accuracy"] >= scores["control"]["accuracy"] + 0.20, summary
     assert scores["main"]["malformed_share"] <= 0.05, summary
