@@ -960,7 +960,7 @@ def render_html(board: Board, chart_png: bytes | None = None) -> str:
     ``chart_png`` is embedded as a ``data:`` URI."""
     spec = board.spec
     prov_map: dict[str, list[tuple[str, str]]] = {}
-    heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg", "Cost (USD)"]
+    heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg", "Cost"]
     H: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

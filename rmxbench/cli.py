@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = os.environ["RMXBENCH_THREADS"]
     try:
         parser = build_parser(command)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for a usage error
+            return 0 if exc.code in (0, None) else 1
         if not getattr(args, "_command", None):
             parser.print_help()
             return 0
@@ -109,20 +112,47 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are stored; rerun the same command to resume.", file=sys.stderr)
         return 130
-    except Exception:  # pragma: no cover - last resort, still one screen
+    except Exception as exc:  # pragma: no cover - last resort, still one screen
         if os.environ.get("RMXBENCH_DEBUG"):
             raise
-        import traceback
-
+        user = _environment_error(exc)
+        if user is not None:
+            print_user_error(user)
+            return 1
         from rich.console import Console
         from rich.markup import escape
 
-        tb = traceback.format_exc().strip().splitlines()
+        first = (str(exc).strip().splitlines() or [""])[0]
         Console(stderr=True).print(
-            "[bold red]internal error[/] (a bug in rmxbench; rerun with RMXBENCH_DEBUG=1 for the traceback):\n"
-            + escape("\n".join(tb[-3:]))
+            "[bold red]internal error[/] (a bug in rmxbench; rerun with RMXBENCH_DEBUG=1 for the traceback): "
+            + escape(f"{type(exc).__name__}: {first}"), soft_wrap=True
         )
         return 2
+
+
+def _environment_error(exc: BaseException):
+    """Map errors caused by the user's environment (a missing optional package, an unreachable
+    hub, an unwritable folder) to a :class:`~rmxbench.errors.UserError`; None for real bugs."""
+    from rmxbench.errors import UserError
+
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        hint = (
+            "vLLM runs on GPU machines only: `pip install -e '.[vllm]'` there, or set "
+            "`protocol.backend: hf` in the spec"
+            if top == "vllm"
+            else f"install it (`pip install {top}`) or reinstall rmxbench (`pip install -e .`)"
+        )
+        return UserError(f"the Python package {top!r} is not installed", hint=hint)
+    text = str(exc)
+    if isinstance(exc, OSError) and ("huggingface.co" in text or "couldn't connect" in text.lower()):
+        first = text.strip().splitlines()[0]
+        return UserError(f"could not reach the Hugging Face hub: {first}",
+                         hint="offline? point `model.path` at a local copy of the weights (and pass --data-dir for data)")
+    if isinstance(exc, (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError)):
+        return UserError(f"{exc.strerror or type(exc).__name__}: {exc.filename}",
+                         hint="check --home / --out / RMXBENCH_HOME point at writable folders")
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

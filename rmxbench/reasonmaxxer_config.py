@@ -186,7 +186,7 @@ class ReasonMaxxerRecipe(_Strict):
     validation_temperature: float = Field(
         0.0, ge=0.0, description="Decoding temperature on the validation split (0 = greedy)."
     )
-    seed: int = Field(0, description="Seed for pool sampling, rollouts, LoRA init and data order.")
+    seed: int = Field(0, ge=0, lt=2**32, description="Seed for pool sampling, rollouts, LoRA init and data order.")
 
     @field_validator("taus")
     @classmethod

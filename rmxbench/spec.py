@@ -51,6 +51,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _check_text(v: str) -> str:
+    """Reject control characters (terminal escapes, bells) in text shown on boards and terminals."""
+    m = _CONTROL.search(v)
+    if m:
+        raise ValueError(f"control character {m.group()!r} is not allowed in display text")
+    return v
+
+
 def _check_id(v: str) -> str:
     if not SAFE_ID.match(v) or ".." in v:
         raise ValueError(
@@ -123,6 +134,7 @@ class _RowBase(_Strict):
     reported: Reported | None = Field(None, description="The paper's reported numbers for this row, if any.")
 
     _id = field_validator("id")(classmethod(lambda cls, v: _check_id(v)))
+    _text = field_validator("display_name")(classmethod(lambda cls, v: _check_text(v)))
 
 
 class RLBaseline(_RowBase):
@@ -215,7 +227,7 @@ class Protocol(_Strict):
     data_dir: str | None = Field(
         None, description="Folder of benchmark JSONL files (shared/benchmarks format); null = hub datasets."
     )
-    seed: int = Field(1234, description="Sampling seed for evaluation.")
+    seed: int = Field(1234, ge=0, lt=2**32, description="Sampling seed for evaluation (0 ≤ seed < 2^32).")
 
     @field_validator("limit")
     @classmethod
@@ -224,6 +236,15 @@ class Protocol(_Strict):
         if bad:
             raise ValueError(f"subset sizes must be >= 1, got {bad}")
         return v
+
+    @model_validator(mode="after")
+    def _fits_context(self) -> "Protocol":
+        if self.max_new_tokens >= self.max_model_len:
+            raise ValueError(
+                f"max_new_tokens={self.max_new_tokens} must be < max_model_len={self.max_model_len} "
+                "(the context must hold the prompt and the completion)"
+            )
+        return self
 
 
 class Hardware(_Strict):
@@ -264,6 +285,7 @@ class Suite(_Strict):
     description: str = Field("", description="Free text shown on the board.")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_id(v)))
+    _text = field_validator("description")(classmethod(lambda cls, v: _check_text(v)))
 
 
 class Spec(_Strict):

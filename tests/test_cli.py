@@ -45,10 +45,17 @@ def test_no_arguments_prints_help(capsys):
 def test_version(capsys):
     from rmxbench import __version__
 
-    with pytest.raises(SystemExit) as ei:
-        main(["--version"])
-    assert ei.value.code == 0
+    assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
+
+
+def test_usage_errors_exit_1_not_argparse_2(capsys):
+    """A mistyped command, flag value or missing argument is a user error: exit code 1."""
+    assert main(["runn"]) == 1
+    assert "invalid choice: 'runn'" in capsys.readouterr().err
+    assert main(["run", "specs/tiny.yaml", "--force", "trian"]) == 1
+    assert "invalid choice: 'trian'" in capsys.readouterr().err
+    assert main(["validate"]) == 1
 
 
 def test_spec_import_is_fast_and_torch_free():
@@ -157,3 +164,17 @@ def test_user_error_from_a_command_exits_1(monkeypatch, tmp_path, capsys):
     assert main(["usererr", "--x", "7"]) == 1
     err = capsys.readouterr().err
     assert "error: bad --x '7'" in err and "hint: use --x 1" in err
+
+
+def test_environment_errors_become_user_errors():
+    """Missing vLLM, an unreachable hub or a bad folder are the user's to fix, not 'internal errors'."""
+    from rmxbench.cli import _environment_error
+
+    u = _environment_error(ModuleNotFoundError("No module named 'vllm'", name="vllm"))
+    assert "'vllm' is not installed" in u.message and "protocol.backend: hf" in u.hint
+    u = _environment_error(OSError("We couldn't connect to 'https://huggingface.co' to load the files"))
+    assert u.message.startswith("could not reach the Hugging Face hub") and "model.path" in u.hint
+    u = _environment_error(NotADirectoryError(20, "Not a directory", "/tmp/afile/eval"))
+    assert "/tmp/afile/eval" in u.message
+    assert _environment_error(ValueError("a real bug")) is None
+    assert _environment_error(ModuleNotFoundError("x")) is None  # no module name: not classifiable

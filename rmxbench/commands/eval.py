@@ -87,7 +87,7 @@ def _protocol(args: argparse.Namespace, tasks: list[str] | None):
         upd["max_new_tokens"] = args.max_new_tokens
     if args.batch_size:
         upd["batch_size"] = args.batch_size
-    if args.limit:
+    if args.limit is not None:
         if args.limit < 1:
             raise UserError(f"--limit must be >= 1, got {args.limit}")
         upd["limit"] = {t: args.limit for t in (tasks or proto.tasks)}

@@ -50,6 +50,22 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.runner import Runner, print_summary
 
+    # Check the output folders before hours of work, not after.
+    for flag, folder in (("--home / $RMXBENCH_HOME", Path(home)), ("--out", Path(args.out))):
+        _check_writable_dir(flag, folder)
     summary = Runner(plan, console=console, out_dir=args.out).run()
     print_summary(summary, console)
     return 0
+
+
+def _check_writable_dir(flag: str, folder: Path) -> None:
+    """Raise UserError unless ``folder`` is (or can be created as) a writable directory."""
+    from rmxbench.errors import UserError
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag}: {folder} is not a directory ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{flag}: {folder} is not writable")
