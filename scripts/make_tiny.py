@@ -46,7 +46,7 @@ QWEN2_PRETOKENIZE_REGEX = (
 )
 EOS = "<|endoftext|>"
 MODEL_CONFIG = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
-                    num_key_value_heads=2, max_position_embeddings=256, rope_theta=10000.0, rms_norm_eps=1e-6,
+                    num_key_value_heads=2, max_position_embeddings=4096, rope_theta=10000.0, rms_norm_eps=1e-6,
                     tie_word_embeddings=True, use_sliding_window=False)
 
 
