@@ -485,33 +485,6 @@ def build_plan(spec: Spec, *, spec_path: str | Path, store: ArtifactStore, data_
 # ----------------------------------------------------------------------------- spec + display
 
 
-def load_spec_file(path: str | Path) -> Spec:
-    """Load and validate a spec file (line-numbered errors via :mod:`rmxbench.validate` when present).
-
-    Raises:
-        UserError: missing file, YAML error or schema violation (one screen, no traceback).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"spec file {str(path)!r} not found")
-    try:
-        from rmxbench.validate import load_spec
-    except ImportError:  # pragma: no cover - validate module not installed
-        load_spec = None
-    if load_spec is not None:
-        return load_spec(p)  # raises SpecError (a UserError) with the line-numbered listing
-    import yaml
-    from pydantic import ValidationError
-
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        return Spec.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{p}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        raise UserError(f"spec {p} is invalid:\n{exc}", hint=f"run `rmxbench validate {p}`") from None
-
-
 _STYLE = {"cached": "green", "run": "yellow", "forced": "magenta", "after-train": "yellow",
           "reported": "cyan", "too-few-mixed": "red"}
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from rmxbench.errors import UserError
-from rmxbench.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, load_spec_file,
+from rmxbench.validate import load_spec
+from rmxbench.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, 
                               resolve_spec_data_dir)
 from rmxbench.store import ArtifactStore
 
@@ -56,7 +57,7 @@ def fixture(tmp_path):
 
 
 def _plan(spec_path, data, store, **kw):
-    spec = load_spec_file(spec_path)
+    spec = load_spec(spec_path)
     return build_plan(spec, spec_path=spec_path, store=store, data_dir=data, **kw)
 
 
@@ -192,7 +193,7 @@ def test_missing_data_file_is_a_user_error(fixture, tmp_path):
 def test_spec_data_dir_relative_to_spec(fixture, monkeypatch):
     spec_path, data, _ = fixture
     monkeypatch.delenv("RMXBENCH_DATA_DIR", raising=False)
-    spec = load_spec_file(spec_path)
+    spec = load_spec(spec_path)
     spec = spec.model_copy(update={"protocol": spec.protocol.model_copy(update={"data_dir": "../data"})})
     assert resolve_spec_data_dir(spec, spec_path, None) == data.resolve()
 
@@ -219,6 +220,6 @@ def test_dry_run_qwen25_full_plan_offline(tmp_path):
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
                             "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 0, r.stderr
-    spec = load_spec_file(REPO / "specs" / "qwen25.yaml")
+    spec = load_spec(REPO / "specs" / "qwen25.yaml")
     for _, _, row in spec.rows():
         assert row.id in r.stdout

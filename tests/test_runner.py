@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.planner import ROWTRAIN_STAGE, build_plan, load_spec_file
+from rmxbench.validate import load_spec
+from rmxbench.planner import ROWTRAIN_STAGE, build_plan
 from rmxbench.runner import Runner
 from rmxbench.store import DONE_MARKER, ArtifactStore
 
@@ -59,7 +60,7 @@ def test_row_cost_sums_all_training_stage_meters(tmp_path):
     spec = dict(MINI, pricing=PRICING)
     spec_path = _write_spec(tmp_path / "s" / "spec.yaml", spec)
     store = ArtifactStore(tmp_path / "home")
-    plan = build_plan(load_spec_file(spec_path), spec_path=spec_path, store=store, data_dir=None)
+    plan = build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None)
     train = next(i for i in plan.items if i.stage == "train")
     secs = {"pool": 1.0, "rollouts": 1800.0, "selection": 2.0, "entropy": 300.0,
             "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validate[base]": 100.0,
@@ -73,7 +74,7 @@ def test_row_cost_sums_all_training_stage_meters(tmp_path):
     store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
         "status": "ok", "message": "", "adapter_dir": str(dirs["pick"].relative_to(store.home)),
         "stage_dirs": {k: str(v.relative_to(store.home)) for k, v in dirs.items()}})))
-    r = Runner(build_plan(load_spec_file(spec_path), spec_path=spec_path, store=store, data_dir=None),
+    r = Runner(build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None),
                console=None)
     r._train["tiny-rmx"] = json.loads((store.get(ROWTRAIN_STAGE, train.key) / "train_result.json").read_text())
     costs = r.costs()

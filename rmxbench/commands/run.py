@@ -32,12 +32,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.planner import build_plan, load_spec_file, render_plan, resolve_home, resolve_spec_data_dir
+    from rmxbench.planner import build_plan, render_plan, resolve_home, resolve_spec_data_dir
     from rmxbench.store import HOME_ENV, ArtifactStore
 
     console = Console()
     spec_path = Path(args.spec)
-    spec = load_spec_file(spec_path)
+    from rmxbench.validate import load_spec
+
+    spec = load_spec(spec_path)
     home = resolve_home(args.home)
     if args.home:
         os.environ[HOME_ENV] = str(home)  # stages that open their own store use the same home

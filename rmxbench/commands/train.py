@@ -52,35 +52,21 @@ def find_row(spec, ident: str):
                          f"{', '.join(b.id for b in spec.models)}")
 
 
-def _load_spec(path: Path):
-    try:
-        from rmxbench.planner import load_spec_file
-    except ImportError:  # pragma: no cover
-        import yaml
-
-        from rmxbench.spec import Spec
-
-        return Spec.model_validate(yaml.safe_load(path.read_text()))
-    return load_spec_file(path)
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from rmxbench.data import resolve_data_dir
+    from rmxbench.planner import resolve_spec_data_dir
+    from rmxbench.validate import load_spec
     from rmxbench.reasonmaxxer_trainer import train_row
     from rmxbench.store import HOME_ENV, ArtifactStore
 
     console = Console()
     spec_path = Path(args.spec)
-    spec = _load_spec(spec_path)
+    spec = load_spec(spec_path)
     base, row = find_row(spec, args.model)
-    spec_value = spec.protocol.data_dir
-    if spec_value and not os.path.isabs(os.path.expanduser(spec_value)):
-        spec_value = str(spec_path.resolve().parent / spec_value)
-    data_dir = resolve_data_dir(args.data_dir, spec_value)
+    data_dir = resolve_spec_data_dir(spec, spec_path, args.data_dir)
     if args.home:
         os.environ[HOME_ENV] = str(Path(args.home).expanduser())
     store = ArtifactStore(args.home)
