@@ -1,0 +1,242 @@
+"""What the four analyses share: the (base, other) pair, loading, greedy scoring, result files.
+
+- :class:`ModelHandle` names a model the way a spec row does (a :class:`~rmxbench.spec.ModelRef`,
+  optionally plus a PEFT adapter folder, e.g. a ReasonMaxxer row = its base + its adapter) and
+  loads it with :func:`rmxbench.modeling.load_model` (+ ``peft.PeftModel.from_pretrained``).
+- :class:`Pair` is (base, other, prompt style): both models see the *same* prompt text (paper §3:
+  "the same set of prompts") and must share a tokenizer (teacher forcing and lockstep decoding
+  compare token ids).
+- :func:`greedy_samples` / :func:`score` decode greedily with
+  :class:`~rmxbench.generation.HFGenerator` and grade with :func:`rmxbench.grading.grade`, the one
+  grader, so accuracies match the board's greedy pass@1 protocol (same prompt, stops, grader).
+- :func:`write_result` writes ``result.json`` atomically; figures are matplotlib PNGs
+  (:func:`save_figure`), each with a caption stating pair, task, n and settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rmxbench.errors import UserError
+from rmxbench.results import atomic_write_json
+
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A model to load: weights (``ref``) plus an optional PEFT adapter folder.
+
+    Attributes:
+        label: display name (a spec row's display name or id), shown in captions.
+        ref: :class:`~rmxbench.spec.ModelRef` (hub repo + revision or local path).
+        adapter_dir: PEFT adapter folder applied on top of ``ref`` (None = plain weights).
+        dtype: ``auto`` / ``float32`` / ``bfloat16`` / ``float16``.
+        trust_remote_code: only ever True when the spec sets it.
+        spec_dir: folder that relative ``ref.path`` values are resolved against.
+    """
+
+    label: str
+    ref: Any
+    adapter_dir: Path | None = None
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    spec_dir: Path | None = None
+
+    def load(self):
+        """``(model, tokenizer)`` in eval mode; with an adapter, a ``PeftModel`` (adapter active).
+
+        Raises:
+            UserError: weights or adapter folder missing/unloadable.
+        """
+        from rmxbench.modeling import load_model
+
+        model, tok = load_model(self.ref, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
+                                spec_dir=self.spec_dir)
+        if self.adapter_dir is not None:
+            from peft import PeftModel
+
+            if not (Path(self.adapter_dir) / "adapter_config.json").is_file():
+                raise UserError(f"{self.label}: {self.adapter_dir} is not a PEFT adapter folder "
+                                "(no adapter_config.json)")
+            model = PeftModel.from_pretrained(model, str(self.adapter_dir))
+            model.eval()
+        return model, tok
+
+    def describe(self) -> dict:
+        """JSON-able description (for result files and captions)."""
+        ref = self.ref.model_dump(mode="json", exclude_none=True) if hasattr(self.ref, "model_dump") else str(self.ref)
+        return {"label": self.label, "model": ref, "adapter": str(self.adapter_dir) if self.adapter_dir else None,
+                "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The (base, other) pair of an analysis; ``prompt_style`` is the base's (paper §3, App. C)."""
+
+    base: ModelHandle
+    other: ModelHandle
+    prompt_style: str
+
+    def describe(self) -> dict:
+        return {"base": self.base.describe(), "other": self.other.describe(), "prompt_style": self.prompt_style}
+
+    @property
+    def title(self) -> str:
+        return f"{self.base.label} vs {self.other.label}"
+
+
+def check_same_tokenizer(tok_a: Any, tok_b: Any, pair: Pair) -> None:
+    """Raise :class:`UserError` unless both tokenizers map text to the same ids (same vocab)."""
+    if tok_a.get_vocab() != tok_b.get_vocab():
+        raise UserError(f"analysis pair {pair.title!r}: the two models use different tokenizers",
+                        hint="token-level analyses (paper §3) compare token ids; pair models of one family")
+
+
+def prompts_for(problems: Sequence[dict], style: str, tokenizer: Any) -> list[str]:
+    """The exact prompt texts (:func:`rmxbench.prompts.build_prompt`) of ``problems``."""
+    from rmxbench.prompts import build_prompt
+
+    return [build_prompt(str(p["problem"]), style, tokenizer) for p in problems]
+
+
+def stop_strings(style: str) -> tuple[str, ...]:
+    """The stop sequences of a prompt style (:data:`rmxbench.prompts.STOP_SEQUENCES`)."""
+    from rmxbench.prompts import STOP_SEQUENCES
+
+    return tuple(STOP_SEQUENCES.get(style, []))
+
+
+def greedy_samples(model: Any, tok: Any, prompts: Sequence[str], *, style: str, max_new_tokens: int,
+                   batch_size: int, progress: Callable[[int], None] | None = None) -> list:
+    """Greedy (T = 0) completions, one :class:`~rmxbench.generation.Sample` per prompt."""
+    from rmxbench.generation import Decoding, HFGenerator
+
+    dec = Decoding(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop_strings(style))
+    return [s[0] for s in HFGenerator(model, tok, batch_size=batch_size).generate(prompts, dec, progress=progress)]
+
+
+def verdicts(texts: Sequence[str], problems: Sequence[dict], task: str) -> list[bool]:
+    """Correctness of each completion text by :func:`rmxbench.grading.grade` (the one grader)."""
+    from rmxbench.grading import grade
+
+    return [bool(grade(t, str(p["answer"]), task=task).correct) for t, p in zip(texts, problems)]
+
+
+def accuracy_summary(correct: Sequence[bool]) -> dict:
+    """``{"accuracy", "stderr", "n"}``: mean of 0/1 verdicts and its binomial standard error."""
+    n = len(correct)
+    acc = sum(correct) / n if n else 0.0
+    return {"accuracy": acc, "stderr": math.sqrt(acc * (1 - acc) / n) if n else 0.0, "n": n}
+
+
+def score(model: Any, tok: Any, problems: Sequence[dict], *, style: str, task: str, max_new_tokens: int,
+          batch_size: int, progress: Callable[[int], None] | None = None) -> dict:
+    """Greedy pass@1 of ``model`` on ``problems``: :func:`accuracy_summary` + ``per_problem`` verdicts."""
+    samples = greedy_samples(model, tok, prompts_for(problems, style, tok), style=style,
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+    ok = verdicts([s.text for s in samples], problems, task)
+    return {**accuracy_summary(ok), "per_problem": {str(p["id"]): v for p, v in zip(problems, ok)}}
+
+
+# ----------------------------------------------------------------------------- result files
+
+
+@dataclass
+class Figure:
+    """A PNG written next to ``result.json``: ``file`` (name), ``caption`` (pair, task, n, settings)."""
+
+    file: str
+    caption: str
+
+
+@dataclass
+class AnalysisResult:
+    """What every analysis writes to ``result.json``.
+
+    Attributes:
+        analysis: ``reranking`` / ``interventions`` / ``distillation`` / ``tau_curve``.
+        pair: :meth:`Pair.describe` (or the row for ``tau_curve``).
+        task: grading task of the test problems.
+        n: problems analysed.
+        settings: the config (``model_dump``) plus resolved values (e.g. ``max_new_tokens``).
+        data: the analysis' numbers (layout documented in its module).
+        figures: :class:`Figure` list.
+    """
+
+    analysis: str
+    title: str
+    pair: dict
+    task: str
+    n: int
+    settings: dict
+    data: dict
+    figures: list[Figure] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "AnalysisResult":
+        return cls(**{**d, "figures": [Figure(**f) for f in d.get("figures", [])]})
+
+
+def write_result(result: AnalysisResult, out_dir: Path) -> Path:
+    """Write ``out_dir/result.json`` atomically; returns its path."""
+    p = Path(out_dir) / RESULT_FILE
+    atomic_write_json(p, result.to_json())
+    return p
+
+
+def read_result(out_dir: Path) -> AnalysisResult:
+    """Read ``out_dir/result.json``."""
+    import json
+
+    return AnalysisResult.from_json(json.loads((Path(out_dir) / RESULT_FILE).read_text(encoding="utf-8")))
+
+
+def new_figure(width: float = 6.0, height: float = 3.6):
+    """A matplotlib ``(fig, ax)`` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), dpi=110)
+
+
+def save_figure(fig: Any, out_dir: Path, name: str, caption: str) -> Figure:
+    """Save ``fig`` as ``out_dir/name`` (PNG, atomically: temp file + rename) and close it."""
+    import os
+
+    import matplotlib.pyplot as plt
+
+    final = Path(out_dir) / name
+    tmp = final.with_name(f".{name}.tmp")
+    fig.tight_layout()
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, final)
+    return Figure(name, caption)
+
+
+def progress_bar(description: str, total: int):
+    """A rich progress bar (counts, elapsed, ETA); use as ``with progress_bar(...) as advance:``."""
+    from contextlib import contextmanager
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    @contextmanager
+    def cm():
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False) as p:
+            tid = p.add_task(description, total=total)
+            yield lambda n=1: p.advance(tid, n)
+
+    return cm()
