@@ -142,6 +142,61 @@ def score(model: Any, tok: Any, problems: Sequence[dict], *, style: str, task: s
     return {**accuracy_summary(ok), "per_problem": {str(p["id"]): v for p, v in zip(problems, ok)}}
 
 
+def map_completion_logits(model: Any, sequences: Sequence[Sequence[int]], starts: Sequence[int],
+                          fn: Callable[[Any, Any], dict], *, chunk_size: int = 256, batch_size: int = 16,
+                          pad_id: int = 0, progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Teacher-force ``model`` on ``sequences`` and apply ``fn`` to the logits of completion tokens.
+
+    The body runs once per length-sorted, right-padded batch and returns hidden states only
+    (:func:`rmxbench.entropy.hidden_states`); ``lm_head`` is applied to the positions that
+    predict completion tokens, ``chunk_size`` rows at a time, so at most a ``[chunk_size, V]``
+    float32 block of logits exists (as in :mod:`rmxbench.entropy`).
+
+    Args:
+        model: causal LM (a PeftModel uses its active adapter).
+        sequences: prompt + completion ids per sequence (unpadded).
+        starts: index of the first completion token of each sequence (its prompt length, ≥ 1).
+        fn: ``fn(logits [c, V] float32, targets [c] long) -> {name: tensor [c, ...]}``; targets are
+            the completion tokens the logits predict.
+    Returns:
+        per sequence ``{name: tensor [C, ...]}`` on CPU (C = its completion length), under no_grad.
+    """
+    import torch
+
+    from rmxbench.entropy import hidden_states, output_head
+
+    device = next(model.parameters()).device
+    head = output_head(model)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    out: list[dict | None] = [None] * len(sequences)
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            width = max(len(sequences[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :len(sequences[i])] = torch.as_tensor(list(sequences[i]))
+                mask[r, :len(sequences[i])] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            h = hidden_states(model, ids, mask)
+            # completion token t is predicted from position t-1: gather those rows only
+            rows = torch.cat([torch.full((len(sequences[i]) - starts[i],), r) for r, i in enumerate(idx)]).to(device)
+            cols = torch.cat([torch.arange(starts[i] - 1, len(sequences[i]) - 1) for i in idx]).to(device)
+            hs, tgt = h[rows, cols], ids[rows, cols + 1]
+            parts = [fn(head(hs[c:c + chunk_size]).float(), tgt[c:c + chunk_size])
+                     for c in range(0, hs.shape[0], chunk_size)]
+            merged = {k: torch.cat([p[k] for p in parts]).cpu() for k in parts[0]} if parts else {}
+            off = 0
+            for i in idx:
+                n = len(sequences[i]) - starts[i]
+                out[i] = {k: v[off:off + n] for k, v in merged.items()}
+                off += n
+            if progress is not None:
+                progress(len(idx))
+    return out  # type: ignore[return-value]
+
+
 # ----------------------------------------------------------------------------- result files
 
 

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rmxbench.analysis.analysis_config import RerankingConfig
-from rmxbench.analysis.common import (AnalysisResult, Pair, check_same_tokenizer, greedy_samples, new_figure,
-                                      prompts_for, save_figure, verdicts, write_result)
+from rmxbench.analysis.common import (AnalysisResult, Pair, check_same_tokenizer, greedy_samples,
+                                      map_completion_logits, new_figure, prompts_for, save_figure, verdicts,
+                                      write_result)
 
 ANALYSIS = "reranking"
 BUCKETS = ("1", "2", "3-5", ">5")
@@ -60,48 +61,13 @@ def teacher_forced_stats(model: Any, sequences: Sequence[Sequence[int]], starts:
     """
     import torch
 
-    from rmxbench.entropy import hidden_states, output_head
+    def stats(logits, tgt):
+        logp = torch.log_softmax(logits, -1)
+        return {"argmax": logits.argmax(-1), "rank": (logits > logits.gather(-1, tgt[:, None])).sum(-1) + 1,
+                "entropy": -(logp.exp() * logp).sum(-1)}
 
-    device = next(model.parameters()).device
-    head = output_head(model)
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    out: list[dict | None] = [None] * len(sequences)
-    with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            width = max(len(sequences[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, :len(sequences[i])] = torch.as_tensor(list(sequences[i]))
-                mask[r, :len(sequences[i])] = 1
-            ids, mask = ids.to(device), mask.to(device)
-            h = hidden_states(model, ids, mask)
-            # completion token t is predicted from position t-1: gather those rows only
-            rows, cols = [], []
-            for r, i in enumerate(idx):
-                pos = torch.arange(starts[i] - 1, len(sequences[i]) - 1)
-                rows.append(torch.full_like(pos, r))
-                cols.append(pos)
-            rows_t, cols_t = torch.cat(rows).to(device), torch.cat(cols).to(device)
-            hs, tgt = h[rows_t, cols_t], ids[rows_t, cols_t + 1]
-            am, rk, ent = [], [], []
-            for c in range(0, hs.shape[0], chunk_size):
-                logits = head(hs[c:c + chunk_size]).float()
-                t = tgt[c:c + chunk_size]
-                am.append(logits.argmax(-1))
-                rk.append((logits > logits.gather(-1, t[:, None])).sum(-1) + 1)
-                logp = torch.log_softmax(logits, -1)
-                ent.append(-(logp.exp() * logp).sum(-1))
-            am_t, rk_t, ent_t = torch.cat(am).cpu(), torch.cat(rk).cpu(), torch.cat(ent).cpu()
-            off = 0
-            for r, i in enumerate(idx):
-                n = len(sequences[i]) - starts[i]
-                out[i] = {"argmax": am_t[off:off + n], "rank": rk_t[off:off + n], "entropy": ent_t[off:off + n]}
-                off += n
-            if progress is not None:
-                progress(len(idx))
-    return out  # type: ignore[return-value]
+    return map_completion_logits(model, sequences, starts, stats, chunk_size=chunk_size, batch_size=batch_size,
+                                 pad_id=pad_id, progress=progress)
 
 
 def divergence_stats(stats: Sequence[dict], completions: Sequence[Sequence[int]], *, top_k: int) -> dict:
