@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "board": "render the leaderboard (Markdown + HTML) from stored results",
     "eval": "evaluate one model (+ optional LoRA adapter) on rmxbench's lm-eval tasks",
     "train": "run a spec's ReasonMaxxer recipe for one row (rollouts -> ... -> validation pick)",
+    "analyze": "the paper's analyses (reranking, interventions, KL-LoRA distillation, τ curve) on an ad-hoc pair",
 }
 
 EPILOG = (

@@ -214,8 +214,11 @@ def test_tau_curve_scores_each_adapter(setup, tmp_path):
     bm, tok = setup["pair"].base.load()
     pm = PeftModel.from_pretrained(bm, str(sweep[1].adapter_dir))
     indep = score(pm, tok, probs, style="tiny_story", task="tinymath", max_new_tokens=MNT, batch_size=4)
-    assert r.data["sweeps"]["contrastive"][1]["per_problem"] == indep["per_problem"]
-    assert r.data["sweeps"]["contrastive"][1]["decision_fraction"] == sweep[1].decision_fraction
+    got = r.data["sweeps"][0]
+    assert got["label"] == "contrastive" and len(got["points"]) == 2
+    assert got["points"][1]["per_problem"] == indep["per_problem"]
+    assert got["points"][1]["decision_fraction"] == sweep[1].decision_fraction
+    assert tau_curve.sweep_label(setup["adapter"]) == "tiny-r (contrastive)"
     with pytest.raises(UserError, match="τ table"):
         tau_curve.sweep_from_adapter(tmp_path)
 

@@ -131,3 +131,69 @@ class TauCurveConfig(_Decode):
     positive-only ablation (§6.3, recipe ``objective: positive_only``) is an optional second
     sweep drawn as a second line.
     """
+
+
+#: The four analyses, in the order a run performs and a board shows them.
+ANALYSES = ("reranking", "interventions", "distillation", "tau_curve")
+AnalysisName = Literal["reranking", "interventions", "distillation", "tau_curve"]
+#: Analyses that compare a (base, other) pair (the τ curve needs only ReasonMaxxer rows).
+PAIR_ANALYSES = ("reranking", "interventions", "distillation")
+_SAFE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+class AnalysisEntry(_Strict):
+    """One entry of a spec's ``analyses:`` list: a (base, other) pair and the analyses to run on it.
+
+    Example::
+
+        analyses:
+          - id: tiny-vs-rmx
+            base: tiny                 # a base model id of this spec
+            other: tiny-rmx            # one of its RL-baseline or ReasonMaxxer row ids
+            run: [reranking, interventions, distillation, tau_curve]
+            tasks: [tinymath]
+            limit: 200                 # first 200 problems of each task
+            sweeps: [tiny-rmx, tiny-rmx-pos]   # τ curve: ReasonMaxxer rows whose τ adapters are scored
+            interventions: {taus: [0.3, 0.6]}
+            distillation: {pool: embedded_train}
+    """
+
+    id: str = Field(pattern=_SAFE_ID, description="Entry id; names the board section and artifact folders "
+                    "(a-z 0-9 . _ -, at most 64 characters).")
+    base: str = Field(description="Id of a base model declared under `models:`.")
+    other: str | None = Field(
+        None, description="Id of one of that base's `rl_baselines` or `reasonmaxxer` rows: the model compared with "
+        "the base (paper §3-4: the RL-trained teacher). Required by reranking, interventions and distillation; "
+        "for the τ curve it is drawn as a reference line.")
+    run: list[AnalysisName] = Field(min_length=1, description=f"Analyses to run: any of {list(ANALYSES)}.")
+    tasks: list[str] = Field(
+        min_length=1, description="Test tasks the analyses decode (paper §3: MATH-500; §4: MATH-500 and GSM8K; "
+        "§6.3: MATH-500 and GSM8K). Any task of the benchmark registry.")
+    limit: int | None = Field(
+        None, ge=1, description="First N problems of each task (null = all). Paper: the whole test set.")
+    prompt_style: str | None = Field(
+        None, description="Prompt style both models see (paper §3: 'the same set of prompts'); null = the other "
+        "row's own style (an RL row's declared style, else the base's).")
+    sweeps: list[str] = Field(
+        default_factory=list,
+        description="τ curve only: ReasonMaxxer row ids of this base whose every τ adapter is scored, one line "
+        "each (§6.3; add a row with `objective: positive_only` for the ablation line). Empty = `other` if it is "
+        "a ReasonMaxxer row.")
+    reranking: RerankingConfig = Field(default_factory=RerankingConfig)
+    interventions: InterventionConfig = Field(default_factory=InterventionConfig)
+    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    tau_curve: TauCurveConfig = Field(default_factory=TauCurveConfig)
+
+    @field_validator("run")
+    @classmethod
+    def _unique_run(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"`run` lists an analysis twice: {v}")
+        return v
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"`tasks` lists a task twice: {v}")
+        return v

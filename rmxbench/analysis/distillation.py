@@ -294,6 +294,6 @@ def tables(result: AnalysisResult, pair_title: str) -> list[tuple[list[str], lis
         rows.append([v["name"], acc(v), rec, f"{v['kl_before']:.4f} → {v['kl_after']:.4f}",
                      f"{v['trainable_params']:,} ({100 * v['param_share']:.2f}%)", str(v["steps"])])
     rows.append(["other (teacher)", acc(d["teacher"]), "100%", "–", "–", "–"])
-    return [(["model", f"pass@1 ({pair_title})", "gap recovered", "train KL before → after (nats)",
+    return [(["model", "pass@1", "gap recovered", "train KL before → after (nats)",
               "adapter params", "optimizer steps"], rows)]
 

@@ -257,5 +257,5 @@ def tables(result: AnalysisResult, pair_title: str) -> list[tuple[list[str], lis
     rows = [[c["name"], f"{c['accuracy']:.3f} ± {c['stderr']:.3f}", f"{100 * c['substituted_frac']:.2f}%",
              f"{100 * c['touched_frac']:.2f}%" if c["kind"] in ("entropy", "oracle", "random") else "–",
              str(c["tokens"])] for c in result.data["conditions"]]
-    return [(["condition", f"pass@1 ({pair_title})", "tokens substituted", "tokens touched", "completion tokens"],
+    return [(["condition", "pass@1", "tokens substituted", "tokens touched", "completion tokens"],
              rows)]

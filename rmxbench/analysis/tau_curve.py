@@ -12,8 +12,8 @@ A sweep is read from a picked adapter folder's ``rmx_metadata.json`` (:func:`swe
 its ``taus`` table lists every τ's adapter folder, decision fraction and validation accuracy).
 
 ``result.json`` ``data``: ``base`` (accuracy summary), ``reference`` (accuracy summary or None),
-``sweeps`` (label -> list of ``tau``, ``decision_fraction``, ``validation_accuracy``,
-``accuracy``, ``stderr``, ``picked``).
+``sweeps`` (list, in the given order, of ``label`` and ``points``: ``tau``, ``decision_fraction``,
+``validation_accuracy``, ``accuracy``, ``stderr``, ``picked``, ``per_problem``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,17 @@ def sweep_from_adapter(adapter_dir: Path) -> list[TauPoint]:
     return sorted(points, key=lambda x: x.tau)
 
 
+def sweep_label(adapter_dir: Path) -> str:
+    """``<row id> (<objective>)`` of a picked adapter (from its ``rmx_metadata.json``), else its folder name."""
+    from rmxbench.reasonmaxxer_trainer import METADATA_FILE
+
+    try:
+        meta = json.loads((Path(adapter_dir) / METADATA_FILE).read_text(encoding="utf-8"))
+        return f"{meta['row']} ({meta['recipe']['objective']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(adapter_dir).name
+
+
 def build(config: TauCurveConfig, base: ModelHandle, sweeps: dict[str, Sequence[TauPoint]], problems: Sequence[dict],
           *, task: str, prompt_style: str, max_new_tokens: int, out_dir: Path, reference: ModelHandle | None = None,
           row_title: str = "", progress=None) -> AnalysisResult:
@@ -85,7 +96,7 @@ def build(config: TauCurveConfig, base: ModelHandle, sweeps: dict[str, Sequence[
     mnt = config.max_new_tokens or max_new_tokens
     ev = dict(style=prompt_style, task=task, max_new_tokens=mnt, batch_size=config.batch_size, progress=progress)
     model, tok = base.load()
-    data: dict = {"base": score(model, tok, problems, **ev), "reference": None, "sweeps": {}}
+    data: dict = {"base": score(model, tok, problems, **ev), "reference": None, "sweeps": []}
     for label, points in sweeps.items():
         rows = []
         for pt in points:
@@ -97,7 +108,7 @@ def build(config: TauCurveConfig, base: ModelHandle, sweeps: dict[str, Sequence[
                 model = pm.unload()
             rows.append({"tau": pt.tau, "decision_fraction": pt.decision_fraction,
                          "validation_accuracy": pt.validation_accuracy, "picked": pt.picked, **acc})
-        data["sweeps"][label] = rows
+        data["sweeps"].append({"label": label, "points": rows})
     if reference is not None:
         rm, rt = reference.load()
         data["reference"] = {"label": reference.label, **score(rm, rt, problems, **ev)}
@@ -117,7 +128,8 @@ def figure(result: AnalysisResult, title: str, out_dir: Path):
     if d["reference"]:
         ax.axhline(d["reference"]["accuracy"], ls="--", color="#555", lw=1,
                    label=f"{d['reference']['label']} ({d['reference']['accuracy']:.3f})")
-    for (label, rows), color in zip(d["sweeps"].items(), ("#b22222", "#1f4e9c", "#2e8b57", "#c8a060")):
+    for sweep, color in zip(d["sweeps"], ("#b22222", "#1f4e9c", "#2e8b57", "#c8a060", "#6a3d9a", "#777777")):
+        label, rows = sweep["label"], sweep["points"]
         xs, ys = [r["tau"] for r in rows], [r["accuracy"] for r in rows]
         ax.errorbar(xs, ys, yerr=[r["stderr"] for r in rows], fmt="o-", color=color, capsize=3, label=label)
         for r in rows:
@@ -137,12 +149,13 @@ def tables(result: AnalysisResult, pair_title: str) -> list[tuple[list[str], lis
     """One row per (sweep, τ), plus base and reference."""
     d = result.data
     rows = [["base", "–", "–", "–", f"{d['base']['accuracy']:.3f} ± {d['base']['stderr']:.3f}"]]
-    for label, pts in d["sweeps"].items():
-        for r in pts:
+    for sweep in d["sweeps"]:
+        label = sweep["label"]
+        for r in sweep["points"]:
             va = "–" if r["validation_accuracy"] is None else f"{r['validation_accuracy']:.3f}"
             rows.append([label + (" (picked)" if r["picked"] else ""), f"{r['tau']:g}",
                          f"{100 * r['decision_fraction']:.2f}%", va, f"{r['accuracy']:.3f} ± {r['stderr']:.3f}"])
     if d["reference"]:
         ref = d["reference"]
         rows.append([ref["label"], "–", "–", "–", f"{ref['accuracy']:.3f} ± {ref['stderr']:.3f}"])
-    return [(["adapter", "τ (nats)", "decision tokens", "validation", f"test pass@1 ({pair_title})"], rows)]
+    return [(["adapter", "τ (nats)", "decision tokens", "validation accuracy", "test pass@1"], rows)]

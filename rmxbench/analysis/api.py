@@ -1,0 +1,69 @@
+"""One entry point for the four analyses, used by the analysis stages and ``rmxbench analyze``.
+
+:func:`build_analysis` dispatches on the analysis name to the module's ``build`` with the inputs
+that analysis needs; :func:`render_sections` turns finished result folders into one Markdown and
+one HTML fragment (see :mod:`rmxbench.analysis.render`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from rmxbench.analysis.analysis_config import ANALYSES
+from rmxbench.analysis.common import AnalysisResult, ModelHandle, Pair, read_result
+
+
+def build_analysis(name: str, config: Any, *, base: ModelHandle, other: ModelHandle | None, prompt_style: str,
+                   problems: Sequence[dict], task: str, max_new_tokens: int, out_dir: Path,
+                   pool: Sequence[dict] | None = None, sweeps: dict | None = None,
+                   progress=None) -> AnalysisResult:
+    """Run analysis ``name`` and write its ``result.json`` + figures into ``out_dir``.
+
+    Args:
+        name: one of :data:`~rmxbench.analysis.analysis_config.ANALYSES`.
+        config: that analysis' config (:mod:`rmxbench.analysis.analysis_config`).
+        base, other: the models (``other`` optional only for ``tau_curve``, where it is the
+            reference line).
+        pool: distillation's rollout problems; ``sweeps``: the τ curve's label -> τ points.
+    Raises:
+        ValueError: unknown analysis or a missing input (a caller bug; specs are checked first).
+        UserError: models cannot be loaded or do not share a tokenizer.
+    """
+    from rmxbench.analysis import distillation, interventions, reranking, tau_curve
+
+    kw = dict(task=task, max_new_tokens=max_new_tokens, out_dir=out_dir, progress=progress)
+    if name == "tau_curve":
+        if not sweeps:
+            raise ValueError("tau_curve needs sweeps")
+        return tau_curve.build(config, base, sweeps, problems, prompt_style=prompt_style, reference=other,
+                               row_title=f"{base.label}: {', '.join(sweeps)}", **kw)
+    if other is None:
+        raise ValueError(f"{name} needs the other model")
+    pair = Pair(base, other, prompt_style)
+    if name == "distillation":
+        if pool is None:
+            raise ValueError("distillation needs the pool")
+        return distillation.build(config, pair, pool, problems, **kw)
+    mod = {"reranking": reranking, "interventions": interventions}.get(name)
+    if mod is None:
+        raise ValueError(f"unknown analysis {name!r}; known: {ANALYSES}")
+    return mod.build(config, pair, problems, **kw)
+
+
+def render_sections(folders: Sequence[tuple[Path, str]], *, level: int = 3) -> tuple[str, str]:
+    """Markdown and HTML of finished analyses.
+
+    Args:
+        folders: ``(result folder, figure link prefix for the Markdown)`` per analysis, in order.
+    Returns:
+        ``(markdown, html)`` fragments (empty strings for no folders).
+    """
+    from rmxbench.analysis.render import render_html, render_markdown
+
+    md, page = [], []
+    for folder, prefix in folders:
+        r = read_result(folder)
+        md.append(render_markdown(r, figure_prefix=prefix, level=level))
+        page.append(render_html(r, folder, level=level))
+    return "\n".join(md), "\n".join(page)

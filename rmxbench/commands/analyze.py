@@ -1,0 +1,166 @@
+"""``rmxbench analyze``: the paper's analyses on an ad-hoc (base, other) pair, outside any spec.
+
+Examples (CPU, embedded model; the adapter from ``rmxbench train specs/tiny.yaml --model tiny-rmx``)::
+
+    rmxbench analyze --base package:embedded/tiny --other-adapter ADAPTER_DIR --task tinymath \\
+        --prompt-style tiny_story --limit 100 --analysis reranking --analysis interventions --out out/
+    rmxbench analyze --base Qwen/Qwen2.5-1.5B --base-revision SHA \\
+        --other hkust-nlp/Qwen-2.5-1.5B-SimpleRL-Zoo --other-revision SHA --task math500 --prompt-style qwen_raw
+
+``--other`` names other weights (an RL checkpoint); ``--other-adapter`` a PEFT adapter applied
+on top of ``--other`` (default: on the base, e.g. a ReasonMaxxer adapter). The τ curve takes
+``--sweep ADAPTER_DIR`` (a picked ReasonMaxxer adapter; every τ adapter of its sweep is scored;
+repeatable, e.g. once for a ``positive_only`` row). ``--config FILE.yaml`` sets analysis
+settings with the spec's ``analyses:`` keys (``reranking:``, ``interventions:``,
+``distillation:``, ``tau_curve:``), validated like a spec.
+
+Writes ``OUT/<analysis>-<task>/`` (``result.json`` + PNG figures; each folder is built under a
+temporary name and renamed when complete, so an interrupted run leaves no partial result and a
+rerun skips finished analyses unless ``--force``) and ``OUT/analyses.md`` + ``OUT/analyses.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shutil
+from pathlib import Path
+
+from rmxbench.errors import UserError
+
+ANALYSES = ("reranking", "interventions", "distillation", "tau_curve")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", required=True, metavar="REF_OR_PATH", help="base model: hub id, local dir or package: path")
+    p.add_argument("--base-revision", help="hub revision of --base (commit sha preferred)")
+    p.add_argument("--other", metavar="REF_OR_PATH", help="the other model's weights (default: the base's)")
+    p.add_argument("--other-revision", help="hub revision of --other")
+    p.add_argument("--other-adapter", metavar="DIR", help="PEFT adapter applied on --other (or on the base)")
+    p.add_argument("--sweep", action="append", default=[], metavar="ADAPTER_DIR",
+                   help="τ curve: a picked ReasonMaxxer adapter folder (rmx_metadata.json); repeatable")
+    p.add_argument("--analysis", action="append", choices=ANALYSES, metavar="NAME",
+                   help=f"analysis to run ({', '.join(ANALYSES)}); repeatable; default reranking + interventions")
+    p.add_argument("--task", required=True, help="test task (e.g. math500, gsm8k, tinymath)")
+    p.add_argument("--limit", type=int, metavar="N", help="first N problems of the task")
+    p.add_argument("--prompt-style", required=True, help="prompt style both models see (paper App. C)")
+    p.add_argument("--max-new-tokens", type=int, default=1024, help="completion cap in tokens (default 1024)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--config", metavar="FILE", help="YAML with per-analysis settings (see module doc)")
+    p.add_argument("--data-dir", metavar="DIR", help="benchmark JSONL folder (default: $RMXBENCH_DATA_DIR, else hub)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default rmxbench-analyses/<UTC timestamp>)")
+    p.add_argument("--force", action="store_true", help="recompute analyses whose folder exists")
+
+
+def _ref(value: str, revision: str | None):
+    from rmxbench.commands.eval import _model_ref
+
+    return _model_ref(argparse.Namespace(model=value, revision=revision, gguf_file=None, tokenizer=None))
+
+
+def _configs(path: str | None) -> dict:
+    """Per-analysis configs from ``--config`` (safe YAML, unknown keys are errors)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from rmxbench.analysis import analysis_config as ac
+
+    classes = {"reranking": ac.RerankingConfig, "interventions": ac.InterventionConfig,
+               "distillation": ac.DistillationConfig, "tau_curve": ac.TauCurveConfig}
+    raw: dict = {}
+    if path:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"--config {path}: cannot read YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(raw, dict) or set(raw) - set(classes):
+            raise UserError(f"--config {path}: top-level keys must be among {', '.join(classes)}",
+                            hint=f"got: {', '.join(map(str, raw)) if isinstance(raw, dict) else type(raw).__name__}")
+    out = {}
+    for name, cls in classes.items():
+        try:
+            out[name] = cls.model_validate(raw.get(name) or {})
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            raise UserError(f"--config {path}: {name}.{'.'.join(map(str, e['loc']))}: {e['msg']}",
+                            hint="keys and allowed values: rmxbench/analysis/analysis_config.py") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from rmxbench.analysis.api import build_analysis, render_sections
+    from rmxbench.analysis.common import ModelHandle, progress_bar
+    from rmxbench.data import load_benchmark
+    from rmxbench.prompts import STOP_SEQUENCES
+    from rmxbench.results import atomic_write_text
+
+    names = list(dict.fromkeys(args.analysis or ["reranking", "interventions"]))
+    if args.prompt_style not in STOP_SEQUENCES:
+        raise UserError(f"--prompt-style {args.prompt_style!r} is not a known style",
+                        hint=f"allowed: {', '.join(sorted(STOP_SEQUENCES))}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    for d in [args.other_adapter, *args.sweep]:
+        if d and not Path(d).is_dir():
+            raise UserError(f"{d!r} is not a directory")
+    pair_names = [n for n in names if n != "tau_curve"]
+    if pair_names and not (args.other or args.other_adapter):
+        raise UserError(f"{', '.join(pair_names)} compare two models: give --other and/or --other-adapter")
+    if "tau_curve" in names and not args.sweep:
+        raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
+    configs = _configs(args.config)
+    base = ModelHandle(args.base, _ref(args.base, args.base_revision), dtype=args.dtype)
+    other = None
+    if args.other or args.other_adapter:
+        label = args.other or args.base
+        if args.other_adapter:
+            label += f" + adapter {Path(args.other_adapter).name}"
+        other = ModelHandle(label,
+                            _ref(args.other, args.other_revision) if args.other else base.ref,
+                            adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
+                            dtype=args.dtype)
+    problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)
+    out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(highlight=False)
+    folders = []
+    for name in names:
+        final = out / f"{name}-{args.task}"
+        folders.append((final, f"{final.name}/"))
+        if final.is_dir() and not args.force:
+            console.print(f"{name}: done already ({escape(str(final))}); --force recomputes")
+            continue
+        tmp = out / f".tmp-{final.name}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        sweeps = None
+        if name == "tau_curve":
+            from rmxbench.analysis.tau_curve import sweep_from_adapter, sweep_label
+
+            sweeps = {}
+            for s in args.sweep:
+                label = sweep_label(Path(s))
+                sweeps[label if label not in sweeps else f"{label} {Path(s).name}"] = sweep_from_adapter(Path(s))
+        pool = (load_benchmark(configs["distillation"].pool, data_dir=args.data_dir)
+                if name == "distillation" else None)
+        try:
+            with progress_bar(f"{name} on {args.task}", None) as advance:
+                build_analysis(name, configs[name], base=base, other=other, prompt_style=args.prompt_style,
+                               problems=problems, task=args.task, max_new_tokens=args.max_new_tokens,
+                               out_dir=tmp, pool=pool, sweeps=sweeps, progress=advance)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        console.print(f"{name}: {escape(str(final))}")
+    md, page = render_sections(folders)
+    atomic_write_text(out / "analyses.md", f"# rmxbench analyses\n\n{md}\n")
+    atomic_write_text(out / "analyses.html", "<!doctype html><html><head><meta charset=\"utf-8\"><title>rmxbench "
+                      f"analyses</title></head><body>{page}</body></html>\n")
+    console.print(f"report: {escape(str((out / 'analyses.md').resolve()))} and analyses.html")
+    return 0
