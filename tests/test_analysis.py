@@ -248,3 +248,50 @@ def test_configs_reject_unknown_fields():
     d = DistillationConfig()
     assert (d.temperature, d.top_p, d.n_problems, d.top_k_logits, d.epochs, d.batch_size,
             d.gradient_accumulation_steps, d.learning_rate, d.weight_decay) == (0.6, 0.95, 100, 64, 3, 2, 8, 1e-4, 1e-2)
+
+
+def test_analyses_section_cross_references():
+    from rmxbench.analysis.analysis_config import AnalysisEntry
+    from rmxbench.analysis.pairs import check_entries, resolve
+    from rmxbench.prompts import TEMPLATES
+    from rmxbench.spec import TASKS
+    from rmxbench.validate import load_spec
+
+    spec = load_spec(ROOT / "specs" / "tiny.yaml")
+    kw = dict(tasks=TASKS, styles=tuple(TEMPLATES))
+    good = AnalysisEntry(id="a", base="tiny", other="tiny-rmx", run=["reranking", "tau_curve"], tasks=["tinymath"])
+    assert check_entries(spec, [good], **kw) == []
+    r = resolve(spec, good)
+    assert r.other_kind == "reasonmaxxer" and [s.id for s in r.sweeps] == ["tiny-rmx"] and r.prompt_style == "tiny_story"
+    bad = [AnalysisEntry(id="a", base="tiny", other="nope", run=["reranking"], tasks=["gsm9k"]),
+           AnalysisEntry(id="a", base="tiny", run=["interventions"], tasks=["tinymath"], sweeps=["tiny"]),
+           AnalysisEntry(id="b", base="huge", run=["tau_curve"], tasks=["tinymath"])]
+    probs = check_entries(spec, bad, **kw)
+    fields = [p[0] for p in probs]
+    assert fields == ["analyses[0].other", "analyses[0].tasks[0]", "analyses[1].id", "analyses[1].other",
+                      "analyses[1].sweeps[0]", "analyses[1].sweeps", "analyses[2].base"]
+    assert "tiny-rmx" in probs[0][2] and "tinymath" in probs[1][2]
+
+
+def test_analyze_command(setup, tmp_path, capsys):
+    from rmxbench.cli import main
+
+    out = tmp_path / "out"
+    argv = ["analyze", "--base", "package:embedded/tiny", "--other-adapter", str(setup["adapter"]), "--task",
+            "tinymath", "--prompt-style", "tiny_story", "--limit", "6", "--max-new-tokens", str(MNT), "--dtype",
+            "float32", "--analysis", "reranking", "--out", str(out)]
+    assert main(argv) == 0
+    res = json.loads((out / "reranking-tinymath" / "result.json").read_text())
+    assert res["n"] == 6 and res["data"]["table2"]["tokens"] > 0
+    assert "rank_histogram.png" in (out / "analyses.md").read_text()
+    assert "data:image/png;base64," in (out / "analyses.html").read_text()
+    assert not list(out.glob(".tmp-*"))
+    mtime = (out / "reranking-tinymath" / "result.json").stat().st_mtime
+    assert main(argv) == 0 and (out / "reranking-tinymath" / "result.json").stat().st_mtime == mtime  # resumed
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("reranking: {top_kk: 3}\n")
+    capsys.readouterr()
+    assert main([*argv, "--config", str(bad)]) == 1
+    assert "reranking.top_kk" in capsys.readouterr().err
+    assert main(argv[:3] + ["--task", "tinymath", "--prompt-style", "tiny_story", "--out", str(out)]) == 1
+    assert "give --other" in capsys.readouterr().err
