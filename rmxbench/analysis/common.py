@@ -90,9 +90,14 @@ class Pair:
 
 
 def check_same_tokenizer(tok_a: Any, tok_b: Any, pair: Pair) -> None:
-    """Raise :class:`UserError` unless both tokenizers map text to the same ids (same vocab)."""
-    if tok_a.get_vocab() != tok_b.get_vocab():
-        raise UserError(f"analysis pair {pair.title!r}: the two models use different tokenizers",
+    """Raise :class:`UserError` unless the two vocabularies agree: every token of the smaller one
+    has the same id in the larger (an RL checkpoint may add special tokens to its base's)."""
+    va, vb = tok_a.get_vocab(), tok_b.get_vocab()
+    small, large = (va, vb) if len(va) <= len(vb) else (vb, va)
+    bad = [t for t, i in small.items() if large.get(t) != i]
+    if bad:
+        raise UserError(f"analysis pair {pair.title!r}: the two models use different tokenizers "
+                        f"({len(bad)} tokens differ, e.g. {bad[0]!r})",
                         hint="token-level analyses (paper §3) compare token ids; pair models of one family")
 
 
