@@ -46,11 +46,11 @@ def run(problems: int = 300, k: int = 8, tau: float = 0.3, home: str | None = No
     """Train every variant and score it; returns ``{name: validate() result + train info}``."""
     import torch
 
-    from rmxbench.data import load_benchmark
-    from rmxbench.reasonmaxxer_trainer import BaseModelCache, train_row, validate
-    from rmxbench.spec import ReasonMaxxerRow
-    from rmxbench.store import ArtifactStore
-    from rmxbench.validate import load_spec
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.trainer import BaseModelCache, train_row, validate
+    from rmxbench.spec.schema import ReasonMaxxerRow
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.check import load_spec
 
     torch.set_num_threads(int(os.environ.get("RMXBENCH_THREADS", "1")))
     spec = load_spec(ROOT / "specs" / "tiny.yaml")

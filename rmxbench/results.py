@@ -21,7 +21,7 @@ class TaskRecord:
 
     Attributes:
         row_id: board row id (spec id of the base, RL baseline or ReasonMaxxer row).
-        task: task name (``rmxbench.spec.TASKS``).
+        task: task name (``rmxbench.spec.schema.TASKS``).
         metric: ``"pass@1"`` or ``"avg@k"`` with k filled in (e.g. ``"avg@8"``).
         score: mean correctness in [0, 1] (avg@k = mean over all k samples of every problem).
         n_problems: problems scored.

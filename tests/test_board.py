@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from rmxbench import board as B
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
+from rmxbench.spec.recipe import ReasonMaxxerRecipe
 from rmxbench.results import RowCost, TaskRecord
-from rmxbench.spec import (
+from rmxbench.spec.schema import (
     AvgAtK, BaseModelSpec, Cost, ModelRef, Pricing, Protocol, ReasonMaxxerRow, Reported,
     RLBaseline, Spec, Suite,
 )

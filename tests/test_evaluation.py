@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench.spec import AvgAtK, ModelRef, Protocol
+from rmxbench.spec.schema import AvgAtK, ModelRef, Protocol
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 TINY = ModelRef(path="package:embedded/tiny")
@@ -49,8 +49,8 @@ def test_avg8_counts_all_eight_samples(tmp_path):
     """Phase 1 samples 8 completions per problem. Phase 2 reruns with the same seed on a copy of the
     data whose gold answer is one that a later sample (not the first) produced: the problem's
     avg@8 must then be strictly between 0 and 1 while its first sample is wrong."""
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.grading import grade
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.evaluation.grading import grade
 
     p = _avg_protocol()
     kw = dict(protocol=p, prompt_style="tiny_story", chat_template=False, dtype="float32",
@@ -101,8 +101,8 @@ def test_avg8_counts_all_eight_samples(tmp_path):
 
 
 def test_pass1_outputs_and_provenance(tmp_path):
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.grading import GRADER_VERSION
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.evaluation.grading import GRADER_VERSION
     from rmxbench.results import TaskRecord
 
     p = Protocol(tasks=["gsm8k"], max_new_tokens=16, max_model_len=256, backend="hf", limit={"gsm8k": 2})
@@ -170,8 +170,8 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from rmxbench.embedded import tiny_model_dir
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.store import dir_sha256
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.pipeline.store import dir_sha256
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir())

@@ -1,4 +1,4 @@
-"""Tests for rmxbench.grading: the examples table in GRADING.md, extraction, equivalence, the
+"""Tests for rmxbench.evaluation.grading: the examples table in GRADING.md, extraction, equivalence, the
 numeric policy, the per-check time bound (threads, processes, pathological inputs) and maj@k.
 
 Runs the real math-verify in real worker processes (no mocks).
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rmxbench import grading
-from rmxbench.grading import (
+from rmxbench.evaluation.grading import (
     GRADER_VERSION,
     POLICIES,
     Extraction,
@@ -104,7 +104,7 @@ def test_grading_md_example(ex):
 
 
 def test_policy_table_covers_every_task():
-    from rmxbench.spec import TASKS
+    from rmxbench.spec.schema import TASKS
 
     assert set(TASKS) <= set(POLICIES)
     assert grading.policy_for(None) == grading.DEFAULT_POLICY
@@ -321,7 +321,7 @@ def test_works_in_spawned_and_forked_worker_processes():
 def test_workers_are_cleaned_up_at_interpreter_exit(tmp_path):
     script = (
         "import json\n"
-        "from rmxbench.grading import is_equivalent, worker_pids\n"
+        "from rmxbench.evaluation.grading import is_equivalent, worker_pids\n"
         "assert is_equivalent('(x+1)^2', 'x^2+2x+1') == (True, False)\n"
         "print(json.dumps(worker_pids()))\n"
     )
@@ -359,7 +359,7 @@ def _pid_alive(pid: int) -> bool:
 
 def test_import_is_fast_and_light():
     code = (
-        "import time, sys; t = time.perf_counter(); import rmxbench.grading; "
+        "import time, sys; t = time.perf_counter(); import rmxbench.evaluation.grading; "
         "print(time.perf_counter() - t, 'torch' in sys.modules, 'sympy' in sys.modules, 'math_verify' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -441,7 +441,7 @@ def test_decimal_forms_of_math500_answers():
 def test_worker_start_failure_is_a_clear_error():
     # a 60 MiB address-space cap makes the worker's math-verify import fail: a real start failure
     script = (
-        "from rmxbench.grading import is_equivalent, GraderError, grade\n"
+        "from rmxbench.evaluation.grading import is_equivalent, GraderError, grade\n"
         "assert grade(r'\\boxed{5}', '5').correct  # quick path needs no worker\n"
         "try:\n"
         "    is_equivalent('(x+1)^2', 'x^2+2x+1')\n"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rmxbench.metering import METER_FILE, measured_cost, metered, published_cost, read_meter
-from rmxbench.spec import Cost, Pricing
+from rmxbench.pipeline.metering import METER_FILE, measured_cost, metered, published_cost, read_meter
+from rmxbench.spec.schema import Cost, Pricing
 
 PRICING = Pricing.model_validate({
     "date": "2026-04-28", "source": "RunPod (paper App. D)",

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
-from rmxbench.spec import PAPER_TASKS, Protocol, Spec
+from rmxbench.spec.recipe import ReasonMaxxerRecipe
+from rmxbench.spec.schema import PAPER_TASKS, Protocol, Spec
 
 try:  # the line-numbered loader, once it exists; the schema itself otherwise
-    from rmxbench.validate import load_spec as _load_spec
+    from rmxbench.spec.check import load_spec as _load_spec
 except ImportError:  # pragma: no cover - depends on which modules exist yet
     _load_spec = None
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from rmxbench.errors import UserError
-from rmxbench.validate import load_spec
-from rmxbench.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, 
+from rmxbench.spec.check import load_spec
+from rmxbench.pipeline.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, 
                               resolve_spec_data_dir)
-from rmxbench.store import ArtifactStore
+from rmxbench.pipeline.store import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 

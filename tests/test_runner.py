@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.validate import load_spec
-from rmxbench.planner import ROWTRAIN_STAGE, build_plan
-from rmxbench.runner import Runner
-from rmxbench.store import DONE_MARKER, ArtifactStore
+from rmxbench.spec.check import load_spec
+from rmxbench.pipeline.planner import ROWTRAIN_STAGE, build_plan
+from rmxbench.pipeline.runner import Runner
+from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 

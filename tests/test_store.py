@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench.store import DONE_MARKER, ArtifactStore, dir_sha256
+from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore, dir_sha256
 
 # A builder that writes 2 files deterministically, with a pause between chunks so the test can
 # kill it mid-write; it touches `started` once writing has begun.
 BUILDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from rmxbench.store import ArtifactStore
+    from rmxbench.pipeline.store import ArtifactStore
 
     home, started, pause = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
     store = ArtifactStore(home)

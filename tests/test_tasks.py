@@ -13,7 +13,7 @@ import pytest
 
 from rmxbench.errors import UserError
 from rmxbench.lm_tasks import TASKS_DIR
-from rmxbench.prompts import R1_USER, STOP_SEQUENCES, build_prompt, task_prompt, truncate_at_stops
+from rmxbench.evaluation.prompts import R1_USER, STOP_SEQUENCES, build_prompt, task_prompt, truncate_at_stops
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -74,7 +74,7 @@ def test_unknown_style_is_a_user_error():
 
 
 def test_tinymath_uses_the_embedded_test_split_and_tiny_story():
-    from rmxbench.data import load_benchmark
+    from rmxbench.evaluation.data import load_benchmark
 
     _, loaded = _load(["rmx_tinymath"])
     t = loaded["tasks"]["rmx_tinymath"]
@@ -164,7 +164,7 @@ def test_every_style_has_stop_sequences_and_a_prompt():
 # ---------------------------------------------------------------- hub row mapping (fake rows)
 
 def test_hub_mappers_match_the_local_file_format():
-    from rmxbench.hub_data import SOURCES, map_rows
+    from rmxbench.evaluation.hub_data import SOURCES, map_rows
 
     assert set(SOURCES) >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
                             "math_train", "gsm8k_train"}
@@ -188,14 +188,14 @@ def test_hub_mappers_match_the_local_file_format():
 
 
 def test_hub_mapper_names_a_missing_field():
-    from rmxbench.hub_data import map_rows
+    from rmxbench.evaluation.hub_data import map_rows
 
     with pytest.raises(UserError, match="final_answer"):
         map_rows("olympiadbench", [{"question": "Q"}])
 
 
 def test_hub_source_ids_are_the_documented_ones():
-    from rmxbench.hub_data import SOURCES
+    from rmxbench.evaluation.hub_data import SOURCES
 
     assert SOURCES["gsm8k"].dataset == "openai/gsm8k" and SOURCES["gsm8k"].configs == ("main",)
     assert SOURCES["math500"].dataset == "HuggingFaceH4/MATH-500"
@@ -206,8 +206,8 @@ def test_hub_source_ids_are_the_documented_ones():
 # ---------------------------------------------------------------- evaluation argument building
 
 def test_generation_kwargs_follow_the_protocol():
-    from rmxbench.evaluation import generation_kwargs, samples_per_problem
-    from rmxbench.spec import Protocol
+    from rmxbench.evaluation.lmeval import generation_kwargs, samples_per_problem
+    from rmxbench.spec.schema import Protocol
 
     p = Protocol(max_new_tokens=123)
     g = generation_kwargs("gsm8k", p, "qwen_raw")
@@ -219,8 +219,8 @@ def test_generation_kwargs_follow_the_protocol():
 
 
 def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
-    from rmxbench.evaluation import model_args
-    from rmxbench.spec import ModelRef, Protocol
+    from rmxbench.evaluation.lmeval import model_args
+    from rmxbench.spec.schema import ModelRef, Protocol
 
     (tmp_path / "m").mkdir()
     ad = tmp_path / "adapter"
@@ -245,7 +245,7 @@ def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
                                              ("math500", 3, {"avg@3", "pass@3", "maj@3"}),
                                              ("aime24", 1, {"pass@1"})])
 def test_protocol_k_rewrites_repeats_and_metrics(task, k, expected):
-    from rmxbench.evaluation import _set_k
+    from rmxbench.evaluation.lmeval import _set_k
 
     _, loaded = _load([f"rmx_{task}"])
     t = loaded["tasks"][f"rmx_{task}"]

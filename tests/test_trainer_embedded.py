@@ -28,10 +28,10 @@ pytestmark = pytest.mark.skipif(not (TINY / "model.safetensors").is_file(),
 def trained(tmp_path_factory):
     import torch
 
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.spec import ReasonMaxxerRow
-    from rmxbench.store import ArtifactStore
-    from rmxbench.validate import load_spec
+    from rmxbench.method.trainer import train_row
+    from rmxbench.spec.schema import ReasonMaxxerRow
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.check import load_spec
 
     torch.set_num_threads(1)  # tiny ops: threading overhead exceeds the gain on a shared CPU
     os.environ.setdefault("RMXBENCH_THREADS", "1")
@@ -75,8 +75,8 @@ def test_train_row_artifacts(trained):
     pm = PeftModel.from_pretrained(model, str(res.adapter_dir))
     assert any("lora_B" in n and p.abs().sum() > 0 for n, p in pm.named_parameters())
     # rerun: everything cached, same adapter
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.spec import ReasonMaxxerRow
+    from rmxbench.method.trainer import train_row
+    from rmxbench.spec.schema import ReasonMaxxerRow
 
     again = train_row(spec, base, ReasonMaxxerRow(id="tiny-main", recipe="main"), store=store,
                       spec_dir=ROOT / "specs", data_dir=None)
@@ -86,8 +86,8 @@ def test_train_row_artifacts(trained):
 
 
 def test_adapter_beats_base_and_random_positions_control(trained):
-    from rmxbench.data import load_benchmark
-    from rmxbench.reasonmaxxer_trainer import BaseModelCache, validate
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.trainer import BaseModelCache, validate
 
     spec, base, store, out = trained
     recipe = spec.recipes["main"].model_copy(update={"validation_samples": 8, "validation_temperature": 1.0})

@@ -1,4 +1,4 @@
-"""``rmxbench validate`` / ``rmxbench.validate.load_spec``: every malformed spec in
+"""``rmxbench validate`` / ``rmxbench.spec.check.load_spec``: every malformed spec in
 ``tests/bad_specs/`` is rejected with a one-screen message naming the file, the line and the
 field path, exit code 1 and no traceback; good specs load exactly as ``yaml.safe_load`` +
 ``Spec.model_validate`` would; warnings (unpinned revision, missing reference) keep exit 0.
@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from rmxbench.cli import main
-from rmxbench.spec import Spec
-from rmxbench.validate import SpecError, check_spec_file, load_spec
+from rmxbench.spec.schema import Spec
+from rmxbench.spec.check import SpecError, check_spec_file, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "bad_specs"

@@ -1,5 +1,5 @@
 """``rmxbench run SPEC``: train missing ReasonMaxxer adapters, evaluate every row, price the rows
-and render the board (see :mod:`rmxbench.planner` and :mod:`rmxbench.runner`).
+and render the board (see :mod:`rmxbench.pipeline.planner` and :mod:`rmxbench.pipeline.runner`).
 
 ``--dry-run`` prints the plan (what is cached, what will run) without importing torch or touching
 the network.
@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rmxbench.planner import STAGES
+from rmxbench.pipeline.planner import STAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,12 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.planner import build_plan, render_plan, resolve_home, resolve_spec_data_dir
-    from rmxbench.store import HOME_ENV, ArtifactStore
+    from rmxbench.pipeline.planner import build_plan, render_plan, resolve_home, resolve_spec_data_dir
+    from rmxbench.pipeline.store import HOME_ENV, ArtifactStore
 
     console = Console()
     spec_path = Path(args.spec)
-    from rmxbench.validate import load_spec
+    from rmxbench.spec.check import load_spec
 
     spec = load_spec(spec_path)
     home = resolve_home(args.home)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
 
-    from rmxbench.runner import Runner, print_summary
+    from rmxbench.pipeline.runner import Runner, print_summary
 
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(home)), ("--out", Path(args.out))):

@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from rmxbench.planner import resolve_spec_data_dir
-    from rmxbench.validate import load_spec
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.store import HOME_ENV, ArtifactStore
+    from rmxbench.pipeline.planner import resolve_spec_data_dir
+    from rmxbench.spec.check import load_spec
+    from rmxbench.method.trainer import train_row
+    from rmxbench.pipeline.store import HOME_ENV, ArtifactStore
 
     console = Console()
     spec_path = Path(args.spec)

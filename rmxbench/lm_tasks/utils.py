@@ -1,16 +1,16 @@
 """Hooks for rmxbench's lm-eval tasks: data loading, prompts, the keep-all filter and scoring.
 
 Referenced from the task YAMLs with ``!function utils.<name>``. All scoring goes through
-:func:`rmxbench.grading.grade` (policy in GRADING.md), never lm-eval's own exact match.
+:func:`rmxbench.evaluation.grading.grade` (policy in GRADING.md), never lm-eval's own exact match.
 
 Run-time settings come from lm-eval's task metadata (``--metadata '{...}'`` on the command line,
 ``TaskManager(metadata=...)`` in Python) or, for the data dir, the environment:
 
-- ``prompt_style``: one of :data:`rmxbench.prompts.STOP_SEQUENCES` (default: the task YAML's,
+- ``prompt_style``: one of :data:`rmxbench.evaluation.prompts.STOP_SEQUENCES` (default: the task YAML's,
   ``qwen_raw`` for the paper tasks, ``tiny_story`` for ``rmx_tinymath``). ``r1_chat`` needs
   ``--apply_chat_template``.
 - ``data_dir``: folder of benchmark JSONL files (``shared/benchmarks`` format); else
-  ``$RMXBENCH_DATA_DIR``; else the public hub datasets (:mod:`rmxbench.hub_data`).
+  ``$RMXBENCH_DATA_DIR``; else the public hub datasets (:mod:`rmxbench.evaluation.hub_data`).
 
 Why a custom filter: lm-eval's default filter for ``generate_until`` tasks is ``take_first``,
 which silently keeps only the first of ``repeats`` samples, so "avg@8" would be pass@1 of sample 0.
@@ -34,16 +34,16 @@ def load_docs(benchmark: str, prompt_style: str | None = None, data_dir: str | N
     carries the model arguments (``pretrained=...``), which are ignored here.
 
     Each doc has string fields ``id``, ``problem``, ``answer`` (gold), ``task`` (benchmark name),
-    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.prompts.task_prompt`).
+    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.evaluation.prompts.task_prompt`).
 
     Raises:
         rmxbench.errors.UserError: unknown benchmark/style, missing data file, hub unreachable.
     """
     import datasets
 
-    from rmxbench.data import load_benchmark, resolve_data_dir
+    from rmxbench.evaluation.data import load_benchmark, resolve_data_dir
     from rmxbench.errors import UserError
-    from rmxbench.prompts import STOP_SEQUENCES, task_prompt
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES, task_prompt
 
     style = prompt_style or DEFAULT_STYLE
     if style not in STOP_SEQUENCES:
@@ -65,7 +65,7 @@ def truncate_keep_all(resps: Iterable[list[str]], docs: Iterable[dict]) -> list[
     the result has the same shape. Cutting at the style's stops makes the graded text identical
     to generation with exactly those stops, whatever ``until`` the run used.
     """
-    from rmxbench.prompts import truncate_at_stops
+    from rmxbench.evaluation.prompts import truncate_at_stops
 
     return [[truncate_at_stops(r, d.get("prompt_style", DEFAULT_STYLE)) for r in rs]
             for rs, d in zip(resps, docs)]
@@ -73,7 +73,7 @@ def truncate_keep_all(resps: Iterable[list[str]], docs: Iterable[dict]) -> list[
 
 def grade_samples(completions: list[str], gold: str, task: str | None) -> dict[str, Any]:
     """Grade each completion; return ``{correct, extracted, rule, timed_out}`` lists (sample order)."""
-    from rmxbench.grading import grade
+    from rmxbench.evaluation.grading import grade
 
     out: dict[str, list] = {"correct": [], "extracted": [], "rule": [], "timed_out": []}
     for c in completions:
@@ -90,7 +90,7 @@ def scores_from_verdicts(correct: list[bool], extracted: list[str | None]) -> di
 
     k = 1: ``pass@1``. k > 1: ``avg@k`` = mean correctness over all k samples, ``pass@k`` = any
     correct, ``maj@k`` = correctness of the majority extracted answer
-    (:func:`rmxbench.grading.majority_answer`; no extractable answer in any sample = 0).
+    (:func:`rmxbench.evaluation.grading.majority_answer`; no extractable answer in any sample = 0).
     ``score`` repeats the headline metric (pass@1 or avg@k) so a group can average tasks.
     """
     k = len(correct)
@@ -99,7 +99,7 @@ def scores_from_verdicts(correct: list[bool], extracted: list[str | None]) -> di
     mean = sum(correct) / k
     if k == 1:
         return {"pass@1": float(correct[0]), "score": float(correct[0])}
-    from rmxbench.grading import majority_answer
+    from rmxbench.evaluation.grading import majority_answer
 
     maj = majority_answer(list(extracted))
     maj_ok = 0.0

@@ -1,8 +1,8 @@
 """ReasonMaxxer training: pool → rollouts → selection → entropy → train(τ) × |τ| → validate(τ) → pick
-(paper §5, §6.1, Appendix B). Configuration: :mod:`rmxbench.reasonmaxxer_config`.
+(paper §5, §6.1, Appendix B). Configuration: :mod:`rmxbench.spec.recipe`.
 
 Entry point: :func:`train_row` (used by ``rmxbench train`` and the runner). Every stage is built
-through the :class:`~rmxbench.store.ArtifactStore` under a key of everything that determines it
+through the :class:`~rmxbench.pipeline.store.ArtifactStore` under a key of everything that determines it
 (model identity, stage config, input keys, data-file hashes, the stage's code version in
 :data:`CODE_VERSION`), so a rerun reuses finished stages and an interrupted run resumes. Entropy is
 τ-independent (H_t is stored; the gate H_t > τ is applied when the training set is built), so
@@ -12,8 +12,8 @@ Training (App. B): LoRA (peft) on the frozen base, AdamW (betas, ε from the rec
 then linear decay to zero (``transformers.get_linear_schedule_with_warmup``), micro-batch 1 with
 gradient accumulation 8, gradient-norm clipping, driven by :mod:`accelerate` (so multi-GPU uses
 accelerate's engine). The base distribution for the KL anchor is the same weights with the
-adapter disabled (:func:`rmxbench.loss.model_loss`). One adapter per τ; each is scored on the
-validation split (:mod:`rmxbench.pool`) and the best is picked (ties: fewer malformed
+adapter disabled (:func:`rmxbench.method.loss.model_loss`). One adapter per τ; each is scored on the
+validation split (:mod:`rmxbench.method.pool`) and the best is picked (ties: fewer malformed
 completions, then the earlier τ in the recipe's list).
 
 Artifacts: ``adapter/<key>/`` is a standard PEFT adapter dir (``adapter_config.json``,
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from rmxbench.errors import UserError
-from rmxbench.metering import metered
+from rmxbench.pipeline.metering import metered
 from rmxbench.results import atomic_write_json, library_versions
 
 #: Per-stage code versions (part of every key: bump one to invalidate that stage and later ones).
@@ -83,7 +83,7 @@ class TrainResult:
 
 def _grader_version() -> str:
     try:
-        from rmxbench.grading import GRADER_VERSION
+        from rmxbench.evaluation.grading import GRADER_VERSION
 
         return str(GRADER_VERSION)
     except ImportError:  # pragma: no cover - grader not installed yet
@@ -133,7 +133,7 @@ class _Stage:
 
 
 class BaseModelCache:
-    """Loads a base model's ``(model, tokenizer)`` once (:func:`rmxbench.modeling.load_model`), only
+    """Loads a base model's ``(model, tokenizer)`` once (:func:`rmxbench.backends.modeling.load_model`), only
     when some stage actually needs it. ``get()`` returns the pair."""
 
     def __init__(self, base: Any, spec_dir: Path | None):
@@ -146,14 +146,14 @@ class BaseModelCache:
             return self._m[1]
         from transformers import AutoTokenizer
 
-        from rmxbench.modeling import tokenizer_kwargs
+        from rmxbench.backends.modeling import tokenizer_kwargs
 
         return AutoTokenizer.from_pretrained(**tokenizer_kwargs(self.base.model, spec_dir=self.spec_dir,
                                                                 trust_remote_code=self.base.trust_remote_code))
 
     def get(self):
         if self._m is None:
-            from rmxbench.modeling import load_model
+            from rmxbench.backends.modeling import load_model
 
             self._m = load_model(self.base.model, dtype=self.base.dtype,
                                  trust_remote_code=self.base.trust_remote_code, spec_dir=self.spec_dir)
@@ -190,8 +190,8 @@ def build_training_set(rollouts: list[dict], train_ids: list[str], entropies: di
     """
     import torch
 
-    from rmxbench.entropy import decision_mask
-    from rmxbench.loss import advantages
+    from rmxbench.method.entropy import decision_mask
+    from rmxbench.method.loss import advantages
 
     by_id = {r["id"]: r for r in rollouts}
     rng = torch.Generator().manual_seed(seed)
@@ -252,7 +252,7 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
         model: the base ``PreTrainedModel`` (modified in place by peft; call ``.unload()`` on the
             returned model's result to restore — done here before returning).
         items: from :func:`build_training_set`.
-        recipe: :class:`~rmxbench.reasonmaxxer_config.ReasonMaxxerRecipe`.
+        recipe: :class:`~rmxbench.spec.recipe.ReasonMaxxerRecipe`.
         on_step: called after every micro-batch (progress).
     Returns:
         training log: ``steps`` (optimiser updates), ``micro_steps``, per-update ``history``
@@ -264,7 +264,7 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
     from torch.utils.data import DataLoader
     from transformers import get_linear_schedule_with_warmup
 
-    from rmxbench.loss import model_loss
+    from rmxbench.method.loss import model_loss
 
     opt_cfg, lcfg = recipe.optim, recipe.lora
     torch.manual_seed(recipe.seed)
@@ -333,10 +333,10 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
 
 def _generator(spec: Any, base: Any, model: Any, tok: Any, recipe: Any, *, spec_dir: Path | None,
                adapter_dir: Path | None):
-    from rmxbench.generation import HFGenerator, VLLMGenerator
+    from rmxbench.backends.generation import HFGenerator, VLLMGenerator
 
     if spec.protocol.backend == "vllm":
-        from rmxbench.modeling import hf_kwargs
+        from rmxbench.backends.modeling import hf_kwargs
 
         kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code, spec_dir=spec_dir)
         return VLLMGenerator(kw["pretrained_model_name_or_path"], revision=kw.get("revision"), dtype=base.dtype,
@@ -365,9 +365,9 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
         ``malformed_share`` (no extractable answer or length cap), ``n_problems``, ``n_samples``,
         ``per_problem`` (id -> accuracy), ``examples`` (a few completions, to see collapse).
     """
-    from rmxbench.generation import Decoding
-    from rmxbench.prompts import STOP_SEQUENCES, build_prompt
-    from rmxbench.rollouts import grade_completion
+    from rmxbench.backends.generation import Decoding
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
+    from rmxbench.method.rollouts import grade_completion
 
     model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
     peft_model = None
@@ -427,10 +427,10 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
     τ and of the base [``validation``] → pick [``adapter``].
 
     Args:
-        spec: the :class:`~rmxbench.spec.Spec`.
-        base: the :class:`~rmxbench.spec.BaseModelSpec` the row belongs to.
-        row: the :class:`~rmxbench.spec.ReasonMaxxerRow`.
-        store: :class:`~rmxbench.store.ArtifactStore`.
+        spec: the :class:`~rmxbench.spec.schema.Spec`.
+        base: the :class:`~rmxbench.spec.schema.BaseModelSpec` the row belongs to.
+        row: the :class:`~rmxbench.spec.schema.ReasonMaxxerRow`.
+        store: :class:`~rmxbench.pipeline.store.ArtifactStore`.
         spec_dir: the spec file's folder (relative model paths).
         data_dir: benchmark data folder, None = hub datasets.
         force: stage names to rebuild (``pool``, ``rollouts``, ``selection``, ``entropy``,
@@ -443,9 +443,9 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
     """
     import torch
 
-    from rmxbench.data import load_benchmark
-    from rmxbench.planner import HashCache, data_identity, model_identity
-    from rmxbench.pool import load_eval_sets, select_pool
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.pipeline.planner import HashCache, data_identity, model_identity
+    from rmxbench.method.pool import load_eval_sets, select_pool
 
     _set_threads()
     if row.recipe not in spec.recipes:
@@ -512,9 +512,9 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
         st = _Stage(prog, f"{row.id}: rollouts ({len(pool_rows)} problems x K={rc.k})", len(pool_rows))
 
         def do_rollouts(tmp: Path) -> None:
-            from rmxbench.generation import Decoding
-            from rmxbench.prompts import STOP_SEQUENCES, build_prompt
-            from rmxbench.rollouts import generate_rollouts
+            from rmxbench.backends.generation import Decoding
+            from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
+            from rmxbench.method.rollouts import generate_rollouts
 
             model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
             gen = _generator(spec, base, model, tok, recipe, spec_dir=spec_dir, adapter_dir=None)
@@ -542,13 +542,13 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
         st = _Stage(prog, f"{row.id}: selection", None)
 
         def do_selection(tmp: Path) -> None:
-            from rmxbench.rollouts import select_mixed
+            from rmxbench.method.rollouts import select_mixed
 
             split = select_mixed(rollouts, min_pass_rate=sc.min_pass_rate, max_pass_rate=sc.max_pass_rate,
                                  max_problems=sc.max_problems, seed=recipe.seed)
             split["validation_ids"] = [r["id"] for r in val_rows]
             split["validation_source"] = ("pool source problems not drawn into the rollout pool "
-                                          "(rmxbench.pool), disjoint from training")
+                                          "(rmxbench.method.pool), disjoint from training")
             atomic_write_json(tmp / "split.json", split)
 
         sel_dir = build("selection", "selection", sel_key, do_selection)
@@ -581,7 +581,7 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
         st = _Stage(prog, f"{row.id}: entropy ({n_seq} sequences)", n_seq)
 
         def do_entropy(tmp: Path) -> None:
-            from rmxbench.entropy import score_sequences
+            from rmxbench.method.entropy import score_sequences
 
             model, tok = models.get()
             by_id = {r["id"]: r for r in rollouts}

@@ -7,7 +7,7 @@ rows. Every stage of rmxbench (training, evaluation, board, cost) reads this sch
 
 All models use pydantic v2 with ``extra="forbid"``: unknown keys are errors (``rmxbench
 validate`` suggests the near-miss key). Loading a spec never imports torch or touches the
-network. Use :func:`rmxbench.validate.load_spec` to read a file with line-numbered errors.
+network. Use :func:`rmxbench.spec.check.load_spec` to read a file with line-numbered errors.
 
 Row ids (base, RL baseline and ReasonMaxxer ids) are used as directory names in the artifact
 store and the leaderboard, so they must match ``[a-z0-9][a-z0-9._-]{0,63}`` (lower case, no
@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
+from rmxbench.spec.recipe import ReasonMaxxerRecipe
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 

@@ -10,7 +10,7 @@ as ``tasks/`` in the repository) with the spec's decoding protocol (paper §6.1,
   correctness over ALL k samples of every problem (the tasks' keep-all filter makes lm-eval pass
   every sample to the grader; lm-eval's default would keep only the first).
 
-Every completion is graded by :func:`rmxbench.grading.grade`. Outputs in ``out_dir``:
+Every completion is graded by :func:`rmxbench.evaluation.grading.grade`. Outputs in ``out_dir``:
 ``results.json`` (lm-eval's results), ``samples.jsonl`` (one line per completion: prompt,
 completion, extracted answer, rule fired, verdict), ``record.json`` (the
 :class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
@@ -32,7 +32,7 @@ from typing import Any
 
 from rmxbench.errors import UserError
 from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
-from rmxbench.spec import TASKS, ModelRef, Protocol
+from rmxbench.spec.schema import TASKS, ModelRef, Protocol
 
 #: Size above which a local model directory is not hashed for provenance (bytes).
 HASH_LIMIT = 1 << 30
@@ -51,12 +51,12 @@ def samples_per_problem(task: str, protocol: Protocol) -> int:
 def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
     """lm-eval ``generation_kwargs`` for ``task`` under ``protocol`` (all values explicit).
 
-    ``until`` = the style's stop sequences (:data:`rmxbench.prompts.STOP_SEQUENCES`; lm-eval adds
+    ``until`` = the style's stop sequences (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`; lm-eval adds
     the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``. pass@1 tasks use
     ``protocol.pass_at_1`` (temperature 0 = greedy, ``do_sample`` false); avg@k tasks sample
     with ``protocol.avg_at_k`` temperature and top-p.
     """
-    from rmxbench.prompts import STOP_SEQUENCES
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
     if samples_per_problem(task, protocol) > 1:
         t, top_p, top_k = protocol.avg_at_k.temperature, protocol.avg_at_k.top_p, 0
@@ -86,7 +86,7 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
     Raises:
         UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
     """
-    from rmxbench.modeling import hf_kwargs, tokenizer_kwargs
+    from rmxbench.backends.modeling import hf_kwargs, tokenizer_kwargs
 
     backend = backend or protocol.backend
     kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
@@ -167,8 +167,8 @@ def _set_k(task_obj: Any, k: int) -> None:
 
 
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
-    from rmxbench.modeling import resolve_path
-    from rmxbench.store import dir_sha256, file_sha256
+    from rmxbench.backends.modeling import resolve_path
+    from rmxbench.pipeline.store import dir_sha256, file_sha256
 
     prov: dict[str, Any] = {"model": model_ref.model_dump(mode="json")}
     if model_ref.path is not None:
@@ -189,8 +189,8 @@ def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_
 
 
 def _data_provenance(task: str, data_dir: Path | None) -> dict:
-    from rmxbench.data import EMBEDDED, FILES
-    from rmxbench.store import file_sha256
+    from rmxbench.evaluation.data import EMBEDDED, FILES
+    from rmxbench.pipeline.store import file_sha256
 
     if task in EMBEDDED:
         import rmxbench.embedded as emb
@@ -200,7 +200,7 @@ def _data_provenance(task: str, data_dir: Path | None) -> dict:
     if data_dir is not None:
         f = Path(data_dir) / FILES[task]
         return {"source": "data_dir", "file": str(f), "sha256": file_sha256(f)}
-    from rmxbench.hub_data import SOURCES
+    from rmxbench.evaluation.hub_data import SOURCES
 
     s = SOURCES[task]
     return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
@@ -215,11 +215,11 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
 
     Args:
         model_ref: the weights (hub repo + revision, or local path; optional ``gguf_file``).
-        task: a name in :data:`rmxbench.spec.TASKS`.
+        task: a name in :data:`rmxbench.spec.schema.TASKS`.
         protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
-        prompt_style: one of the styles in :mod:`rmxbench.prompts` (paper App. C).
+        prompt_style: one of the styles in :mod:`rmxbench.evaluation.prompts` (paper App. C).
         chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
-        dtype, trust_remote_code: model loading (see :func:`rmxbench.modeling.hf_kwargs`).
+        dtype, trust_remote_code: model loading (see :func:`rmxbench.backends.modeling.hf_kwargs`).
         adapter_dir: PEFT LoRA adapter directory, or None.
         spec_dir: folder of the spec file (relative model paths resolve against it).
         data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
@@ -236,9 +236,9 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     Raises:
         UserError: unknown task/style, missing data/model/adapter, unsupported backend.
     """
-    from rmxbench.data import resolve_data_dir
+    from rmxbench.evaluation.data import resolve_data_dir
     from rmxbench.lm_tasks import TASKS_DIR
-    from rmxbench.prompts import CHAT_STYLES, STOP_SEQUENCES
+    from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
 
     if task not in TASKS:
         raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
@@ -267,7 +267,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     if k != task_obj.config.repeats:
         _set_k(task_obj, k)
 
-    from rmxbench.metering import metered
+    from rmxbench.pipeline.metering import metered
 
     with metered("eval", out_dir) as meter:
         t0 = time.perf_counter()
@@ -321,8 +321,8 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     if k > 1 and n:
         extra = {f"pass@{k}": sum(extra_acc["pass"]) / n, f"maj@{k}": sum(extra_acc["maj"]) / n}
 
-    from rmxbench.grading import GRADER_VERSION
-    from rmxbench.metering import device_info
+    from rmxbench.evaluation.grading import GRADER_VERSION
+    from rmxbench.pipeline.metering import device_info
 
     prov = {
         **_model_provenance(model_ref, spec_dir, adapter_dir),

@@ -1,7 +1,7 @@
-"""Execute a :class:`rmxbench.planner.Plan`: train missing adapters, evaluate every cell, price the
+"""Execute a :class:`rmxbench.pipeline.planner.Plan`: train missing adapters, evaluate every cell, price the
 rows, write the results and render the board.
 
-Every unit of work goes through the artifact store (:mod:`rmxbench.store`), so a run killed at
+Every unit of work goes through the artifact store (:mod:`rmxbench.pipeline.store`), so a run killed at
 any point (SIGKILL, Ctrl-C) and restarted resumes at the first unfinished stage or eval cell and
 ends with the same board; a run with nothing changed recomputes nothing.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.metering import measured_cost, published_cost, read_meter
-from rmxbench.planner import (
+from rmxbench.pipeline.metering import measured_cost, published_cost, read_meter
+from rmxbench.pipeline.planner import (
     EVAL_STAGE,
     ROWTRAIN_STAGE,
     TRAIN_STAGES,
@@ -92,7 +92,7 @@ class Runner:
 
     def _train_row(self, item: PlanItem, progress) -> dict:
         """Run ``train_row`` for a ReasonMaxxer row (cached stages are reused) and store its record."""
-        from rmxbench.reasonmaxxer_trainer import train_row
+        from rmxbench.method.trainer import train_row
 
         plan = self.plan
         force = frozenset(plan.force & TRAIN_STAGES)
@@ -142,7 +142,7 @@ class Runner:
         return self.store.key(EVAL_STAGE, **parts)
 
     def _run_eval(self, item: PlanItem, key: str, rec: dict | None, force: bool) -> Path:
-        from rmxbench.evaluation import evaluate_task
+        from rmxbench.evaluation.lmeval import evaluate_task
 
         plan = self.plan
         s = item.settings
@@ -156,7 +156,7 @@ class Runner:
                                    spec_dir=plan.spec_dir, data_dir=plan.data_dir, out_dir=tmp,
                                    row_id=item.row_id)
             if read_meter(tmp) is None:  # evaluate_task meters itself; meter here if it did not
-                from rmxbench.metering import device_info
+                from rmxbench.pipeline.metering import device_info
 
                 atomic_write_json(tmp / "meter.json", {"stage": "eval", "seconds": time.perf_counter() - t0,
                                                        **device_info()})
@@ -290,7 +290,7 @@ class Runner:
                                                      "run_seconds": round(s.seconds, 3)})
         s.results_path = run_dir / "results.jsonl"
         try:
-            from rmxbench.board import load_reference, render
+            from rmxbench.board.render import load_reference, render
         except ImportError:
             self.console.print("[yellow]board module not available yet; results are in[/] " + str(run_dir))
             return

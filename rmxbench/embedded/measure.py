@@ -2,7 +2,7 @@
 
 Used by ``scripts/make_tiny.py`` (printed and written into the model card) and by
 ``tests/test_embedded.py``. Grading here is integer-exact on the last complete ``\\boxed{}``
-(the tinymath answers are non-negative integers), independent of :mod:`rmxbench.grading`.
+(the tinymath answers are non-negative integers), independent of :mod:`rmxbench.evaluation.grading`.
 
 Entropy is the paper's Eq. 2 token entropy H_t = -sum_v p(v|x_<t) log p(v|x_<t) in nats, computed
 teacher-forced on the model's own sampled completions; the *plan token* is the completion token

@@ -126,7 +126,7 @@ def reasonmaxxer_loss(hidden: torch.Tensor, base_hidden: torch.Tensor, input_ids
         input_ids: ``[B, T]`` prompt + completion ids (any padding side).
         attention_mask: ``[B, T]`` 1 on real tokens, 0 on padding.
         decision: ``[B, T]`` bool, True where token t is a decision point (completion tokens with
-            H_t > τ; see :func:`rmxbench.entropy.decision_mask`). Position 0 and padding are ignored.
+            H_t > τ; see :func:`rmxbench.method.entropy.decision_mask`). Position 0 and padding are ignored.
         advantage: ``[B]`` per-sequence advantage A_i (already clipped).
         head / base_head: output projection of the trained model / of the base.
         anchor_weight: λ.
@@ -164,7 +164,7 @@ def model_loss(model: Any, batch: dict[str, torch.Tensor], *, anchor_weight: flo
 
     ``batch``: ``input_ids``, ``attention_mask``, ``decision`` (``[B, T]``) and ``advantage`` (``[B]``).
     """
-    from rmxbench.entropy import hidden_states, output_head
+    from rmxbench.method.entropy import hidden_states, output_head
 
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with torch.no_grad(), model.disable_adapter():

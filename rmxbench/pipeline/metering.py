@@ -72,7 +72,7 @@ def measured_cost(meters: dict[str, dict], pricing) -> "RowCost":
             ``accelerator_name``), one per training-stage artifact (pool, rollouts, selection,
             entropy, train(τ) for every τ, validate(τ), pick), cached ones included: the cost of a
             row is the cost of producing its artifacts, whenever they were produced.
-        pricing: the spec's :class:`rmxbench.spec.Pricing`.
+        pricing: the spec's :class:`rmxbench.spec.schema.Pricing`.
 
     Returns:
         :class:`RowCost` with ``basis="measured"``. For stages run on CUDA:

@@ -221,7 +221,7 @@ def scan_contamination(source_rows: Iterable[dict], eval_sets: dict[str, list[di
 
 
 def load_eval_sets(tasks: Iterable[str], *, data_dir: str | Path | None) -> dict[str, list[dict]]:
-    """``{task: rows}`` for the spec's evaluation tasks via :func:`rmxbench.data.load_benchmark`."""
-    from rmxbench.data import load_benchmark
+    """``{task: rows}`` for the spec's evaluation tasks via :func:`rmxbench.evaluation.data.load_benchmark`."""
+    from rmxbench.evaluation.data import load_benchmark
 
     return {t: load_benchmark(t, data_dir=data_dir) for t in tasks}

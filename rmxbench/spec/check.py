@@ -1,6 +1,6 @@
 """Load and check spec files with line-numbered, one-screen errors (no model, no network).
 
-:func:`load_spec` reads a ``specs/*.yaml`` file into a :class:`rmxbench.spec.Spec`. The YAML is
+:func:`load_spec` reads a ``specs/*.yaml`` file into a :class:`rmxbench.spec.schema.Spec`. The YAML is
 parsed with PyYAML's ``SafeLoader`` (the same constructor as ``yaml.safe_load``), but the node
 tree is kept: every mapping key and sequence item is mapped to its line, so each pydantic error
 location (``loc`` tuple) is reported as ``file:line`` plus the field path
@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rmxbench.errors import UserError
-from rmxbench.spec import SAFE_ID, Spec
+from rmxbench.spec.schema import SAFE_ID, Spec
 
 #: Most problems shown per file (keeps one file's report on one screen).
 MAX_SHOWN = 5
@@ -580,7 +580,7 @@ def _warnings(spec: Spec, data: dict, idx: _LineIndex, path: Path, shown: str) -
                                f"unpinned hub revision {ref.revision!r} of {ref.repo}", severity="warning"))
         if ref.path is not None:
             if ref.path.startswith("package:"):
-                target = Path(__file__).parent / ref.path[len("package:"):]
+                target = Path(__file__).parents[1] / ref.path[len("package:"):]
             else:
                 target = Path(ref.path).expanduser()
                 target = target if target.is_absolute() else spec_dir / target
@@ -679,7 +679,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read a spec file into a :class:`~rmxbench.spec.Spec` (no model, no network, no torch).
+    """Read a spec file into a :class:`~rmxbench.spec.schema.Spec` (no model, no network, no torch).
 
     Args:
         path: the YAML file.

@@ -96,7 +96,7 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
         if data_dir is not None:
             rows = read_jsonl(Path(data_dir) / FILES[name])
         else:
-            from rmxbench.hub_data import load_hub_benchmark
+            from rmxbench.evaluation.hub_data import load_hub_benchmark
 
             rows = load_hub_benchmark(name)
     else:

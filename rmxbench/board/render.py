@@ -7,7 +7,7 @@ with the metric in the header (pass@1, or avg@k for ``protocol.avg_at_k.tasks``)
 (unweighted mean of the task columns the row has; fewer than all tasks is marked) and Cost.
 
 Each reproduced cell shows the score, its 95% percentile-bootstrap CI over problems
-(:mod:`rmxbench.stats`) and, when the spec row points at the paper (``reported:``), the
+(:mod:`rmxbench.board.statistics`) and, when the spec row points at the paper (``reported:``), the
 paper's number and the difference reproduced − paper. Rows without reproduced data (an RL
 baseline with no public checkpoint, a row not run yet) show the paper's numbers only, marked.
 
@@ -25,7 +25,7 @@ basis; estimated figures in *italics*, as in the paper.
 Below the main table: "ReasonMaxxer vs base and RL baselines" — for every ReasonMaxxer row
 the paired difference Δ to its base and to each RL baseline of the same base model, with a
 95% paired-bootstrap CI and a p-value per task and for Avg (McNemar exact for pass@1 cells,
-paired bootstrap for avg@k cells and Avg; see :mod:`rmxbench.stats`).
+paired bootstrap for avg@k cells and Avg; see :mod:`rmxbench.board.statistics`).
 
 HTML: one self-contained file (inline CSS and JS, no network). Click a column header to sort
 the rows *within each family group* (descending, ascending, original order); the group
@@ -35,7 +35,7 @@ panel (model ref + revision or adapter hash, decoding, seeds, grader and lm-eval
 hardware, date, n problems, CI). Every spec-supplied string is escaped (``html.escape``; the
 provenance JSON inside ``<script>`` has ``<``, ``>``, ``&`` as ``\\u003c`` …). Output is a
 pure function of the inputs (no clock, sorted keys, seeded bootstrap): rendering twice gives
-byte-identical files. Bootstrap seeds depend on the task only (:func:`rmxbench.stats.cell_seed`),
+byte-identical files. Bootstrap seeds depend on the task only (:func:`rmxbench.board.statistics.cell_seed`),
 so two rows with identical verdicts get identical intervals (common random numbers).
 
 Stored results read by ``rmxbench board`` (written by the runner): see :func:`run_dir`.
@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from rmxbench import stats
-from rmxbench.metering import published_cost
+from rmxbench.board import statistics as stats
+from rmxbench.pipeline.metering import published_cost
 from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -1150,7 +1150,7 @@ def render(
     """Write ``<out_dir>/<suite>.md`` and ``<out_dir>/<suite>.html`` atomically.
 
     Args:
-        spec: the validated :class:`rmxbench.spec.Spec`.
+        spec: the validated :class:`rmxbench.spec.schema.Spec`.
         records: one :class:`TaskRecord` per reproduced (row, task); may be empty.
         costs: row id -> :class:`RowCost` (measured rows; RL baselines fall back to the spec's
             published ``cost``).

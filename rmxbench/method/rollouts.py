@@ -1,15 +1,15 @@
 """Base-model rollouts and the mixed-success filter (paper §5.1, §6.1).
 
 :func:`generate_rollouts` samples K completions per pool problem from the frozen base model with
-a :class:`~rmxbench.generation.Generator`, keeps the generated **token ids** (prompt + completion;
-never re-tokenised) and grades every completion with :func:`rmxbench.grading.grade` (``task`` =
+a :class:`~rmxbench.backends.generation.Generator`, keeps the generated **token ids** (prompt + completion;
+never re-tokenised) and grades every completion with :func:`rmxbench.evaluation.grading.grade` (``task`` =
 the pool's name) into a 0/1 reward.
 
 :func:`select_mixed` keeps the problems whose pass rate lies strictly inside
 ``(min_pass_rate, max_pass_rate)`` (paper §5.1: strictly between 0 and 1), in a seeded order, up
 to ``selection.max_problems`` (paper §6.1: 50 problems x 20 rollouts = 1,000 sequences).
 
-The validation split used for the τ sweep is drawn by :mod:`rmxbench.pool` (from the pool source,
+The validation split used for the τ sweep is drawn by :mod:`rmxbench.method.pool` (from the pool source,
 disjoint from every rolled-out problem); see that module for why.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from rmxbench.generation import Decoding, Generator
+from rmxbench.backends.generation import Decoding, Generator
 
 #: Artifact file names.
 ROLLOUTS_FILE = "rollouts.pt"
@@ -30,7 +30,7 @@ def grade_completion(text: str, gold: str, finish_reason: str, *, task: str) -> 
 
     ``malformed`` = no extractable answer, or the completion hit the length cap without stopping.
     """
-    from rmxbench.grading import grade
+    from rmxbench.evaluation.grading import grade
 
     g = grade(text, gold, task=task)
     return {"reward": 1.0 if g.correct else 0.0, "extracted": g.extracted, "rule": g.rule,
@@ -45,7 +45,7 @@ def generate_rollouts(generator: Generator, problems: Sequence[dict], prompts: S
     Args:
         generator: generation backend (frozen base model).
         problems: pool rows (``id``, ``problem``, ``answer``).
-        prompts: the exact prompt text per problem (:func:`rmxbench.prompts.build_prompt`).
+        prompts: the exact prompt text per problem (:func:`rmxbench.evaluation.prompts.build_prompt`).
         decoding: sampling settings (K = ``decoding.n``; paper §5.1: nonzero temperature).
         task: grading task name (the pool's name).
     Returns:

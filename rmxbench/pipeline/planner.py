@@ -6,10 +6,10 @@ From a spec the plan is (paper Table 3 rows, ARCHITECTURE.md):
 - every RL baseline: ``eval`` per task; a baseline with ``unavailable`` set gets one
   ``reported`` item (its reported numbers are shown, nothing is evaluated);
 - every ReasonMaxxer row: ``train`` (pool → rollouts → selection → entropy → train(τ) × |τ|
-  → validate(τ) → pick, built by :func:`rmxbench.reasonmaxxer_trainer.train_row`) and then
+  → validate(τ) → pick, built by :func:`rmxbench.method.trainer.train_row`) and then
   ``eval`` per task with the picked adapter.
 
-Every item has a content key (:meth:`rmxbench.store.ArtifactStore.key`) over everything that
+Every item has a content key (:meth:`rmxbench.pipeline.store.ArtifactStore.key`) over everything that
 determines its output, so ``rmxbench run --dry-run`` shows what is cached and what will run.
 Building the plan never imports torch or touches the network: models are identified by hub
 repo + revision or by the sha256 of their local files, data by file sha256.
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmxbench.errors import UserError
-from rmxbench.spec import BaseModelSpec, ModelRef, Protocol, Spec
-from rmxbench.store import DONE_MARKER, ArtifactStore, file_sha256
+from rmxbench.spec.schema import BaseModelSpec, ModelRef, Protocol, Spec
+from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore, file_sha256
 
 #: Bump when the runner's evaluation wiring changes in a way that changes eval outputs.
 EVAL_CODE_VERSION = "eval-1"
@@ -129,7 +129,7 @@ def model_identity(ref: ModelRef, *, spec_dir: Path | None, hashes: HashCache) -
     if ref.repo is not None:
         ident.update(repo=ref.repo, revision=ref.revision)
         return ident
-    from rmxbench.modeling import resolve_path
+    from rmxbench.backends.modeling import resolve_path
 
     p = resolve_path(ref.path, spec_dir)
     if p.is_file():
@@ -157,12 +157,12 @@ def adapter_identity(adapter_dir: Path, hashes: HashCache) -> str:
 
 def data_identity(name: str, data_dir: Path | None, hashes: HashCache) -> dict[str, Any]:
     """What identifies benchmark/pool ``name`` in keys: the sha256 of its JSONL file (data dir or
-    embedded), or the hub dataset name (+ revision if :mod:`rmxbench.hub_data` pins one).
+    embedded), or the hub dataset name (+ revision if :mod:`rmxbench.evaluation.hub_data` pins one).
 
     Raises:
         UserError: the data dir lacks the file (names it and the flag to fix it).
     """
-    from rmxbench.data import EMBEDDED, FILES
+    from rmxbench.evaluation.data import EMBEDDED, FILES
 
     if name in EMBEDDED:
         from rmxbench.embedded import tinymath_path
@@ -179,7 +179,7 @@ def data_identity(name: str, data_dir: Path | None, hashes: HashCache) -> dict[s
         return {"file": FILES[name], "sha256": hashes.sha256(f)}
     ident: dict[str, Any] = {"hub": name}
     try:  # torch-free: the hub source (dataset id, configs, split) of the benchmark
-        from rmxbench.hub_data import SOURCES
+        from rmxbench.evaluation.hub_data import SOURCES
 
         src = SOURCES.get(name)
         if src is not None:
@@ -191,7 +191,7 @@ def data_identity(name: str, data_dir: Path | None, hashes: HashCache) -> dict[s
 
 def _grader_version() -> str:
     try:
-        from rmxbench.grading import GRADER_VERSION
+        from rmxbench.evaluation.grading import GRADER_VERSION
 
         return str(GRADER_VERSION)
     except Exception:  # noqa: BLE001 - grader not installed yet: key on its source text
@@ -524,7 +524,7 @@ def render_plan(plan: Plan, console) -> None:
 
 def resolve_home(cli_home: str | None) -> Path:
     """``--home`` > ``$RMXBENCH_HOME`` > user cache dir."""
-    from rmxbench.store import default_home
+    from rmxbench.pipeline.store import default_home
 
     return Path(cli_home).expanduser() if cli_home else default_home()
 
@@ -532,7 +532,7 @@ def resolve_home(cli_home: str | None) -> Path:
 def resolve_spec_data_dir(spec: Spec, spec_path: Path, cli_data_dir: str | None) -> Path | None:
     """The benchmark data dir: ``--data-dir`` > ``$RMXBENCH_DATA_DIR`` > ``protocol.data_dir``
     (relative to the spec file's folder) > None (hub datasets)."""
-    from rmxbench.data import resolve_data_dir
+    from rmxbench.evaluation.data import resolve_data_dir
 
     spec_value = spec.protocol.data_dir
     if spec_value and not os.path.isabs(os.path.expanduser(spec_value)):

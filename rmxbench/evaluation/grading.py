@@ -83,7 +83,7 @@ _QUICK_MAX_CHARS = 10_000
 #: Seconds allowed for a worker process to start (import math-verify/sympy and warm up).
 WORKER_STARTUP_TIMEOUT_S = 120.0
 
-log = logging.getLogger("rmxbench.grading")
+log = logging.getLogger("rmxbench.evaluation.grading")
 
 
 class GraderError(RuntimeError):
@@ -721,13 +721,13 @@ class _Worker:
 
     def start(self) -> None:
         env = dict(os.environ)
-        pkg_parent = str(Path(__file__).resolve().parents[1])
+        pkg_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("OMP_NUM_THREADS", "1")
         self.inbox = queue.Queue()
         self.ready = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from rmxbench.grading import _worker_main; _worker_main()"],
+            [sys.executable, "-c", "from rmxbench.evaluation.grading import _worker_main; _worker_main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,

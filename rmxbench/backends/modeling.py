@@ -1,4 +1,4 @@
-"""Model loading: one place that turns a spec's :class:`~rmxbench.spec.ModelRef` into weights.
+"""Model loading: one place that turns a spec's :class:`~rmxbench.spec.schema.ModelRef` into weights.
 
 The default for users is the Hugging Face hub (``repo`` + pinned ``revision``); tests and
 offline runs use local paths (``path``, optionally with ``gguf_file``). ``trust_remote_code``
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.spec import ModelRef
+from rmxbench.spec.schema import ModelRef
 
 PACKAGE_PREFIX = "package:"
 
