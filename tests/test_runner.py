@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from rmxbench.spec.check import load_spec
-from rmxbench.pipeline.planner import ROWTRAIN_STAGE, build_plan
+from rmxbench.pipeline.planner import build_plan
 from rmxbench.pipeline.runner import Runner
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
+from rmxbench.spec.context import SpecContext
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ MINI = {
         "rollouts": {"k": 4, "max_new_tokens": 48, "batch_size": 16},
         "selection": {"max_problems": 8, "validation_problems": 8},
         "taus": [0.5, 1.0], "lora": {"rank": 4, "alpha": 8},
-        "optim": {"epochs": 1.0, "grad_accum": 4, "max_seq_len": 128}}},
+        "optim": {"epochs": 1.0, "gradient_accumulation_steps": 4, "max_seq_len": 128}}},
     "models": [{
         "id": "tiny", "display_name": "Tiny", "family": "tiny", "model": {"path": "package:embedded/tiny"},
         "dtype": "float32", "prompt_style": "tiny_story",
@@ -56,28 +57,22 @@ def _write_spec(path: Path, spec: dict) -> Path:
 
 
 def test_row_cost_sums_all_training_stage_meters(tmp_path):
-    """Cost = Σ meter seconds of every training stage in the rowtrain record, priced per GPU-hour."""
+    """Cost = Σ meter seconds of every training-stage node of the row, priced per GPU-hour."""
     spec = dict(MINI, pricing=PRICING)
     spec_path = _write_spec(tmp_path / "s" / "spec.yaml", spec)
     store = ArtifactStore(tmp_path / "home")
-    plan = build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None)
-    train = next(i for i in plan.items if i.stage == "train")
+    plan = build_plan(SpecContext.load(spec_path, home=store.home), store=store)
     secs = {"pool": 1.0, "rollouts": 1800.0, "selection": 2.0, "entropy": 300.0,
-            "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validate[base]": 100.0,
-            "validate[tau=0.5]": 110.0, "validate[tau=1]": 111.0, "pick": 1.0}
-    dirs = {}
-    for label, sec in secs.items():
-        def fn(tmp, sec=sec, label=label):
+            "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validation[base]": 100.0,
+            "validation[tau=0.5]": 110.0, "validation[tau=1]": 111.0, "pick": 1.0}
+    for node in plan.graph.find("tiny-rmx"):
+        if node.stage == "eval":
+            continue
+        def fn(tmp, sec=secs[node.label], label=node.label):
             (tmp / "meter.json").write_text(json.dumps({"stage": label, "seconds": sec, "device": "cuda",
                                                         "accelerators": 2, "accelerator_name": "NVIDIA H200"}))
-        dirs[label] = store.build("stage", store.key("stage", label=label), fn)
-    store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
-        "status": "ok", "message": "", "adapter_dir": str(dirs["pick"].relative_to(store.home)),
-        "stage_dirs": {k: str(v.relative_to(store.home)) for k, v in dirs.items()}})))
-    r = Runner(build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None),
-               console=None)
-    r._train["tiny-rmx"] = json.loads((store.get(ROWTRAIN_STAGE, train.key) / "train_result.json").read_text())
-    costs = r.costs()
+        store.build(node.stage, node.key, fn)
+    costs = Runner(plan, console=None).costs()
     gpu_h = sum(secs.values()) * 2 / 3600
     assert costs["tiny-rmx"].gpu_hours == pytest.approx(gpu_h)
     assert costs["tiny-rmx"].usd == pytest.approx(gpu_h * 1.89)
@@ -148,7 +143,7 @@ def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
     # 3. SIGKILL at three stages in turn (eval of the base, rollouts, adapter training); each
     #    restart resumes; the final board equals the reference (up to measured timings).
     home_b, out_b = tmp_path / "home_b", tmp_path / "lb_b"
-    kill_at = ["eval", "rollouts", "adapter_tau"] if trained else ["eval", "rollouts"]
+    kill_at = ["eval", "rollouts", "train"] if trained else ["eval", "rollouts"]
     killed = []
     for stage in kill_at:
         p = _rmx(home_b, spec_path, out_b)

@@ -206,7 +206,7 @@ def test_hub_source_ids_are_the_documented_ones():
 # ---------------------------------------------------------------- evaluation argument building
 
 def test_generation_kwargs_follow_the_protocol():
-    from rmxbench.evaluation.lmeval import generation_kwargs, samples_per_problem
+    from rmxbench.evaluation.lmeval import generation_kwargs
     from rmxbench.spec.schema import Protocol
 
     p = Protocol(max_new_tokens=123)
@@ -215,7 +215,8 @@ def test_generation_kwargs_follow_the_protocol():
     a = generation_kwargs("aime24", p, "orz_think")
     assert a == {"until": STOP_SEQUENCES["orz_think"], "max_gen_toks": 123, "do_sample": True,
                  "temperature": 0.6, "top_p": 0.95}
-    assert samples_per_problem("aime24", p) == 8 and samples_per_problem("math500", p) == 1
+    assert p.metric("aime24").k == 8 and p.metric("math500").k == 1
+    assert p.metric("aime24").name == "avg@8" and p.metric("math500").name == "pass@1"
 
 
 def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
@@ -244,12 +245,12 @@ def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
 @pytest.mark.parametrize("task,k,expected", [("amc23", 4, {"avg@4", "pass@4", "maj@4"}),
                                              ("math500", 3, {"avg@3", "pass@3", "maj@3"}),
                                              ("aime24", 1, {"pass@1"})])
-def test_protocol_k_rewrites_repeats_and_metrics(task, k, expected):
-    from rmxbench.evaluation.lmeval import _set_k
+def test_protocol_metric_decides_repeats_and_metrics(task, k, expected):
+    from rmxbench.evaluation.lmeval import load_lm_task
+    from rmxbench.spec.schema import Protocol
 
-    _, loaded = _load([f"rmx_{task}"])
-    t = loaded["tasks"][f"rmx_{task}"]
-    _set_k(t, k)
+    p = Protocol(tasks=[task], avg_at_k={"k": k, "tasks": [task] if k > 1 else []})
+    _, t = load_lm_task(task, p, "qwen_raw", metadata={"data_dir": str(FIXTURES)})
     assert t.config.repeats == k
     assert set(t._aggregation_list) == expected | {"score", "rmx_graded"}
     docs = t.test_docs()

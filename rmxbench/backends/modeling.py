@@ -11,31 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
+from rmxbench.spec.context import PACKAGE_PREFIX
 from rmxbench.spec.schema import ModelRef
 
-PACKAGE_PREFIX = "package:"
-
-
 def resolve_path(path: str, spec_dir: str | Path | None = None) -> Path:
-    """Resolve a spec ``path``: ``package:<rel>`` → inside the installed rmxbench package;
-    a relative path → relative to ``spec_dir`` (the spec file's folder) if given, else the CWD;
-    ``~`` is expanded.
+    """A spec ``path`` resolved by :func:`rmxbench.spec.context.resolve_spec_path` (``package:``,
+    spec-relative, absolute), as an absolute path.
 
     Raises:
         UserError: if the resolved directory or file does not exist.
     """
-    if path.startswith(PACKAGE_PREFIX):
-        import rmxbench
+    from rmxbench.pipeline.identity import resolve_model_path
 
-        p = Path(rmxbench.__file__).parent / path[len(PACKAGE_PREFIX):]
-    else:
-        p = Path(path).expanduser()
-        if not p.is_absolute() and spec_dir is not None:
-            p = Path(spec_dir) / p
-    if not p.exists():
-        raise UserError(f"model path {path!r} does not exist (resolved to {p})",
-                        hint="fix `model.path` in the spec, or use `repo`+`revision` for a hub model")
-    return p.resolve()
+    return resolve_model_path(path, spec_dir)
 
 
 def hf_kwargs(ref: ModelRef, *, dtype: str = "auto", trust_remote_code: bool = False,

@@ -1,7 +1,7 @@
 """``rmxbench board SPEC``: re-render the leaderboard (Markdown + HTML) from stored results.
 
 Reads ``$RMXBENCH_HOME/runs/<suite>/{results.jsonl,costs.json,notes.json}`` (written by
-``rmxbench run``; see :func:`rmxbench.board.render.run_dir`) and the spec's ``reference`` file (the
+``rmxbench run``; see :mod:`rmxbench.board.runfolder`) and the spec's ``reference`` file (the
 paper's reported numbers), and writes ``<out>/<suite>.md`` and ``<out>/<suite>.html``. Runs
 nothing, loads no model, imports no torch: a board with no stored results shows the paper's
 numbers only.
@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from rmxbench.board.render import load_reference, load_run, render, run_dir
+    from rmxbench.board.reference import load_reference
+    from rmxbench.board.render import render
+    from rmxbench.board.runfolder import load_run, run_dir
     from rmxbench.errors import UserError
     from rmxbench.pipeline.store import default_home
     from rmxbench.spec.check import load_spec

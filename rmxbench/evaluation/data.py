@@ -15,26 +15,6 @@ from pathlib import Path
 
 from rmxbench.errors import UserError
 
-#: name -> file name inside a data dir.
-FILES: dict[str, str] = {
-    "gsm8k": "gsm8k.jsonl",
-    "math500": "math500.jsonl",
-    "minerva_math": "minerva_math.jsonl",
-    "olympiadbench": "olympiadbench.jsonl",
-    "aime24": "aime24.jsonl",
-    "amc23": "amc23.jsonl",
-    "math_train": "math_train.jsonl",
-    "gsm8k_train": "gsm8k_train.jsonl",
-}
-
-#: name -> embedded split (inside rmxbench/embedded/tinymath/).
-EMBEDDED: dict[str, str] = {
-    "tinymath": "test",
-    "tinymath_validation": "validation",
-    "embedded_train": "pool",
-    "tinymath_pretrain": "pretrain",
-}
-
 DATA_DIR_ENV = "RMXBENCH_DATA_DIR"
 
 
@@ -81,24 +61,24 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
     """Load benchmark or pool ``name`` (the first ``limit`` rows if given).
 
     Args:
-        name: one of :data:`FILES` or :data:`EMBEDDED`.
+        name: a name in :data:`rmxbench.evaluation.benchmarks.DATASETS`.
         data_dir: folder of JSONL files (shared/benchmarks format); None = hub datasets.
         limit: keep the first N rows (source order).
 
     Raises:
         UserError: unknown name, missing file, malformed rows, or hub unreachable.
     """
-    if name in EMBEDDED:
-        import rmxbench.embedded as _emb
+    from rmxbench.evaluation.benchmarks import DATASETS
 
-        rows = read_jsonl(Path(_emb.__file__).resolve().parent / "tinymath" / f"{EMBEDDED[name]}.jsonl")
-    elif name in FILES:
-        if data_dir is not None:
-            rows = read_jsonl(Path(data_dir) / FILES[name])
-        else:
-            from rmxbench.evaluation.hub_data import load_hub_benchmark
-
-            rows = load_hub_benchmark(name)
+    ds = DATASETS.get(name)
+    if ds is None:
+        raise UserError(f"unknown benchmark {name!r}; known: {sorted(DATASETS)}")
+    if ds.embedded:
+        rows = read_jsonl(ds.embedded_path())
+    elif data_dir is not None:
+        rows = read_jsonl(Path(data_dir) / ds.file)
     else:
-        raise UserError(f"unknown benchmark {name!r}; known: {sorted([*FILES, *EMBEDDED])}")
+        from rmxbench.evaluation.hub_data import load_hub_benchmark
+
+        rows = load_hub_benchmark(name)
     return rows[:limit] if limit else rows

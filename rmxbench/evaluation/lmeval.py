@@ -34,42 +34,73 @@ from rmxbench.errors import UserError
 from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
 from rmxbench.spec.schema import TASKS, ModelRef, Protocol
 
-#: Size above which a local model directory is not hashed for provenance (bytes).
-HASH_LIMIT = 1 << 30
-
-
 def task_name(task: str) -> str:
     """lm-eval task name of rmxbench benchmark ``task`` (``gsm8k`` -> ``rmx_gsm8k``)."""
     return f"rmx_{task}"
 
 
-def samples_per_problem(task: str, protocol: Protocol) -> int:
-    """k: 1 for pass@1 tasks, ``protocol.avg_at_k.k`` for the avg@k tasks."""
-    return protocol.avg_at_k.k if task in protocol.avg_at_k.tasks else 1
-
-
 def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
     """lm-eval ``generation_kwargs`` for ``task`` under ``protocol`` (all values explicit).
 
-    ``until`` = the style's stop sequences (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`; lm-eval adds
-    the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``. pass@1 tasks use
-    ``protocol.pass_at_1`` (temperature 0 = greedy, ``do_sample`` false); avg@k tasks sample
-    with ``protocol.avg_at_k`` temperature and top-p.
+    ``until`` = the style's stop sequences (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`; lm-eval
+    adds the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``; temperature, top-p
+    and top-k from :meth:`~rmxbench.spec.schema.Protocol.metric` (temperature 0 = greedy,
+    ``do_sample`` false).
     """
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
-    if samples_per_problem(task, protocol) > 1:
-        t, top_p, top_k = protocol.avg_at_k.temperature, protocol.avg_at_k.top_p, 0
-    else:
-        t, top_p, top_k = protocol.pass_at_1.temperature, protocol.pass_at_1.top_p, protocol.pass_at_1.top_k
+    m = protocol.metric(task)
     kw: dict[str, Any] = {"until": list(STOP_SEQUENCES[prompt_style]), "max_gen_toks": protocol.max_new_tokens}
-    if t == 0:
+    if m.temperature == 0:
         kw.update(do_sample=False, temperature=0.0)
     else:
-        kw.update(do_sample=True, temperature=float(t), top_p=float(top_p))
-        if top_k:
-            kw["top_k"] = int(top_k)
+        kw.update(do_sample=True, temperature=float(m.temperature), top_p=float(m.top_p))
+        if m.top_k:
+            kw["top_k"] = int(m.top_k)
     return kw
+
+
+def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """The lm-eval task config overrides of ``task``, derived from :meth:`Protocol.metric`:
+    ``repeats`` = k, the metric list (pass@1, or avg@k with pass@k and maj@k) and the
+    generation kwargs. Merged over the task's YAML config and passed to ``TaskManager.load``, so
+    the task YAML's own defaults never decide the protocol."""
+    from rmxbench.lm_tasks.utils import count_graded
+
+    m = protocol.metric(task)
+    names = ["pass@1"] if m.k == 1 else [f"avg@{m.k}", f"pass@{m.k}", f"maj@{m.k}"]
+    metric_list = [{"metric": n, "aggregation": "mean", "higher_is_better": True} for n in [*names, "score"]]
+    metric_list.append({"metric": "rmx_graded", "aggregation": count_graded, "higher_is_better": True})
+    return {"task": task_name(task), "repeats": m.k, "metric_list": metric_list,
+            "generation_kwargs": generation_kwargs(task, protocol, prompt_style)}
+
+
+def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: dict[str, Any]):
+    """``(TaskManager, Task)`` of rmxbench benchmark ``task``: the task YAML (read by lm-eval's own
+    loader) with :func:`lm_task_config` merged over it, so k, metrics and decoding come from the
+    protocol. ``metadata`` (``prompt_style``, ``data_dir``) reaches the dataset hook."""
+    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks._yaml_loader import load_yaml  # lm-eval's loader: `include`, `!function`
+
+    from rmxbench.lm_tasks import TASKS_DIR
+
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
+    name = task_name(task)
+    cfg = {**load_yaml(TASKS_DIR / f"{name}.yaml"), **lm_task_config(task, protocol, prompt_style)}
+    return tm, tm.load([cfg])["tasks"][name]
+
+
+def protocol_key(protocol: Protocol, task: str) -> dict[str, Any]:
+    """The protocol fields that change the score of ``task`` (part of its evaluation key)."""
+    m = protocol.metric(task)
+    dec = {"metric": m.name, "k": m.k, "temperature": m.temperature, "top_p": m.top_p, "top_k": m.top_k,
+           "max_new_tokens": protocol.max_new_tokens, "max_model_len": protocol.max_model_len,
+           "backend": protocol.backend, "limit": protocol.limit.get(task), "seed": protocol.seed}
+    if protocol.backend == "hf":
+        dec["batch_size"] = protocol.batch_size  # padding changes greedy numerics slightly
+    else:
+        dec["tensor_parallel_size"] = protocol.vllm.tensor_parallel_size
+    return dec
 
 
 def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_remote_code: bool,
@@ -144,65 +175,37 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
     raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
 
 
-def _set_k(task_obj: Any, k: int) -> None:
-    """Set ``repeats`` = k and make the task's metrics those of k samples (pass@1, or avg@k/pass@k/maj@k).
-
-    Lets the protocol choose k and which tasks are avg@k, whatever the task YAML declares.
-    """
-    import re
-
-    from lm_eval.api.metrics import mean
-
-    task_obj.set_config(key="repeats", value=k)
-    tables = (task_obj._metric_fn_list, task_obj._metric_fn_kwargs, task_obj._aggregation_list,
-              task_obj._higher_is_better)
-    for table in tables:
-        for old in [m for m in list(table) if re.fullmatch(r"(pass|avg|maj)@\d+", m)]:
-            del table[old]
-    for name in (["pass@1"] if k == 1 else [f"avg@{k}", f"pass@{k}", f"maj@{k}"]):
-        task_obj._metric_fn_list[name] = None
-        task_obj._metric_fn_kwargs[name] = {}
-        task_obj._aggregation_list[name] = mean
-        task_obj._higher_is_better[name] = True
-
-
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
-    from rmxbench.backends.modeling import resolve_path
-    from rmxbench.pipeline.store import dir_sha256, file_sha256
+    """The model (and adapter) identity of an evaluation, by :mod:`rmxbench.pipeline.identity`
+    (the same functions, hence the same hashes, as the content keys)."""
+    from rmxbench.pipeline.identity import adapter_identity, model_identity, resolve_model_path
 
     prov: dict[str, Any] = {"model": model_ref.model_dump(mode="json")}
+    ident = model_identity(model_ref, spec_dir=Path(spec_dir) if spec_dir is not None else None)
     if model_ref.path is not None:
-        p = resolve_path(model_ref.path, spec_dir)
-        prov["model_path_resolved"] = str(p)
-        if model_ref.gguf_file:
-            prov["model_sha256"] = file_sha256(p / model_ref.gguf_file)
-        else:
-            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-            prov["model_sha256"] = dir_sha256(p) if size <= HASH_LIMIT else None
+        prov["model_path_resolved"] = str(resolve_model_path(model_ref.path, spec_dir))
+        prov["model_sha256"] = ident["sha256"]
     else:
         prov["model_revision"] = model_ref.revision
         prov["revision_pinned"] = model_ref.pinned
     if adapter_dir is not None:
         prov["adapter_dir"] = str(Path(adapter_dir).resolve())
-        prov["adapter_sha256"] = dir_sha256(adapter_dir)
+        prov["adapter_sha256"] = adapter_identity(adapter_dir)
     return prov
 
 
 def _data_provenance(task: str, data_dir: Path | None) -> dict:
-    from rmxbench.evaluation.data import EMBEDDED, FILES
-    from rmxbench.pipeline.store import file_sha256
+    """Where the task's problems came from, with the identity hash of the file (or hub source)."""
+    from rmxbench.evaluation.benchmarks import DATASETS
+    from rmxbench.pipeline.identity import data_identity
 
-    if task in EMBEDDED:
-        import rmxbench.embedded as emb
-
-        f = Path(emb.__file__).resolve().parent / "tinymath" / f"{EMBEDDED[task]}.jsonl"
-        return {"source": "embedded", "file": str(f), "sha256": file_sha256(f)}
+    ds = DATASETS[task]
+    ident = data_identity(task, data_dir)
+    if ds.embedded:
+        return {"source": "embedded", "file": str(ds.embedded_path()), "sha256": ident["sha256"]}
     if data_dir is not None:
-        f = Path(data_dir) / FILES[task]
-        return {"source": "data_dir", "file": str(f), "sha256": file_sha256(f)}
-    from rmxbench.evaluation.hub_data import SOURCES
-
-    s = SOURCES[task]
+        return {"source": "data_dir", "file": str(Path(data_dir) / ds.file), "sha256": ident["sha256"]}
+    s = ds.hub
     return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
 
 
@@ -237,7 +240,6 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         UserError: unknown task/style, missing data/model/adapter, unsupported backend.
     """
     from rmxbench.evaluation.data import resolve_data_dir
-    from rmxbench.lm_tasks import TASKS_DIR
     from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
 
     if task not in TASKS:
@@ -247,25 +249,22 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
-    k = samples_per_problem(task, protocol)
-    gen = generation_kwargs(task, protocol, prompt_style)
+    metric = protocol.metric(task)
+    k = metric.k
+    cfg = lm_task_config(task, protocol, prompt_style)
+    gen = cfg["generation_kwargs"]
     apply_chat = bool(chat_template or prompt_style in CHAT_STYLES)
     limit = protocol.limit.get(task)
     model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
                                    adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
 
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
     meta: dict[str, Any] = {"prompt_style": prompt_style}
     if ddir is not None:
         meta["data_dir"] = str(ddir)
-    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=meta)
     name = task_name(task)
-    task_obj = tm.load([name])["tasks"][name]
-    task_obj.set_config(key="generation_kwargs", value=gen)
-    if k != task_obj.config.repeats:
-        _set_k(task_obj, k)
+    tm, task_obj = load_lm_task(task, protocol, prompt_style, metadata=meta)
 
     from rmxbench.pipeline.metering import metered
 
@@ -337,7 +336,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": wall,
     }
-    rec = TaskRecord(row_id=row_id, task=task, metric="pass@1" if k == 1 else f"avg@{k}", score=score,
+    rec = TaskRecord(row_id=row_id, task=task, metric=metric.name, score=score,
                      n_problems=n, k=k, per_problem=per_problem, extra=extra, timeouts=timeouts,
                      malformed=malformed, provenance=prov)
     atomic_write_json(out_dir / "record.json", rec.to_json())

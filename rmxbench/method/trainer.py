@@ -1,174 +1,21 @@
-"""ReasonMaxxer training: pool → rollouts → selection → entropy → train(τ) × |τ| → validate(τ) → pick
-(paper §5, §6.1, Appendix B). Configuration: :mod:`rmxbench.spec.recipe`.
-
-Entry point: :func:`train_row` (used by ``rmxbench train`` and the runner). Every stage is built
-through the :class:`~rmxbench.pipeline.store.ArtifactStore` under a key of everything that determines it
-(model identity, stage config, input keys, data-file hashes, the stage's code version in
-:data:`CODE_VERSION`), so a rerun reuses finished stages and an interrupted run resumes. Entropy is
-τ-independent (H_t is stored; the gate H_t > τ is applied when the training set is built), so
-changing the τ list retrains adapters but reuses rollouts and entropies.
+"""ReasonMaxxer training internals (paper §5, App. B): the per-τ training set, the LoRA training
+loop, and scoring on the validation split. The pipeline stages that call them are in
+:mod:`rmxbench.stages` (``train``, ``validation``, ``rollouts``); this module knows nothing of
+the store, the planner or the runner.
 
 Training (App. B): LoRA (peft) on the frozen base, AdamW (betas, ε from the recipe), linear warmup
-then linear decay to zero (``transformers.get_linear_schedule_with_warmup``), micro-batch 1 with
-gradient accumulation 8, gradient-norm clipping, driven by :mod:`accelerate` (so multi-GPU uses
-accelerate's engine). The base distribution for the KL anchor is the same weights with the
-adapter disabled (:func:`rmxbench.method.loss.model_loss`). One adapter per τ; each is scored on the
-validation split (:mod:`rmxbench.method.pool`) and the best is picked (ties: fewer malformed
-completions, then the earlier τ in the recipe's list).
-
-Artifacts: ``adapter/<key>/`` is a standard PEFT adapter dir (``adapter_config.json``,
-``adapter_model.safetensors``) plus ``rmx_metadata.json`` (chosen τ, decision fraction, validation
-score per τ, seeds, library versions, seconds per stage). Every stage folder has ``meter.json``.
+then linear decay to zero (``transformers.get_linear_schedule_with_warmup``), micro-batches with
+``gradient_accumulation_steps``, gradient-norm clipping, driven by :mod:`accelerate` (so multi-GPU
+uses accelerate's engine). The base distribution for the KL anchor is the same weights with the
+adapter disabled (:func:`rmxbench.method.loss.model_loss`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from rmxbench.errors import UserError
-from rmxbench.pipeline.metering import metered
-from rmxbench.results import atomic_write_json, library_versions
-
-#: Per-stage code versions (part of every key: bump one to invalidate that stage and later ones).
-CODE_VERSION = {
-    "pool": "pool-1",
-    "rollouts": "rollouts-1",
-    "selection": "selection-1",
-    "entropy": "entropy-1",
-    "adapter_tau": "train-1",
-    "validation": "validate-1",
-    "adapter": "pick-1",
-}
-#: The runner's / planner's ``--force`` names -> the trainer's store stages.
-FORCE_STAGES = {
-    "pool": {"pool", "rollouts", "selection", "entropy", "adapter_tau", "validation", "adapter"},
-    "rollouts": {"rollouts", "selection", "entropy", "adapter_tau", "validation", "adapter"},
-    "selection": {"selection", "entropy", "adapter_tau", "validation", "adapter"},
-    "entropy": {"entropy", "adapter_tau", "validation", "adapter"},
-    "train": {"adapter_tau", "validation", "adapter"},
-    "validate": {"validation", "adapter"},
-    "all": {"pool", "rollouts", "selection", "entropy", "adapter_tau", "validation", "adapter"},
-}
-METADATA_FILE = "rmx_metadata.json"
-#: Fewer mixed-success problems than min(this, selection.max_problems) -> status "too_few_mixed".
-MIN_MIXED = 5
-
-
-@dataclass
-class TrainResult:
-    """Outcome of :func:`train_row`.
-
-    Attributes:
-        adapter_dir: the picked PEFT adapter folder (None unless ``status == "ok"``).
-        metadata: the contents of ``rmx_metadata.json`` (or what is known on failure).
-        stage_dirs: stage label (``pool``, ``rollouts``, ``selection``, ``entropy``,
-            ``train[tau=…]``, ``validate[tau=…]``, ``validate[base]``, ``pick``) -> artifact folder.
-        status: ``"ok"`` or ``"too_few_mixed"``.
-        message: plain-language summary (why it stopped, or what was picked).
-    """
-
-    adapter_dir: Path | None
-    metadata: dict
-    stage_dirs: dict[str, Path] = field(default_factory=dict)
-    status: str = "ok"
-    message: str = ""
-
-
-def _grader_version() -> str:
-    try:
-        from rmxbench.evaluation.grading import GRADER_VERSION
-
-        return str(GRADER_VERSION)
-    except ImportError:  # pragma: no cover - grader not installed yet
-        return "unknown"
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-@contextmanager
-def _progress_ctx(progress: Any | None) -> Iterator[Any]:
-    if progress is not None:
-        yield progress
-        return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False) as p:
-        yield p
-
-
-class _Stage:
-    """A rich progress task for one stage: ``advance(n)``; ``done()`` marks it complete."""
-
-    def __init__(self, progress: Any, description: str, total: int | None):
-        self.p = progress
-        self.id = progress.add_task(description, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        self.p.advance(self.id, n)
-
-    def note(self, description: str) -> None:
-        self.p.update(self.id, description=description)
-
-    def done(self, description: str | None = None) -> None:
-        t = self.p.tasks[[x.id for x in self.p.tasks].index(self.id)]
-        kw = {"completed": t.total if t.total is not None else 1}
-        if t.total is None:
-            kw["total"] = 1
-        if description:
-            kw["description"] = description
-        self.p.update(self.id, **kw)
-
-
-# ----------------------------------------------------------------------------- model context
-
-
-class BaseModelCache:
-    """Loads a base model's ``(model, tokenizer)`` once (:func:`rmxbench.backends.modeling.load_model`), only
-    when some stage actually needs it. ``get()`` returns the pair."""
-
-    def __init__(self, base: Any, spec_dir: Path | None):
-        self.base, self.spec_dir = base, spec_dir
-        self._m = None
-
-    def tokenizer(self):
-        """The tokenizer alone (no weights loaded): for the vLLM backend, which loads its own model."""
-        if self._m is not None:
-            return self._m[1]
-        from transformers import AutoTokenizer
-
-        from rmxbench.backends.modeling import tokenizer_kwargs
-
-        return AutoTokenizer.from_pretrained(**tokenizer_kwargs(self.base.model, spec_dir=self.spec_dir,
-                                                                trust_remote_code=self.base.trust_remote_code))
-
-    def get(self):
-        if self._m is None:
-            from rmxbench.backends.modeling import load_model
-
-            self._m = load_model(self.base.model, dtype=self.base.dtype,
-                                 trust_remote_code=self.base.trust_remote_code, spec_dir=self.spec_dir)
-        return self._m
-
-
-def _set_threads() -> None:
-    import os
-
-    import torch
-
-    n = os.environ.get("RMXBENCH_THREADS")
-    if n:
-        torch.set_num_threads(int(n))
-
+from typing import Any, Callable
 
 # ----------------------------------------------------------------------------- dataset
 
@@ -272,7 +119,7 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
         r=lcfg.rank, lora_alpha=lcfg.alpha, lora_dropout=lcfg.dropout, target_modules=list(lcfg.target_modules),
         bias="none", task_type="CAUSAL_LM", init_lora_weights=True))
     device = next(model.parameters()).device
-    acc = Accelerator(gradient_accumulation_steps=opt_cfg.grad_accum, cpu=device.type == "cpu")
+    acc = Accelerator(gradient_accumulation_steps=opt_cfg.gradient_accumulation_steps, cpu=device.type == "cpu")
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opt_cfg.learning_rate, betas=(opt_cfg.adam_beta1, opt_cfg.adam_beta2),
                                   eps=opt_cfg.adam_epsilon, weight_decay=opt_cfg.weight_decay)
@@ -280,7 +127,7 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
     loader = DataLoader(items, batch_size=opt_cfg.batch_size, shuffle=True, generator=g,
                         collate_fn=lambda b: collate(b, pad_id))
     micro_total = math.ceil(opt_cfg.epochs * len(loader))
-    updates = max(1, math.ceil(micro_total / opt_cfg.grad_accum))
+    updates = max(1, math.ceil(micro_total / opt_cfg.gradient_accumulation_steps))
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(opt_cfg.warmup_ratio * updates), updates)
     peft_model, optimizer, loader, scheduler = acc.prepare(peft_model, optimizer, loader, scheduler)
     peft_model.train()
@@ -331,14 +178,19 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
 # ----------------------------------------------------------------------------- validation
 
 
-def _generator(spec: Any, base: Any, model: Any, tok: Any, recipe: Any, *, spec_dir: Path | None,
-               adapter_dir: Path | None):
+def generator(config: Any, model: Any, tok: Any, *, adapter_dir: Path | None):
+    """The generation backend of a method stage: vLLM (own weights, LoRA by path) or HF on ``model``.
+
+    ``config``: a :class:`rmxbench.stages.common.MethodConfig`.
+    """
     from rmxbench.backends.generation import HFGenerator, VLLMGenerator
 
+    spec, base, recipe = config.spec, config.base, config.recipe
     if spec.protocol.backend == "vllm":
         from rmxbench.backends.modeling import hf_kwargs
 
-        kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code, spec_dir=spec_dir)
+        kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code,
+                       spec_dir=config.spec_dir)
         return VLLMGenerator(kw["pretrained_model_name_or_path"], revision=kw.get("revision"), dtype=base.dtype,
                              seed=recipe.seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
                              max_lora_rank=spec.protocol.vllm.max_lora_rank,
@@ -349,10 +201,11 @@ def _generator(spec: Any, base: Any, model: Any, tok: Any, recipe: Any, *, spec_
     return HFGenerator(model, tok, batch_size=recipe.rollouts.batch_size)
 
 
-def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validation_rows: list[dict], *,
-             adapter_dir: Path | None, spec_dir: Path | None, on_batch: Callable[[int], None] | None = None,
-             n_examples: int = 4, task: str | None = None) -> dict:
-    """Score the base (``adapter_dir=None``) or an adapter on the validation split.
+def score_on_validation(config: Any, validation_rows: list[dict], *, adapter_dir: Path | None,
+                        on_batch: Callable[[int], None] | None = None, n_examples: int = 4,
+                        task: str | None = None) -> dict:
+    """Score the base (``adapter_dir=None``) or an adapter on the validation split
+    (``config``: a :class:`rmxbench.stages.common.MethodConfig`).
 
     Decoding: ``recipe.validation_samples`` samples per problem at
     ``recipe.validation_temperature`` (0 = greedy), rollout ``max_new_tokens``.
@@ -369,7 +222,10 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
     from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
     from rmxbench.method.rollouts import grade_completion
 
-    model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
+    from rmxbench.method.models import model_for_generation
+
+    base, recipe = config.base, config.recipe
+    model, tok = model_for_generation(base, config.spec_dir, config.backend)
     peft_model = None
     if adapter_dir is not None and model is not None:
         from peft import PeftModel
@@ -377,7 +233,7 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
         peft_model.eval()
     try:
-        gen = _generator(spec, base, peft_model or model, tok, recipe, spec_dir=spec_dir, adapter_dir=adapter_dir)
+        gen = generator(config, peft_model or model, tok, adapter_dir=adapter_dir)
         prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in validation_rows]
         dec = Decoding(n=recipe.validation_samples, temperature=recipe.validation_temperature,
                        top_p=recipe.rollouts.top_p if recipe.validation_temperature > 0 else 1.0,
@@ -408,294 +264,3 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
     return {"accuracy": acc, "stderr": sd / math.sqrt(max(m, 1)), "malformed_share": sum(malformed) / n,
             "n_problems": len(validation_rows), "n_samples": len(rewards), "examples": examples,
             "per_problem": per_problem}
-
-
-# ----------------------------------------------------------------------------- the row
-
-
-def _tau_label(tau: float | None) -> str:
-    return "base" if tau is None else f"tau={tau:g}"
-
-
-def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Path | None,
-              data_dir: str | Path | None, force: frozenset[str] | set[str] = frozenset(),
-              progress: Any | None = None) -> TrainResult:
-    """Run the ReasonMaxxer recipe of ``row`` on ``base`` (paper §5, §6.1, App. B).
-
-    Stages (store stage names in brackets): pool [``pool``] → rollouts [``rollouts``] → selection
-    [``selection``] → entropy [``entropy``] → one adapter per τ [``adapter_tau``] → validation per
-    τ and of the base [``validation``] → pick [``adapter``].
-
-    Args:
-        spec: the :class:`~rmxbench.spec.schema.Spec`.
-        base: the :class:`~rmxbench.spec.schema.BaseModelSpec` the row belongs to.
-        row: the :class:`~rmxbench.spec.schema.ReasonMaxxerRow`.
-        store: :class:`~rmxbench.pipeline.store.ArtifactStore`.
-        spec_dir: the spec file's folder (relative model paths).
-        data_dir: benchmark data folder, None = hub datasets.
-        force: stage names to rebuild (``pool``, ``rollouts``, ``selection``, ``entropy``,
-            ``train``, ``validate``, ``all``); each also rebuilds every later stage.
-        progress: a ``rich.progress.Progress`` to add tasks to (else one is created).
-    Returns:
-        :class:`TrainResult` (``status`` ``"ok"`` or ``"too_few_mixed"``).
-    Raises:
-        UserError: unknown recipe, unreadable data, contamination with ``refuse``.
-    """
-    import torch
-
-    from rmxbench.evaluation.data import load_benchmark
-    from rmxbench.pipeline.planner import HashCache, data_identity, model_identity
-    from rmxbench.method.pool import load_eval_sets, select_pool
-
-    _set_threads()
-    if row.recipe not in spec.recipes:
-        raise UserError(f"row {row.id!r} uses recipe {row.recipe!r}, not defined in the spec",
-                        hint=f"defined recipes: {sorted(spec.recipes)}")
-    recipe = spec.recipes[row.recipe]
-    spec_dir = Path(spec_dir) if spec_dir is not None else None
-    data_dir = Path(data_dir) if data_dir is not None else None
-    forced: set[str] = set()
-    for f in force:
-        forced |= FORCE_STAGES.get(f, set())
-    hashes = HashCache(store.home)
-    model_id = {**model_identity(base.model, spec_dir=spec_dir, hashes=hashes), "dtype": base.dtype}
-    source_id = data_identity(recipe.pool.source, data_dir, hashes)
-    eval_ids = {t: data_identity(t, data_dir, hashes) for t in spec.protocol.tasks}
-    hashes.save()
-    models = BaseModelCache(base, spec_dir)
-    stage_dirs: dict[str, Path] = {}
-    seconds: dict[str, float] = {}
-    grader = _grader_version()
-
-    def build(stage: str, label: str, key: str, fn: Callable[[Path], None]) -> Path:
-        def wrapped(tmp: Path) -> None:
-            with metered(label, tmp):
-                fn(tmp)
-        d = store.build(stage, key, wrapped, force=stage in forced)
-        stage_dirs[label] = d
-        try:
-            seconds[label] = json.loads((d / "meter.json").read_text())["seconds"]
-        except (OSError, ValueError, KeyError):
-            seconds[label] = 0.0
-        return d
-
-    with _progress_ctx(progress) as prog:
-        # ---------------------------------------------------------------- pool
-        pool_key = store.key("pool", code=CODE_VERSION["pool"], config=recipe.pool,
-                             validation_problems=recipe.selection.validation_problems, seed=recipe.seed,
-                             source=source_id, eval_sets=eval_ids)
-        st = _Stage(prog, f"{row.id}: pool ({recipe.pool.source})", None)
-
-        def do_pool(tmp: Path) -> None:
-            sel = select_pool(load_benchmark(recipe.pool.source, data_dir=data_dir), size=recipe.pool.size,
-                              validation_size=recipe.selection.validation_problems, seed=recipe.seed,
-                              balance_levels=recipe.pool.balance_levels, contamination=recipe.pool.contamination,
-                              eval_sets=load_eval_sets(spec.protocol.tasks, data_dir=data_dir)
-                              if recipe.pool.contamination != "off" else {},
-                              source_name=recipe.pool.source)
-            (tmp / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sel.pool))
-            (tmp / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sel.validation))
-            atomic_write_json(tmp / "pool.json", sel.report)
-
-        pool_dir = build("pool", "pool", pool_key, do_pool)
-        pool_rows = [json.loads(x) for x in (pool_dir / "pool.jsonl").read_text().splitlines() if x]
-        val_rows = [json.loads(x) for x in (pool_dir / "validation.jsonl").read_text().splitlines() if x]
-        pool_report = json.loads((pool_dir / "pool.json").read_text())
-        st.done(f"{row.id}: pool {len(pool_rows)} problems + {len(val_rows)} validation "
-                f"({pool_report['contaminated_dropped']} contaminated dropped)")
-
-        # ---------------------------------------------------------------- rollouts
-        rc = recipe.rollouts
-        roll_key = store.key("rollouts", code=CODE_VERSION["rollouts"], model=model_id, pool=pool_key, config=rc,
-                             seed=recipe.seed, prompt_style=base.prompt_style, chat_template=base.chat_template,
-                             backend=spec.protocol.backend, grader=grader, task=recipe.pool.source)
-        st = _Stage(prog, f"{row.id}: rollouts ({len(pool_rows)} problems x K={rc.k})", len(pool_rows))
-
-        def do_rollouts(tmp: Path) -> None:
-            from rmxbench.backends.generation import Decoding
-            from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
-            from rmxbench.method.rollouts import generate_rollouts
-
-            model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
-            gen = _generator(spec, base, model, tok, recipe, spec_dir=spec_dir, adapter_dir=None)
-            prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in pool_rows]
-            dec = Decoding(n=rc.k, temperature=rc.temperature, top_p=rc.top_p, top_k=rc.top_k,
-                           max_new_tokens=rc.max_new_tokens, seed=recipe.seed,
-                           stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
-            res = generate_rollouts(gen, pool_rows, prompts, decoding=dec, task=recipe.pool.source,
-                                    progress=st.advance)
-            torch.save(res, tmp / "rollouts.pt")
-            atomic_write_json(tmp / "rollouts_summary.json", {
-                "n_problems": len(res), "k": rc.k, "decoding": dec.__dict__,
-                "mean_pass_rate": sum(r["pass_rate"] for r in res) / max(len(res), 1),
-                "examples": [{"id": r["id"], "completion": r["samples"][0]["text"],
-                              "reward": r["samples"][0]["reward"]} for r in res[:3] if r["samples"]]})
-
-        roll_dir = build("rollouts", "rollouts", roll_key, do_rollouts)
-        rollouts = torch.load(roll_dir / "rollouts.pt", weights_only=False)
-        st.done()
-
-        # ---------------------------------------------------------------- selection
-        sc = recipe.selection
-        sel_key = store.key("selection", code=CODE_VERSION["selection"], rollouts=roll_key, config=sc,
-                            seed=recipe.seed, pool=pool_key)
-        st = _Stage(prog, f"{row.id}: selection", None)
-
-        def do_selection(tmp: Path) -> None:
-            from rmxbench.method.rollouts import select_mixed
-
-            split = select_mixed(rollouts, min_pass_rate=sc.min_pass_rate, max_pass_rate=sc.max_pass_rate,
-                                 max_problems=sc.max_problems, seed=recipe.seed)
-            split["validation_ids"] = [r["id"] for r in val_rows]
-            split["validation_source"] = ("pool source problems not drawn into the rollout pool "
-                                          "(rmxbench.method.pool), disjoint from training")
-            atomic_write_json(tmp / "split.json", split)
-
-        sel_dir = build("selection", "selection", sel_key, do_selection)
-        split = json.loads((sel_dir / "split.json").read_text())
-        train_ids = split["train_ids"]
-        st.done(f"{row.id}: selection {split['n_mixed']}/{split['n_pool']} mixed-success problems, "
-                f"{len(train_ids)} kept ({split['n_sequences']} sequences)")
-        base_meta: dict[str, Any] = {
-            "row": row.id, "base": base.id, "recipe_name": row.recipe, "recipe": recipe.model_dump(mode="json"),
-            "model": model_id, "pool": pool_report, "selection": {k: v for k, v in split.items()
-                                                                 if k not in ("train_ids", "validation_ids")},
-            "seeds": {"recipe": recipe.seed, "rollouts": recipe.seed, "validation": recipe.seed + 1},
-            "versions": library_versions(), "grader_version": grader,
-        }
-        need = min(MIN_MIXED, sc.max_problems)
-        if len(train_ids) < need:
-            msg = (f"only {split['n_mixed']} of {split['n_pool']} pool problems have mixed success "
-                   f"(pass rate strictly between {sc.min_pass_rate} and {sc.max_pass_rate} over K={rc.k} "
-                   f"rollouts); at least {need} are needed to train. The base model finds the pool "
-                   f"{'too hard' if split['n_all_wrong'] >= split['n_all_correct'] else 'too easy'} "
-                   f"({split['n_all_wrong']} all wrong, {split['n_all_correct']} all correct): "
-                   "use a larger pool, more rollouts, or another pool source.")
-            return TrainResult(None, {**base_meta, "stage_seconds": seconds}, stage_dirs, "too_few_mixed", msg)
-
-        # ---------------------------------------------------------------- entropy
-        oc = recipe.optim
-        ent_key = store.key("entropy", code=CODE_VERSION["entropy"], model=model_id, rollouts=roll_key,
-                            selection=sel_key, max_seq_len=oc.max_seq_len)
-        n_seq = split["n_sequences"]
-        st = _Stage(prog, f"{row.id}: entropy ({n_seq} sequences)", n_seq)
-
-        def do_entropy(tmp: Path) -> None:
-            from rmxbench.method.entropy import score_sequences
-
-            model, tok = models.get()
-            by_id = {r["id"]: r for r in rollouts}
-            seqs, owners = [], []
-            for pid in train_ids:
-                for j, s in enumerate(by_id[pid]["samples"]):
-                    seqs.append((list(by_id[pid]["prompt_ids"]) + list(s["completion_ids"]))[:oc.max_seq_len])
-                    owners.append((pid, j))
-            H = score_sequences(model, seqs, batch_size=max(1, rc.batch_size), progress=st.advance,
-                                pad_id=tok.pad_token_id or 0)
-            out: dict[str, list] = {pid: [None] * len(by_id[pid]["samples"]) for pid in train_ids}
-            for (pid, j), h in zip(owners, H):
-                out[pid][j] = h
-            torch.save(out, tmp / "entropy.pt")
-            comp = torch.cat([h[len(by_id[pid]["prompt_ids"]):] for (pid, _), h in zip(owners, H)])
-            qs = [0.5, 0.9, 0.95, 0.98, 0.99]
-            atomic_write_json(tmp / "entropy.json", {
-                "unit": "nats", "n_sequences": len(seqs), "completion_tokens": int(comp.numel()),
-                "completion_quantiles": {str(q): float(torch.quantile(comp, q)) for q in qs} if comp.numel() else {},
-                "share_above_tau": {f"{t:g}": float((comp > t).float().mean()) for t in recipe.taus}
-                if comp.numel() else {}})
-
-        ent_dir = build("entropy", "entropy", ent_key, do_entropy)
-        entropies = torch.load(ent_dir / "entropy.pt", weights_only=False)
-        st.done()
-
-        # ---------------------------------------------------------------- train per tau
-        table: list[dict] = []
-        adapter_keys: dict[float, str] = {}
-        for tau in recipe.taus:
-            label = _tau_label(tau)
-            a_key = store.key("adapter_tau", code=CODE_VERSION["adapter_tau"], model=model_id, rollouts=roll_key,
-                              selection=sel_key, entropy=ent_key, tau=tau, objective=recipe.objective,
-                              lora=recipe.lora, optim=oc, advantage_clip=recipe.advantage_clip,
-                              advantage_eps=recipe.advantage_eps, anchor_weight=recipe.anchor_weight,
-                              negative_floor=recipe.negative_floor, seed=recipe.seed)
-            adapter_keys[tau] = a_key
-            items, dstats = build_training_set(rollouts, train_ids, entropies, tau=tau, objective=recipe.objective,
-                                               max_seq_len=oc.max_seq_len, advantage_clip=recipe.advantage_clip,
-                                               advantage_eps=recipe.advantage_eps, seed=recipe.seed)
-            micro_total = math.ceil(oc.epochs * math.ceil(len(items) / oc.batch_size))
-            st = _Stage(prog, f"{row.id}: train {label} ({dstats['decision_fraction']:.1%} decision tokens)",
-                        micro_total)
-
-            def do_train(tmp: Path, items=items, dstats=dstats, tau=tau) -> None:
-                model, tok = models.get()
-                log = train_adapter(model, items, recipe, pad_id=tok.pad_token_id or 0, out_dir=tmp,
-                                    on_step=st.advance)
-                atomic_write_json(tmp / "train_log.json", {**log, **dstats, "tau": tau})
-                atomic_write_json(tmp / METADATA_FILE, {**base_meta, "tau": tau, **dstats,
-                                                        "train": {k: v for k, v in log.items() if k != "history"}})
-
-            a_dir = build("adapter_tau", f"train[{label}]", a_key, do_train)
-            st.done()
-            tlog = json.loads((a_dir / "train_log.json").read_text())
-            hist = tlog.get("history") or [{}]
-            table.append({"tau": tau, "decision_fraction": dstats["decision_fraction"],
-                          "n_sequences": dstats["n_sequences"], "adapter_key": a_key, "adapter_dir": str(a_dir),
-                          "final_loss": hist[-1].get("loss"), "final_decision_kl": hist[-1].get("decision_kl"),
-                          "floored": sum(h.get("floored", 0) for h in hist)})
-
-        # ---------------------------------------------------------------- validate per tau (+ base)
-        val_dec = {"samples": recipe.validation_samples, "temperature": recipe.validation_temperature,
-                   "top_p": recipe.rollouts.top_p, "top_k": recipe.rollouts.top_k,
-                   "max_new_tokens": recipe.rollouts.max_new_tokens}
-        val_results: dict[str, dict] = {}
-        val_keys: dict[str, str] = {}
-        for tau in [None, *recipe.taus]:
-            label = _tau_label(tau)
-            v_key = store.key("validation", code=CODE_VERSION["validation"], model=model_id, pool=pool_key,
-                              adapter=adapter_keys.get(tau) if tau is not None else None, decoding=val_dec,
-                              prompt_style=base.prompt_style, backend=spec.protocol.backend, grader=grader,
-                              seed=recipe.seed)
-            val_keys[label] = v_key
-            st = _Stage(prog, f"{row.id}: validate {label} ({len(val_rows)} problems)", len(val_rows))
-            a_dir = stage_dirs.get(f"train[{label}]")
-
-            def do_val(tmp: Path, a_dir=a_dir) -> None:
-                res = validate(spec, base, recipe, models, val_rows, adapter_dir=a_dir, spec_dir=spec_dir,
-                               on_batch=st.advance)
-                atomic_write_json(tmp / "validation.json", res)
-
-            v_dir = build("validation", f"validate[{label}]", v_key, do_val)
-            val_results[label] = json.loads((v_dir / "validation.json").read_text())
-            r = val_results[label]
-            st.done(f"{row.id}: validate {label}: accuracy {r['accuracy']:.3f}, malformed {r['malformed_share']:.1%}")
-        for t in table:
-            r = val_results[_tau_label(t["tau"])]
-            t.update(validation_accuracy=r["accuracy"], validation_stderr=r["stderr"],
-                     malformed_share=r["malformed_share"])
-
-        # ---------------------------------------------------------------- pick
-        order = {t["tau"]: i for i, t in enumerate(table)}
-        best = max(table, key=lambda t: (t["validation_accuracy"], -t["malformed_share"], -order[t["tau"]]))
-        pick_key = store.key("adapter", code=CODE_VERSION["adapter"], validations=val_keys,
-                             adapters={f"{k:g}": v for k, v in adapter_keys.items()})
-        st = _Stage(prog, f"{row.id}: pick", None)
-        meta = {**base_meta, "tau": best["tau"], "decision_fraction": best["decision_fraction"],
-                "validation_score": best["validation_accuracy"], "taus": table,
-                "base_validation": {k: v for k, v in val_results["base"].items() if k != "examples"},
-                "validation_examples": {k: v.get("examples", []) for k, v in val_results.items()},
-                "validation": {"n_problems": len(val_rows), **val_dec}}
-
-        def do_pick(tmp: Path) -> None:
-            src = Path(best["adapter_dir"])
-            for f in src.iterdir():
-                if f.is_file() and f.name.startswith("adapter_") or f.name == "README.md":
-                    shutil.copy2(f, tmp / f.name)
-            atomic_write_json(tmp / METADATA_FILE, {**meta, "stage_seconds": dict(seconds)})
-
-        out_dir = build("adapter", "pick", pick_key, do_pick)
-        st.done(f"{row.id}: picked {_tau_label(best['tau'])} (validation {best['validation_accuracy']:.3f})")
-        meta = json.loads((out_dir / METADATA_FILE).read_text())
-        meta["stage_seconds"] = dict(seconds)
-        msg = (f"picked τ={best['tau']:g} ({best['decision_fraction']:.1%} decision tokens): validation "
-               f"accuracy {best['validation_accuracy']:.3f} vs base {val_results['base']['accuracy']:.3f}")
-        return TrainResult(out_dir, meta, stage_dirs, "ok", msg)

@@ -1,178 +1,168 @@
-"""Execute a :class:`rmxbench.pipeline.planner.Plan`: train missing adapters, evaluate every cell, price the
-rows, write the results and render the board.
+"""Execute a :class:`rmxbench.pipeline.planner.Plan`: build every node of the selected rows (and
+the nodes they read) in dependency order, price the rows, write the run folder and render the board.
 
-Every unit of work goes through the artifact store (:mod:`rmxbench.pipeline.store`), so a run killed at
-any point (SIGKILL, Ctrl-C) and restarted resumes at the first unfinished stage or eval cell and
-ends with the same board; a run with nothing changed recomputes nothing.
+Every node is built through the artifact store (:mod:`rmxbench.pipeline.store`) under the key the
+planner gave it, so a run killed at any point (SIGKILL, Ctrl-C) and restarted resumes at the
+first unfinished node and ends with the same board; a run with nothing changed builds nothing.
+The runner knows no stage by name: what a node does is its stage module's ``build``; whether a
+row stops early is its ``halt``; which nodes count toward cost is the table's ``training`` flag;
+board records come from ``eval`` nodes.
 
-Outputs:
-
-- ``$RMXBENCH_HOME/eval/<key>/``: one evaluation cell (lm-eval ``results.json``, ``samples.jsonl``,
-  ``record.json``, ``meter.json``);
-- ``$RMXBENCH_HOME/rowtrain/<key>/train_result.json``: a ReasonMaxxer row's training outcome;
-- ``$RMXBENCH_HOME/runs/<suite>/results.jsonl`` (one :class:`TaskRecord` per row × task),
-  ``costs.json`` (``row_id -> RowCost``), ``notes.json`` (``row_id -> text``), ``stages.json``
-  (per-stage wall seconds);
-- ``<out>/<suite>.md`` and ``<out>/<suite>.html`` via :func:`rmxbench.board.render`.
+Outputs: ``$RMXBENCH_HOME/<stage>/<key>/`` per node (each with ``meter.json``), the run folder
+(:mod:`rmxbench.board.runfolder`) and ``<out>/<suite>.md`` / ``.html`` (:func:`rmxbench.board.render.render`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmxbench.errors import UserError
-from rmxbench.pipeline.metering import measured_cost, published_cost, read_meter
-from rmxbench.pipeline.planner import (
-    EVAL_STAGE,
-    ROWTRAIN_STAGE,
-    TRAIN_STAGES,
-    Plan,
-    PlanItem,
-    adapter_identity,
-    HashCache,
-    eval_key_parts,
-    model_identity,
-    data_identity,
-    read_rowtrain,
-)
-from rmxbench.results import RowCost, TaskRecord, atomic_write_json, atomic_write_text
+from rmxbench.pipeline.graph import Node
+from rmxbench.pipeline.metering import device_info, measured_cost, published_cost, read_meter
+from rmxbench.pipeline.planner import Plan, halt_message
+from rmxbench.results import RowCost, TaskRecord, atomic_write_json
 
 
 @dataclass
 class RunSummary:
-    """What a run did. ``built``: (stage label, seconds) of artifacts built in this run;
-    ``cached``: labels found in the store. Paths of the written outputs."""
+    """What a run did. ``built``: (node label, seconds) built in this run; ``cached``: labels
+    found in the store; ``dirs``: node -> artifact folder (every node that exists)."""
 
     records: list[TaskRecord]
     costs: dict[str, RowCost]
     notes: dict[str, str]
     built: list[tuple[str, float]] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    dirs: dict[int, Path] = field(default_factory=dict)
     results_path: Path | None = None
     board_md: Path | None = None
     board_html: Path | None = None
     seconds: float = 0.0
 
 
-def _rel(store, p: Path | str | None) -> str | None:
-    if p is None:
-        return None
-    p = Path(p).resolve()
+def _rel(home: Path, p: Path) -> str:
     try:
-        return str(p.relative_to(store.home.resolve()))
+        return str(p.resolve().relative_to(home.resolve()))
     except ValueError:
         return str(p)
-
-
-def reference_path(spec, spec_dir: Path) -> Path | None:
-    """The spec's ``reference`` file (paper reported numbers) resolved against the spec folder."""
-    if not spec.reference:
-        return None
-    p = Path(spec.reference).expanduser()
-    return p if p.is_absolute() else spec_dir / p
 
 
 class Runner:
     """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder."""
 
-    def __init__(self, plan: Plan, *, console, out_dir: str | Path = "leaderboard"):
+    def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard"):
         self.plan = plan
         self.store = plan.store
         self.console = console
         self.out_dir = Path(out_dir)
         self.summary = RunSummary(records=[], costs={}, notes={})
-        self.hashes = HashCache(self.store.home)
-        self._train: dict[str, Any] = {}  # row_id -> rowtrain record
+        self.halted: dict[int, str] = {}
 
-    # ------------------------------------------------------------------ training
+    # ------------------------------------------------------------------ nodes
 
-    def _train_row(self, item: PlanItem, progress) -> dict:
-        """Run ``train_row`` for a ReasonMaxxer row (cached stages are reused) and store its record."""
-        from rmxbench.method.trainer import train_row
+    def _build(self, node: Node, force: bool) -> Path:
+        """Build one node with its stage's ``build`` into a temp folder the store publishes."""
+        mod = self.plan.table[node.stage].load()
+        inputs = {role: self.summary.dirs[id(n)] for role, n in node.inputs.items()}
 
-        plan = self.plan
-        force = frozenset(plan.force & TRAIN_STAGES)
-        t0 = time.perf_counter()
-        res = train_row(plan.spec, item.base, item.row, store=self.store, spec_dir=plan.spec_dir,
-                        data_dir=plan.data_dir, force=force, progress=progress)
-        rec = {
-            "status": res.status,
-            "message": res.message,
-            "adapter_dir": _rel(self.store, res.adapter_dir),
-            "stage_dirs": {k: _rel(self.store, v) for k, v in (res.stage_dirs or {}).items()},  # pipeline order
-            "metadata": res.metadata,
-        }
-        old = read_rowtrain(self.store, item.key)
-        text = json.dumps(rec, indent=1, default=str)  # insertion order: stages in pipeline order
-        if old is None or json.dumps(old, indent=1, default=str) != text:
-            self.store.build(ROWTRAIN_STAGE, item.key,
-                             lambda tmp: atomic_write_text(tmp / "train_result.json", text + "\n"),
-                             force=True, meta={"row_id": item.row_id})
-        dt = time.perf_counter() - t0
-        for label, rel in rec["stage_dirs"].items():
-            m = read_meter(self.store.home / rel) if rel else None
-            # A stage built in this run has a meter younger than the run start.
-            if m is not None and rel and (self.store.home / rel / "meter.json").stat().st_mtime >= self._t_start:
-                self.summary.built.append((f"{item.row_id} {label}", float(m["seconds"])))
-            else:
-                self.summary.cached.append(f"{item.row_id} {label}")
-        if res.status == "ok":
-            self.console.print(f"{item.row_id}: training done in {dt:.1f} s — {res.message}")
-        return json.loads(text)
-
-    # ------------------------------------------------------------------ evaluation
-
-    def _eval_key(self, item: PlanItem, rec: dict | None) -> str | None:
-        """Key of an eval item; ReasonMaxxer cells get theirs once the adapter exists."""
-        if item.key is not None and item.status != "after-train":
-            return item.key
-        if rec is None or rec.get("status") != "ok" or not rec.get("adapter_dir"):
-            return None
-        plan = self.plan
-        adapter_id = adapter_identity(self.store.home / rec["adapter_dir"], self.hashes)
-        model_id = model_identity(item.settings.model, spec_dir=plan.spec_dir, hashes=self.hashes)
-        data_id = data_identity(item.task, plan.data_dir, self.hashes)
-        parts = eval_key_parts(item.settings, item.task, protocol=plan.spec.protocol, model_id=model_id,
-                               adapter_id=adapter_id, data_id=data_id)
-        item.parts = parts
-        return self.store.key(EVAL_STAGE, **parts)
-
-    def _run_eval(self, item: PlanItem, key: str, rec: dict | None, force: bool) -> Path:
-        from rmxbench.evaluation.lmeval import evaluate_task
-
-        plan = self.plan
-        s = item.settings
-        adapter_dir = self.store.home / rec["adapter_dir"] if item.kind == "reasonmaxxer" else None
-
-        def build(tmp: Path) -> None:
+        def fn(tmp: Path) -> None:
             t0 = time.perf_counter()
-            record = evaluate_task(s.model, item.task, protocol=plan.spec.protocol, prompt_style=s.prompt_style,
-                                   chat_template=s.chat_template, dtype=s.dtype,
-                                   trust_remote_code=s.trust_remote_code, adapter_dir=adapter_dir,
-                                   spec_dir=plan.spec_dir, data_dir=plan.data_dir, out_dir=tmp,
-                                   row_id=item.row_id)
-            if read_meter(tmp) is None:  # evaluate_task meters itself; meter here if it did not
-                from rmxbench.pipeline.metering import device_info
-
-                atomic_write_json(tmp / "meter.json", {"stage": "eval", "seconds": time.perf_counter() - t0,
+            mod.build(node.config, inputs, tmp)
+            if read_meter(tmp) is None:  # a build may meter itself (with item counts)
+                atomic_write_json(tmp / "meter.json", {"stage": node.label, "seconds": time.perf_counter() - t0,
                                                        **device_info()})
-            if not (tmp / "record.json").is_file():
-                atomic_write_json(tmp / "record.json", record.to_json())
-            atomic_write_json(tmp / "key_parts.json", item.parts)
 
-        return self.store.build(EVAL_STAGE, key, build, force=force,
-                                meta={"row_id": item.row_id, "task": item.task})
+        return self.store.build(node.stage, node.key, fn, force=force,
+                                meta={"row_id": node.row_id, "label": node.label, "task": node.task})
 
-    def _load_record(self, item: PlanItem, d: Path, key: str) -> TaskRecord:
-        data = json.loads((d / "record.json").read_text())
-        rec = TaskRecord.from_json(data)
-        rec.row_id = item.row_id  # an identical cell may be shared by rows of several specs
+    def _visit(self, node: Node, run_it: bool) -> None:
+        """Reuse or build ``node``; record its folder; halt its dependents if it says so."""
+        s, plan = self.summary, self.plan
+        label = f"{node.row_id} {node.label}"
+        if id(node) in self.halted:
+            return
+        d = self.store.get(node.stage, node.key)
+        forced = id(node) in plan.forced_nodes and id(node) not in self._rebuilt
+        if run_it and (d is None or forced):
+            if self.progress is not None:
+                self.progress.update(self.overall, description=label)
+            d = self._build(node, forced)
+            self._rebuilt.add(id(node))
+            m = read_meter(d)
+            s.built.append((label, float(m["seconds"]) if m else 0.0))
+            if self.progress is not None:
+                self.progress.advance(self.overall)
+            if node.stage == "pick":
+                from rmxbench.stages.pick import summary
+
+                self.console.print(f"{node.row_id}: {summary(d)}")
+        elif d is not None:
+            s.cached.append(label)
+        if d is None:
+            return
+        s.dirs[id(node)] = d
+        msg = halt_message(plan.table, node, d)
+        if msg:
+            s.notes[node.row_id] = msg
+            for dep in plan.graph.dependents(node):
+                self.halted[id(dep)] = msg
+            if run_it and self.console is not None:
+                self.console.print(f"[bold yellow]{node.row_id}:[/] {msg} — the rest of this row is skipped "
+                                   "and the board records it.")
+
+    def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
+        """Build the selected rows' nodes (``nodes``: only these and what they read)."""
+        from rmxbench import progress as prog
+        from rmxbench.threads import cap_threads
+
+        cap_threads()
+        plan = self.plan
+        selected = {i.row_id for i in plan.selected()}
+        order = {r.id: r.index for r in (i.row for i in plan.items)}
+        wanted = [n for n in (nodes or plan.graph.nodes) if n.row_id in selected]
+        needed = {id(n) for n in wanted} | {id(a) for n in wanted for a in plan.graph.ancestors(n)}
+        self._rebuilt: set[int] = set()
+        todo = sum(1 for i in plan.items if i.node is not None and id(i.node) in needed and i.to_run)
+        self.progress = prog.new_progress(self.console) if self.console is not None else None
+        ctx = self.progress if self.progress is not None else _Null()
+        with ctx, prog.use(self.progress) if self.progress is not None else _Null():
+            self.overall = self.progress.add_task("items", total=todo) if self.progress is not None else None
+            for node in plan.graph.ordered(order):
+                if nodes is not None and id(node) not in needed:
+                    continue
+                self._visit(node, id(node) in needed)
+            if self.progress is not None:
+                self.progress.update(self.overall, description="done")
+        from rmxbench.method.models import release
+
+        release()
+        return self.summary
+
+    # ------------------------------------------------------------------ main
+
+    def run(self) -> RunSummary:
+        """Build every selected node, then price rows, write the run folder and render the board."""
+        t0 = time.perf_counter()
+        self.run_nodes()
+        s = self.summary
+        from rmxbench.stages.eval import load_record
+
+        for node in self.plan.graph.nodes:
+            if node.stage == "eval" and id(node) in s.dirs:
+                s.records.append(self._record(node, load_record(s.dirs[id(node)])))
+        s.costs = self.costs()
+        s.seconds = time.perf_counter() - t0
+        self._write_outputs()
+        return s
+
+    def _record(self, node: Node, rec: TaskRecord) -> TaskRecord:
+        d = self.summary.dirs[id(node)]
+        rec.row_id = node.row_id  # an identical cell may be shared by rows of several specs
         prov = dict(rec.provenance or {})
-        prov.update(eval_key=key, artifact=_rel(self.store, d), row_kind=item.kind)
+        prov.update(eval_key=node.key, artifact=_rel(self.store.home, d),
+                    row_kind=next(i.kind for i in self.plan.items if i.row_id == node.row_id))
         m = read_meter(d)
         if m is not None:
             prov.setdefault("wall_seconds", round(float(m["seconds"]), 3))
@@ -181,130 +171,88 @@ class Runner:
         rec.provenance = prov
         return rec
 
-    # ------------------------------------------------------------------ main loop
-
-    def run(self) -> RunSummary:
-        """Run every selected item, then price rows, write results and render the board."""
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        plan = self.plan
-        self._t_start = time.time() - 1.0
-        t0 = time.perf_counter()
-        selected = set(i.row_id for i in plan.selected())
-        todo = [i for i in plan.selected() if i.to_run]
-        progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            console=self.console, transient=False)
-        with progress:
-            overall = progress.add_task("items", total=len(todo))
-            for item in plan.items:
-                if item.stage == "reported":
-                    continue
-                run_it = item.row_id in selected
-                if item.stage == "train":
-                    if run_it and item.to_run:
-                        progress.update(overall, description=f"{item.row_id}: train (rollouts → pick)")
-                        rec = self._train_row(item, progress)
-                        progress.advance(overall)
-                    else:
-                        rec = read_rowtrain(self.store, item.key)
-                        if rec is not None:
-                            for label in rec.get("stage_dirs", {}):
-                                self.summary.cached.append(f"{item.row_id} {label}")
-                    self._train[item.row_id] = rec
-                    if rec is not None and rec.get("status") != "ok":
-                        msg = rec.get("message") or "too few mixed-success problems; row not trained"
-                        self.summary.notes[item.row_id] = msg
-                        if run_it:
-                            self.console.print(f"[bold yellow]{item.row_id}:[/] {msg} — evaluation of this "
-                                               "row is skipped and the board records it.")
-                    continue
-                # eval cell
-                rec = self._train.get(item.row_id)
-                if item.kind == "reasonmaxxer" and (rec is None or rec.get("status") != "ok"):
-                    if run_it and item.to_run:
-                        progress.advance(overall)
-                    continue
-                key = self._eval_key(item, rec)
-                if key is None:
-                    continue
-                label = f"{item.row_id} eval {item.task}"
-                d = self.store.get(EVAL_STAGE, key)
-                force = "eval" in plan.force and run_it
-                if run_it and (d is None or force):
-                    progress.update(overall, description=f"{item.row_id}: eval {item.task}")
-                    d = self._run_eval(item, key, rec, force)
-                    m = read_meter(d)
-                    self.summary.built.append((label, float(m["seconds"]) if m else 0.0))
-                    if item.to_run:
-                        progress.advance(overall)
-                elif d is not None:
-                    self.summary.cached.append(label)
-                    if run_it and item.to_run:
-                        progress.advance(overall)
-                if d is not None:
-                    self.summary.records.append(self._load_record(item, d, key))
-            progress.update(overall, description="done")
-        self.summary.costs = self.costs()
-        self.hashes.save()
-        self.summary.seconds = time.perf_counter() - t0
-        self._write_outputs()
-        return self.summary
-
-    # ------------------------------------------------------------------ cost + outputs
-
     def costs(self) -> dict[str, RowCost]:
-        """RowCost per priced row: measured for trained ReasonMaxxer rows (sum of their training
-        stages' meter.json seconds, cached stages included), published for RL baselines."""
+        """RowCost per priced row: measured from the meters of the row's training-stage nodes
+        (cached ones included: the cost of producing its artifacts), else the RL baseline's
+        published cost."""
         plan = self.plan
         out: dict[str, RowCost] = {}
-        for base, kind, row in plan.spec.rows():
-            if kind == "rl_baseline":
-                out[row.id] = published_cost(row.cost, plan.spec.pricing)
-            elif kind == "reasonmaxxer":
-                rec = self._train.get(row.id)
-                if rec is None:
-                    continue
-                meters = {}
-                for label, rel in rec.get("stage_dirs", {}).items():
-                    m = read_meter(self.store.home / rel) if rel else None
-                    if m is not None:
-                        meters[label] = m
-                if meters:
-                    out[row.id] = measured_cost(meters, plan.spec.pricing)
+        for item in plan.items:
+            if item.row_id in out:
+                continue
+            meters = {}
+            for n in plan.graph.find(item.row_id):
+                d = self.summary.dirs.get(id(n)) or self.store.get(n.stage, n.key)
+                m = read_meter(d) if plan.table[n.stage].training and d is not None else None
+                if m is not None:
+                    meters[n.label] = m
+            if meters:
+                out[item.row_id] = measured_cost(meters, plan.spec.pricing)
+            elif item.kind == "rl_baseline":
+                out[item.row_id] = published_cost(item.row.row.cost, plan.spec.pricing)
         return out
 
     def _write_outputs(self) -> None:
-        plan = self.plan
-        s = self.summary
+        import warnings
+
+        from rmxbench.board.reference import load_reference
+        from rmxbench.board.render import render
+        from rmxbench.board.runfolder import write_run
+
+        plan, s = self.plan, self.summary
         order = {row.id: n for n, (_, _, row) in enumerate(plan.spec.rows())}
         tasks = list(plan.spec.protocol.tasks)
         s.records.sort(key=lambda r: (order.get(r.row_id, 1 << 30), tasks.index(r.task) if r.task in tasks else 99))
-        run_dir = self.store.home / "runs" / plan.spec.suite.name
-        lines = [json.dumps(r.to_json(), sort_keys=True, default=str) for r in s.records]
-        atomic_write_text(run_dir / "results.jsonl", "".join(x + "\n" for x in lines))
-        atomic_write_json(run_dir / "costs.json", {k: v.to_json() for k, v in sorted(s.costs.items())})
-        atomic_write_json(run_dir / "notes.json", dict(sorted(s.notes.items())))
-        atomic_write_json(run_dir / "stages.json", {"built": s.built, "cached": s.cached,
-                                                     "run_seconds": round(s.seconds, 3)})
-        s.results_path = run_dir / "results.jsonl"
-        try:
-            from rmxbench.board.render import load_reference, render
-        except ImportError:
-            self.console.print("[yellow]board module not available yet; results are in[/] " + str(run_dir))
-            return
-        import warnings
-
+        s.results_path = write_run(self.store.home, plan.spec.suite.name, s.records, s.costs, s.notes,
+                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3)})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
-            reference = load_reference(reference_path(plan.spec, plan.spec_dir))
+            reference = load_reference(plan.ctx.reference)
         md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir)
         s.board_md, s.board_html = Path(md), Path(html)
 
 
-def print_summary(summary: RunSummary, console) -> None:
-    """Print the board Markdown and the per-stage wall times of this run."""
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_row`: the picked adapter folder (None when the row halted), its
+    ``rmx_metadata.json``, node label -> artifact folder, ``status`` ``"ok"`` or ``"halted"``, and a
+    plain-language message."""
+
+    adapter_dir: Path | None
+    metadata: dict
+    stage_dirs: dict[str, Path]
+    status: str
+    message: str
+
+
+def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
+    """Build a ReasonMaxxer row's nodes up to and including ``pick`` (``rmxbench train``)."""
+    import json
+
+    from rmxbench.stages.pick import summary
+
+    r = Runner(plan, console=console)
+    nodes = [n for n in plan.graph.find(row_id) if n.stage != "eval"]
+    r.run_nodes(nodes)
+    dirs = {n.label: r.summary.dirs[id(n)] for n in nodes if id(n) in r.summary.dirs}
+    if "pick" not in dirs:
+        msg = r.summary.notes.get(row_id, "training did not finish")
+        return TrainResult(None, {}, dirs, "halted", msg)
+    meta = json.loads((dirs["pick"] / "rmx_metadata.json").read_text())
+    meta["stage_seconds"] = {label: float(m["seconds"]) for label, d in dirs.items() if (m := read_meter(d))}
+    return TrainResult(dirs["pick"], meta, dirs, "ok", summary(dirs["pick"]))
+
+
+def print_summary(summary: RunSummary, console: Any) -> None:
+    """Print the board Markdown and the per-node wall times of this run."""
     from rich.markdown import Markdown
     from rich.markup import escape
     from rich.table import Table

@@ -97,7 +97,7 @@ class SelectionConfig(_Strict):
         return self
 
 
-class LoraConfig(_Strict):
+class LoraRecipe(_Strict):
     """LoRA adapter (paper §5.3 and §6.1: rank-32 adapter on all attention projections)."""
 
     rank: int = Field(32, ge=1, description="LoRA rank r (paper §6.1: 32).")
@@ -132,7 +132,7 @@ class OptimConfig(_Strict):
     )
     epochs: float = Field(1.0, gt=0.0, description="Passes over the training sequences (App. B: 1).")
     batch_size: int = Field(1, ge=1, description="Sequences per micro-batch (App. B: 1).")
-    grad_accum: int = Field(8, ge=1, description="Gradient-accumulation steps (App. B: 8).")
+    gradient_accumulation_steps: int = Field(8, ge=1, description="Gradient-accumulation steps (App. B: 8).")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient-norm clip (rmxbench default 1.0).")
     max_seq_len: int = Field(
         2048, ge=8, description="Prompt+completion tokens kept per training sequence ('truncated sequence', App. B)."
@@ -178,7 +178,7 @@ class ReasonMaxxerRecipe(_Strict):
         "decision term once p_θ(x_t) falls below this probability. null = off (faithful to the "
         "paper).",
     )
-    lora: LoraConfig = Field(default_factory=LoraConfig)
+    lora: LoraRecipe = Field(default_factory=LoraRecipe)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     validation_samples: int = Field(
         1, ge=1, description="Samples per validation problem when scoring each τ (1 = greedy pass@1)."

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
 from rmxbench.spec.recipe import ReasonMaxxerRecipe
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
-#: The six benchmarks of the paper (§6.1) plus the embedded synthetic benchmark.
-TASKS = ("gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23", "tinymath")
-PAPER_TASKS = TASKS[:6]
-
-TaskName = Literal["gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23", "tinymath"]
+#: The evaluation benchmarks (registry: :mod:`rmxbench.evaluation.benchmarks`).
+TaskName = Literal[TASKS]
 
 #: Prompt styles (paper Appendix C, plus the formats the RL baselines were trained with).
 #: - ``qwen_raw``: Qwen2.5 / Qwen3 raw completion prompt, no chat template (App. C).
@@ -200,7 +198,7 @@ class AvgAtK(_Strict):
     k: int = Field(8, ge=1, description="Samples per problem (paper: 8).")
     temperature: float = Field(0.6, ge=0.0, description="Sampling temperature (rmxbench default 0.6).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus top-p (rmxbench default 0.95).")
-    tasks: list[TaskName] = Field(default_factory=lambda: ["aime24", "amc23"], description="Tasks scored as avg@k.")
+    tasks: list[TaskName] = Field(default_factory=lambda: list(AVG_AT_K_TASKS), description="Tasks scored as avg@k.")
 
 
 class VLLMConfig(_Strict):
@@ -208,6 +206,17 @@ class VLLMConfig(_Strict):
     data_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
     max_lora_rank: int = Field(64, ge=1, description="lm-eval's vLLM default 16 rejects rank-32 adapters.")
+
+
+class TaskMetric(NamedTuple):
+    """How one task is scored (:meth:`Protocol.metric`): metric name, samples per problem k and
+    their decoding (temperature 0 = greedy)."""
+
+    name: str
+    k: int
+    temperature: float
+    top_p: float
+    top_k: int
 
 
 class Protocol(_Strict):
@@ -228,6 +237,20 @@ class Protocol(_Strict):
         None, description="Folder of benchmark JSONL files (shared/benchmarks format); null = hub datasets."
     )
     seed: int = Field(1234, ge=0, lt=2**32, description="Sampling seed for evaluation (0 ≤ seed < 2^32).")
+
+    def metric(self, task: str) -> "TaskMetric":
+        """How ``task`` is scored: the ONE place that decides pass@1 vs avg@k (paper §6.1).
+
+        Returns:
+            :class:`TaskMetric`: ``name`` (``"pass@1"`` or ``"avg@<k>"``), ``k`` (samples per
+            problem), and the decoding of those samples (``temperature``, ``top_p``, ``top_k``;
+            temperature 0 = greedy).
+        """
+        if task in self.avg_at_k.tasks:
+            a = self.avg_at_k
+            return TaskMetric(f"avg@{a.k}", a.k, a.temperature, a.top_p, 0)
+        p = self.pass_at_1
+        return TaskMetric("pass@1", 1, p.temperature, p.top_p, p.top_k)
 
     @field_validator("limit")
     @classmethod
