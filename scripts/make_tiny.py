@@ -171,7 +171,7 @@ def measure(model_dir: Path, splits: dict[str, list[dict]], *, n_problems: int, 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rmxbench.embedded import stats as st
+    from rmxbench.embedded import measure as st
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rmxbench.embedded import SPLITS, tiny_model_dir, tinymath_path
-from rmxbench.embedded import stats as st
+from rmxbench.embedded import measure as st
 from rmxbench.embedded.tinymath import PLANS, generate_splits, prompt_text
 
 

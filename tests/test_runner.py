@@ -109,6 +109,34 @@ def _no_partial(home: Path) -> None:
                     assert (d / DONE_MARKER).is_file(), f"partial artifact visible: {d}"
 
 
+def _check_dry_run_keys_and_adapter_hash(tmp_path, spec_path, home, out, results):
+    """(1) The plan on an EMPTY store (what ``--dry-run`` prints) lists every key the real run
+    then built, the ReasonMaxxer row's eval included, and nothing else. (2) The adapter hash on
+    the board equals the one recorded with the eval's content key and the pick stage's own, all
+    computed by :func:`rmxbench.pipeline.identity.adapter_identity`."""
+    from rmxbench.pipeline.identity import adapter_identity
+
+    empty = ArtifactStore(tmp_path / "empty")
+    plan0 = build_plan(SpecContext.load(spec_path, home=empty.home), store=empty)
+    assert all(i.status in ("run", "reported") for i in plan0.items)
+    planned = {(i.stage, i.key) for i in plan0.items if i.key}
+    assert ("eval", next(i.key for i in plan0.items if i.row_id == "tiny-rmx" and i.stage == "eval")) in planned
+    built = {(d.parent.name, d.name) for d in home.glob("*/*")
+             if d.is_dir() and d.parent.name != "runs" and not d.name.startswith(".")}
+    assert built == planned
+    pick = next(i for i in plan0.items if i.stage == "pick")
+    ev = next(i for i in plan0.items if i.row_id == "tiny-rmx" and i.stage == "eval")
+    prov = next(r for r in results if r["row_id"] == "tiny-rmx")["provenance"]
+    key_parts = json.loads((home / "eval" / ev.key / "key_parts.json").read_text())
+    meta = json.loads((home / "pick" / pick.key / "rmx_metadata.json").read_text())
+    sha = adapter_identity(home / "pick" / pick.key)
+    assert key_parts["inputs"] == {"adapter": pick.key} and prov["adapter_key"] == pick.key
+    assert prov["adapter_sha256"] == key_parts["adapter_sha256"] == meta["adapter_sha256"] == sha
+    assert prov["eval_key"] == ev.key
+    assert prov["picked_tau"] == meta["tau"] and 0 < prov["decision_fraction"] < 1
+    assert sha in (out / "mini.html").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not _tiny_ok(), reason="embedded tiny model not built (python scripts/make_tiny.py)")
 def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
@@ -127,6 +155,7 @@ def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
         assert {r["row_id"] for r in results} == {"tiny", "tiny-rmx"}
         costs = json.loads((home_a / "runs" / "mini" / "costs.json").read_text())
         assert costs["tiny-rmx"]["cpu_hours"] > 0 and costs["tiny-rmx"]["usd"] is None
+        _check_dry_run_keys_and_adapter_hash(tmp_path, spec_path, home_a, out_a, results)
     else:  # recorded on the board, not a crash
         assert "mixed" in notes["tiny-rmx"] and "mixed" in ref
 

@@ -114,8 +114,8 @@ class Board:
 
 
 def task_metric(protocol, task: str) -> str:
-    """``"avg@k"`` for tasks in ``protocol.avg_at_k.tasks``, else ``"pass@1"``."""
-    return f"avg@{protocol.avg_at_k.k}" if task in protocol.avg_at_k.tasks else "pass@1"
+    """The metric name of ``task`` (``"pass@1"`` or ``"avg@k"``): :meth:`Protocol.metric`."""
+    return protocol.metric(task).name
 
 
 def _rounded(x: float) -> float:

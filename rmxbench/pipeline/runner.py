@@ -122,7 +122,17 @@ class Runner:
         selected = {i.row_id for i in plan.selected()}
         order = {r.id: r.index for r in (i.row for i in plan.items)}
         wanted = [n for n in (nodes or plan.graph.nodes) if n.row_id in selected]
-        needed = {id(n) for n in wanted} | {id(a) for n in wanted for a in plan.graph.ancestors(n)}
+        needed: set[int] = set()
+
+        def need(n: Node) -> None:  # a node to build, and the inputs it needs (a stored node needs none)
+            if id(n) in needed:
+                return
+            needed.add(id(n))
+            if self.store.get(n.stage, n.key) is None or id(n) in plan.forced_nodes:
+                for i in n.inputs.values():
+                    need(i)
+        for n in wanted:
+            need(n)
         self._rebuilt: set[int] = set()
         todo = sum(1 for i in plan.items if i.node is not None and id(i.node) in needed and i.to_run)
         self.progress = prog.new_progress(self.console) if self.console is not None else None

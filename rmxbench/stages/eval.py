@@ -88,7 +88,10 @@ def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path) -> None:
         record.provenance.update(picked_tau=meta.get("tau"), decision_fraction=meta.get("decision_fraction"))
     record.provenance["adapter_key"] = adapter.name if adapter is not None else None
     atomic_write_json(out_dir / "record.json", record.to_json())
-    atomic_write_json(out_dir / "key_parts.json", {**config.parts, "inputs": {r: p.name for r, p in inputs.items()}})
+    resolved = {"inputs": {r: p.name for r, p in inputs.items()}}
+    if adapter is not None:  # the adapter the input key resolved to, by the one identity function
+        resolved["adapter_sha256"] = record.provenance["adapter_sha256"]
+    atomic_write_json(out_dir / "key_parts.json", {**config.parts, **resolved})
 
 
 def load_record(out_dir: Path) -> Any:
