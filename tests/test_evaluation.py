@@ -171,7 +171,7 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
 
     from rmxbench.embedded import tiny_model_dir
     from rmxbench.evaluation.lmeval import evaluate_task
-    from rmxbench.pipeline.store import dir_sha256
+    from rmxbench.pipeline.identity import adapter_identity
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
@@ -183,7 +183,7 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
     rec = evaluate_task(TINY, "gsm8k", protocol=p, prompt_style="tiny_story", chat_template=False,
                         dtype="float32", trust_remote_code=False, adapter_dir=ad, data_dir=FIXTURES,
                         out_dir=tmp_path / "out", row_id="tiny-rmx")
-    assert rec.provenance["adapter_sha256"] == dir_sha256(ad)
+    assert rec.provenance["adapter_sha256"] == adapter_identity(ad)  # the same function keys use
     assert rec.provenance["model_args"]["peft"] == str(ad.resolve())
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["config"]["model_args"]["peft"] == str(ad.resolve())

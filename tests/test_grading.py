@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench import grading
+from rmxbench.evaluation import grading
 from rmxbench.evaluation.grading import (
     GRADER_VERSION,
     POLICIES,

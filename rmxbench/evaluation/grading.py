@@ -35,8 +35,11 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from typing import Iterable, NamedTuple, Sequence
+
+# The equivalence machinery lives in two sibling modules (size); every name stays importable here.
+from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
+from rmxbench.evaluation.grading_workers import DEFAULT_TIMEOUT_S, WORKER_STARTUP_TIMEOUT_S, GraderError, _MV_STATE, _mv_setup, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
 
 __all__ = [
     "GRADER_VERSION",
@@ -64,22 +67,10 @@ __all__ = [
 #: Bump whenever extraction or equivalence policy changes (results record it for provenance).
 GRADER_VERSION = "1.0.0"
 
-#: Relative tolerance for numeric comparison when at least one side is a decimal/scientific literal.
-REL_TOL = Fraction(1, 10**6)
-#: Absolute tolerance used only when one side is exactly zero.
-ABS_ZERO_TOL = Fraction(1, 10**12)
-#: Default hard bound per equivalence check, seconds (env ``RMXBENCH_GRADER_TIMEOUT_S`` overrides).
-DEFAULT_TIMEOUT_S = 5.0
 #: Longest pred+gold (characters) decided in-process; longer pairs always go to a bounded worker.
 _QUICK_MAX_CHARS = 10_000
-#: Seconds allowed for a worker process to start (import math-verify/sympy and warm up).
-WORKER_STARTUP_TIMEOUT_S = 120.0
 
 log = logging.getLogger("rmxbench.evaluation.grading")
-
-
-class GraderError(RuntimeError):
-    """The grader could not run at all (e.g. math-verify is not importable in the worker)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,90 +151,12 @@ def policy_for(task: str | None) -> TaskPolicy:
 # Extraction
 # --------------------------------------------------------------------------------------------
 
-_BOX_CMD_RE = re.compile(r"\\(boxed|fbox)(?![A-Za-z])")
-_TOKEN_RE = re.compile(r"[^\s$]+")
 _HASH_RE = re.compile(r"####[ \t]*([^\n]*)")
 _FINAL_RE = re.compile(
     r"(?:\bfinal\s+answer|\bthe\s+answer|^[ \t>*#_]*answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
 )
-_NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _LAST_NUMBER_RE = re.compile(rf"(?<![\w.])[-−]?(?:{_NUM_CORE})(?:/\d+)?(?![\w])")
-_LEADING_NUMBER_RE = re.compile(
-    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE})(?:\s*\\?%)?)(?=$|[\s.,;:!?)])"
-)
-_UNIT_WORDS_RE = re.compile(r"^\s+(?:[A-Za-z]{2,}(?![A-Za-z])\.?\s*)+$")  # maximal words: no backtracking
-_NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
-
-
-def _brace_matches(text: str) -> dict[int, int]:
-    """Map index of each unescaped ``{`` to the index of its matching ``}`` (unclosed: absent). O(n)."""
-    match: dict[int, int] = {}
-    stack: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2  # an escaped char (\{, \}, \\) is never a group delimiter
-            continue
-        if c == "{":
-            stack.append(i)
-        elif c == "}" and stack:
-            match[stack.pop()] = i
-        i += 1
-    return match
-
-
-def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]:
-    """Complete top-level boxes as ``(content, rule, start, end)`` in text order, and the start of
-    the first box that never closes (``None`` if every box closes). O(len(text))."""
-    if "\\boxed" not in text and "\\fbox" not in text:
-        return [], None
-    braces = _brace_matches(text)
-    found: list[tuple[str, str, int, int]] = []
-    first_unclosed: int | None = None
-    covered_until = -1
-    for m in _BOX_CMD_RE.finditer(text):
-        if m.start() < covered_until:
-            continue  # inside an already accepted box (nested box: the outer one counts)
-        j = m.end()
-        while j < len(text) and text[j] in " \t":
-            j += 1
-        if j < len(text) and text[j] == "{":
-            close = braces.get(j)
-            if close is None:  # a box that never closes does not count
-                if first_unclosed is None:
-                    first_unclosed = m.start()
-                continue
-            content, end = text[j + 1 : close], close + 1
-        elif j > m.end():  # "\boxed 5" form: one whitespace-delimited token
-            tok = _TOKEN_RE.match(text, j)
-            if not tok:
-                continue
-            content, end = tok.group(0).rstrip(".,;:"), tok.end()
-        else:
-            if j >= len(text) and first_unclosed is None:
-                first_unclosed = m.start()  # text ends right after "\boxed"
-            continue
-        if content.strip():
-            found.append((content.strip(), m.group(1), m.start(), end))
-            covered_until = end
-    return found, first_unclosed
-
-
-def _boxes(text: str) -> list[tuple[str, str, int, int]]:
-    return _scan_boxes(text)[0]
-
-
-def _unwrap_box(s: str) -> str:
-    """``\\boxed{\\boxed{x}}`` -> ``x`` (a span that is exactly one box)."""
-    for _ in range(10):
-        boxes = _boxes(s)
-        if len(boxes) == 1 and boxes[0][2] == 0 and boxes[0][3] == len(s):
-            s = boxes[0][0]
-        else:
-            break
-    return s
 
 
 def _clean_statement_span(span: str) -> str | None:
@@ -331,11 +244,6 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
         if last is not None:
             return Extraction(last.group(0), "last_number")
     return Extraction(None, "none")
-# The equivalence machinery lives in two sibling modules (size); every name stays importable here.
-from rmxbench.evaluation.grading_normalise import _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
-from rmxbench.evaluation.grading_workers import _MV_STATE, _mv_setup, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
-
-
 def is_equivalent(pred: str, gold: str, *, timeout_s: float | None = None) -> tuple[bool, bool]:
     """Is the extracted answer ``pred`` mathematically equivalent to ``gold``?
 

@@ -8,7 +8,92 @@ import re
 from fractions import Fraction
 from typing import NamedTuple
 
-from rmxbench.evaluation.grading import ABS_ZERO_TOL, REL_TOL, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box  # noqa: E402
+
+#: Relative tolerance for numeric comparison when at least one side is a decimal/scientific literal.
+REL_TOL = Fraction(1, 10**6)
+
+#: Absolute tolerance used only when one side is exactly zero.
+ABS_ZERO_TOL = Fraction(1, 10**12)
+
+_NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+
+_LEADING_NUMBER_RE = re.compile(
+    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE})(?:\s*\\?%)?)(?=$|[\s.,;:!?)])"
+)
+
+_NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
+
+_UNIT_WORDS_RE = re.compile(r"^\s+(?:[A-Za-z]{2,}(?![A-Za-z])\.?\s*)+$")  # maximal words: no backtracking
+
+_TOKEN_RE = re.compile(r"[^\s$]+")
+_BOX_CMD_RE = re.compile(r"\\(boxed|fbox)(?![A-Za-z])")
+
+def _brace_matches(text: str) -> dict[int, int]:
+    """Map index of each unescaped ``{`` to the index of its matching ``}`` (unclosed: absent). O(n)."""
+    match: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2  # an escaped char (\{, \}, \\) is never a group delimiter
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            match[stack.pop()] = i
+        i += 1
+    return match
+
+def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]:
+    """Complete top-level boxes as ``(content, rule, start, end)`` in text order, and the start of
+    the first box that never closes (``None`` if every box closes). O(len(text))."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return [], None
+    braces = _brace_matches(text)
+    found: list[tuple[str, str, int, int]] = []
+    first_unclosed: int | None = None
+    covered_until = -1
+    for m in _BOX_CMD_RE.finditer(text):
+        if m.start() < covered_until:
+            continue  # inside an already accepted box (nested box: the outer one counts)
+        j = m.end()
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            close = braces.get(j)
+            if close is None:  # a box that never closes does not count
+                if first_unclosed is None:
+                    first_unclosed = m.start()
+                continue
+            content, end = text[j + 1 : close], close + 1
+        elif j > m.end():  # "\boxed 5" form: one whitespace-delimited token
+            tok = _TOKEN_RE.match(text, j)
+            if not tok:
+                continue
+            content, end = tok.group(0).rstrip(".,;:"), tok.end()
+        else:
+            if j >= len(text) and first_unclosed is None:
+                first_unclosed = m.start()  # text ends right after "\boxed"
+            continue
+        if content.strip():
+            found.append((content.strip(), m.group(1), m.start(), end))
+            covered_until = end
+    return found, first_unclosed
+
+def _boxes(text: str) -> list[tuple[str, str, int, int]]:
+    return _scan_boxes(text)[0]
+
+
+def _unwrap_box(s: str) -> str:
+    """``\\boxed{\\boxed{x}}`` -> ``x`` (a span that is exactly one box)."""
+    for _ in range(10):
+        boxes = _boxes(s)
+        if len(boxes) == 1 and boxes[0][2] == 0 and boxes[0][3] == len(s):
+            s = boxes[0][0]
+        else:
+            break
+    return s
 
 
 # --------------------------------------------------------------------------------------------

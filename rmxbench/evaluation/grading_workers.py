@@ -16,7 +16,18 @@ from fractions import Fraction
 from pathlib import Path
 
 from rmxbench.evaluation.grading_normalise import _close, _drop_prefixes, _prepare, _quick_verdict  # noqa: E402
-from rmxbench.evaluation.grading import DEFAULT_TIMEOUT_S, GraderError, WORKER_STARTUP_TIMEOUT_S, log  # noqa: E402
+
+
+log = logging.getLogger("rmxbench.evaluation.grading")
+
+#: Default hard bound per equivalence check, seconds (env ``RMXBENCH_GRADER_TIMEOUT_S`` overrides).
+DEFAULT_TIMEOUT_S = 5.0
+
+#: Seconds allowed for a worker process to start (import math-verify/sympy and warm up).
+WORKER_STARTUP_TIMEOUT_S = 120.0
+
+class GraderError(RuntimeError):
+    """The grader could not run at all (e.g. math-verify is not importable in the worker)."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ class Runner:
             s.built.append((label, float(m["seconds"]) if m else 0.0))
             if self.progress is not None:
                 self.progress.advance(self.overall)
-            if node.stage == "pick":
+            if node.stage == "pick" and self.console is not None:
                 from rmxbench.stages.pick import summary
 
                 self.console.print(f"{node.row_id}: {summary(d)}")

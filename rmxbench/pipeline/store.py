@@ -2,7 +2,8 @@
 
 Layout: ``$RMXBENCH_HOME/<stage>/<key>/`` where ``key`` is the sha256 (first 20 hex digits) of
 the canonical JSON of everything that determines the output (model reference + revision, the
-stage's config, input artifact keys, data-file hashes, the stage's code version). A stage
+stage's config, input artifact keys, data-file hashes, the stage's code version; hashes of files
+and folders come from :mod:`rmxbench.pipeline.identity`). A stage
 builds into ``<stage>/.tmp-<key>-<pid>-<rand>/`` and the finished folder is renamed into place
 (``os.rename`` of a directory is atomic on POSIX), so a partially written artifact is never
 visible: a run killed at any point (SIGKILL, Ctrl-C) leaves at most a ``.tmp-*`` folder, which
@@ -49,30 +50,6 @@ def canonical_json(obj: Any) -> str:
         raise TypeError(f"cannot key object of type {type(o).__name__}")
 
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=default)
-
-
-def file_sha256(path: str | Path, _cache: dict[tuple[str, float, int], str] = {}) -> str:
-    """sha256 hex digest of a file's bytes (cached by path, mtime and size within a process)."""
-    p = Path(path)
-    st = p.stat()
-    ck = (str(p.resolve()), st.st_mtime, st.st_size)
-    if ck not in _cache:
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _cache[ck] = h.hexdigest()
-    return _cache[ck]
-
-
-def dir_sha256(path: str | Path) -> str:
-    """sha256 over the relative names and bytes of every file under ``path`` (sorted)."""
-    root = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(file_sha256(f).encode())
-    return h.hexdigest()
 
 
 class ArtifactStore:

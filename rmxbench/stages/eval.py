@@ -86,7 +86,8 @@ def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path) -> None:
 
         meta = json.loads((adapter / "rmx_metadata.json").read_text())
         record.provenance.update(picked_tau=meta.get("tau"), decision_fraction=meta.get("decision_fraction"))
-    record.provenance["adapter_key"] = adapter.name if adapter is not None else None
+    if adapter is not None:
+        record.provenance["adapter_key"] = adapter.name  # the key of the node that built it
     atomic_write_json(out_dir / "record.json", record.to_json())
     resolved = {"inputs": {r: p.name for r, p in inputs.items()}}
     if adapter is not None:  # the adapter the input key resolved to, by the one identity function
