@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 #: Bump whenever extraction or equivalence policy changes (results record it for provenance).
-GRADER_VERSION = "1.0.0"
+GRADER_VERSION = "1.1.0"
 
 #: Relative tolerance for numeric comparison when at least one side is a decimal/scientific literal.
 REL_TOL = Fraction(1, 10**6)
@@ -102,8 +102,8 @@ class Grade:
     Attributes:
         correct: the extracted answer is equivalent to the gold answer (False on timeout).
         extracted: the raw extracted span (``None`` when no rule fired).
-        rule: which extraction rule fired: ``"boxed"``, ``"fbox"``, ``"gsm8k_hash"``,
-            ``"final_answer"``, ``"last_number"`` or ``"none"``.
+        rule: which extraction rule fired: ``"boxed"``, ``"fbox"``, ``"boxed_joined"``,
+            ``"answer_tag"``, ``"gsm8k_hash"``, ``"final_answer"``, ``"last_number"`` or ``"none"``.
         timed_out: the equivalence check produced no verdict within its bound (deadline overrun,
             or its worker process died); counted as incorrect.
     """
@@ -132,6 +132,9 @@ class TaskPolicy:
     gsm8k_hash: bool
     final_answer: bool
     last_number: bool
+    #: join the final run of boxes (``x=\\boxed{2}`` and ``y=\\boxed{-3}`` -> ``2, -3``), as the
+    #: official OlympiadBench judge does for multi-answer problems
+    join_final_boxes: bool = False
 
 
 #: Per-task extraction policy. Keys are ``spec.TASKS`` plus the training pools.
@@ -139,7 +142,7 @@ POLICIES: dict[str, TaskPolicy] = {
     "gsm8k": TaskPolicy(gsm8k_hash=True, final_answer=True, last_number=True),
     "math500": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
     "minerva_math": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
-    "olympiadbench": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
+    "olympiadbench": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False, join_final_boxes=True),
     "aime24": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=True),
     "amc23": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=True),
     "tinymath": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
@@ -170,7 +173,7 @@ def policy_for(task: str | None) -> TaskPolicy:
 
 _BOX_CMD_RE = re.compile(r"\\(boxed|fbox)(?![A-Za-z])")
 _TOKEN_RE = re.compile(r"[^\s$]+")
-_HASH_RE = re.compile(r"####[ \t]*([^\n]*)")
+_HASH_RE = re.compile(r"(?<!#)####(?!#)[ \t]*([^\n]*)")
 _FINAL_RE = re.compile(
     r"(?:\bfinal\s+answer|\bthe\s+answer|^[ \t>*#_]*answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
@@ -273,41 +276,146 @@ def _clean_statement_span(span: str) -> str | None:
 
 _STATEMENT_WINDOW = 4000  # characters read after an answer statement (keeps the scan linear)
 
+# A plain prose word: 2+ ASCII letters, not a LaTeX command name (``\frac``) and not inside one.
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
+_TEXT_BLOCK_RE = re.compile(
+    r"\\(?:text|textbf|textit|textrm|textnormal|mbox|mathrm|mathbf|mathit|operatorname)\s*\{[^{}]*\}"
+)
+_INLINE_MATH_RE = re.compile(r"\$[^$\n]*\$|\\\(.*?\\\)")
+#: First words that make an answer statement's rest a comment, not an answer
+#: ("the answer is at most 1", "the answer is correct", "the answer is a positive integer").
+_PROSE_START = frozenset(
+    "at not no correct incorrect wrong right indeed still consistent reasonable valid invalid plausible "
+    "that this these those the an as above below same less more greater smaller larger bigger fewer "
+    "positive negative unchanged also then so because since if when which what how to be being it its "
+    "in on of for from with without between within likely probably clearly obviously verified confirmed "
+    "checked true false given unique undefined different independent indeed very".split()
+)
+
+
+def _plain_words(span: str) -> list[str]:
+    """Prose words of ``span`` (lower case); ``\\text{...}`` blocks and ``$...$`` math are not prose."""
+    s = _INLINE_MATH_RE.sub(" ", _TEXT_BLOCK_RE.sub(" ", span))
+    return [w.lower() for w in _WORD_RE.findall(s) if w.lower() not in _NOT_UNIT_WORDS]
+
+
+def _looks_like_prose(span: str) -> bool:
+    """A fallback span that is a comment rather than an answer: it starts with a prose function
+    word (``at most 1``, ``correct``) or holds three or more prose words."""
+    words = _plain_words(span)
+    if not words:
+        return False
+    first = _WORD_RE.match(span.lstrip(" *_(\"'"))
+    return (first is not None and first.group(0).lower() in _PROSE_START) or len(words) >= 3
+
+
+def _math_delimited(rest: str) -> tuple[str | None, str]:
+    """If ``rest`` starts with ``$…$``/``$$…$$``/``\\(…\\)``/``\\[…\\]``: ``(inside, rest)``.
+    A single ``$`` not closed on its line is a currency sign: ``(None, rest without it)``."""
+    for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if rest.startswith(open_):
+            end = rest.find(close, len(open_))
+            if open_ == "$" and (end == -1 or "\n" in rest[:end]):
+                return None, rest[1:]
+            if end != -1:
+                return rest[len(open_) : end].strip(), rest
+            return None, rest
+    return None, rest
+
+
+def _statement_span(rest: str) -> str | None:
+    """The answer right after an answer statement (``rest`` = text after "the answer is"), or
+    ``None`` when none follows: an empty line is skipped to the next line; math delimiters give
+    their inside; else the line up to its first sentence end, minus trailing unit words; a
+    span that reads as prose (:func:`_looks_like_prose`) is no answer."""
+    rest = rest.lstrip(" \t*_")
+    if rest.startswith("\n"):
+        rest = rest.lstrip(" \t\r\n*_")  # "Final Answer:\n\n$$x$$": the answer is on the next line
+    if rest.startswith(("\\boxed", "\\fbox")):
+        return None
+    span, rest = _math_delimited(rest)
+    if span:
+        return span
+    line = rest.split("\n", 1)[0]
+    line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
+    span = _clean_statement_span(line)
+    if span is None or _looks_like_prose(span):
+        return None
+    return span
+
 
 def _final_answer_span(text: str) -> str | None:
-    matches = list(_FINAL_RE.finditer(text))
-    for m in reversed(matches):
-        rest = text[m.end() : m.end() + _STATEMENT_WINDOW].lstrip(" \t*_")
-        span: str | None = None
-        if rest.startswith(("\\boxed", "\\fbox")):
-            continue
-        for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
-            if rest.startswith(open_):
-                end = rest.find(close, len(open_))
-                # A single `$` not closed on the same line is a currency sign ("is $120,000."),
-                # not math: read the line instead of running on into later paragraphs.
-                if open_ == "$" and (end == -1 or "\n" in rest[:end]):
-                    rest = rest[1:]
-                    break
-                if end != -1:
-                    span = rest[len(open_) : end].strip()
-                break
-        if span is None:
-            line = rest.split("\n", 1)[0]
-            line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
-            span = _clean_statement_span(line)
+    """The last answer statement that is followed by an answer (GRADING.md, ``final_answer``)."""
+    for m in reversed(list(_FINAL_RE.finditer(text))):
+        span = _statement_span(text[m.end() : m.end() + _STATEMENT_WINDOW])
         if span:
             return span
     return None
+
+
+def _hash_span(text: str) -> str | None:
+    """The first ``#### N`` line whose content is an answer; a Markdown heading
+    (``#### Step 1: Cost of the pens``, ``#### Final Answer``) is not one."""
+    for m in _HASH_RE.finditer(text):
+        span = _clean_statement_span(m.group(1))
+        if span and not _plain_words(span):
+            return span
+    return None
+
+
+_ANSWER_OPEN_RE = re.compile(r"<answer>", re.IGNORECASE)
+_ANSWER_CLOSE_RE = re.compile(r"</answer>", re.IGNORECASE)
+
+
+def _answer_tag(text: str) -> str | None:
+    """Content of the last ``<answer>`` tag (ORZ / PRIME-Zero styles); the closing tag may be cut
+    off by the style's stop sequence, so an unclosed last tag runs to the end of the text."""
+    last = None
+    for last in _ANSWER_OPEN_RE.finditer(text):
+        pass
+    if last is None:
+        return None
+    close = _ANSWER_CLOSE_RE.search(text, last.end())
+    return text[last.end() : close.start() if close else len(text)]
+
+
+# Text allowed between two boxes of one multi-part final answer: spaces, `$`/`\(`/`\)`,
+# `,`/`;`, "and"/"or", `\quad`, and single-name assignments (`y =`, `f(x)=`, `a_1 =`).
+_BOX_GAP_RE = re.compile(
+    r"(?:\s|[$,;&]|\\[()\[\],;!]|\\q?quad(?![A-Za-z])|\\text\{\s*(?:and|or)\s*\}|\b(?:and|or)\b"
+    r"|(?:\\[A-Za-z]+|[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z,\s]*\))?\s*=)*"
+)
+_BOX_GAP_MAX = 80  # characters
+
+
+def _final_box_run(text: str, boxes: list[tuple[str, str, int, int]]) -> list[str]:
+    """Contents of the final run of boxes joined only by connective text (:data:`_BOX_GAP_RE`),
+    in text order, duplicates dropped (``x=\\boxed{2}`` and ``y=\\boxed{-3}`` -> ``["2", "-3"]``)."""
+    run = [boxes[-1]]
+    for prev in reversed(boxes[:-1]):
+        gap = text[prev[3] : run[0][2]]
+        if len(gap) > _BOX_GAP_MAX or _BOX_GAP_RE.fullmatch(gap) is None or len(run) >= 20:
+            break
+        run.insert(0, prev)
+    out: list[str] = []
+    for content, *_ in run:
+        c = _unwrap_box(content)
+        if c not in out:
+            out.append(c)
+    return out
 
 
 def extract_answer(completion: str, task: str | None = None) -> Extraction:
     """Extract the final-answer span from a model completion.
 
     Rules, first that fires wins (see GRADING.md; per-task switches in :data:`POLICIES`):
-    ``boxed``/``fbox`` (last complete top-level box), ``gsm8k_hash`` (first ``#### N``),
-    ``final_answer`` (last "final answer is ..."/"The answer is ..."/"Answer: ..."),
-    ``last_number``; otherwise ``Extraction(None, "none")``. Linear time in ``len(completion)``.
+    a box that never closes means the final answer was cut off (``none``, nothing else is
+    read); the last ``<answer>`` tag (its last box if it holds one, else its content,
+    ``answer_tag``); ``boxed``/``fbox`` (last complete top-level box; ``boxed_joined`` when the
+    task joins a final run of several boxes), ``gsm8k_hash`` (first ``#### N`` that is not a
+    heading), ``final_answer`` (last "final answer is ..."/"The answer is ..."/"Answer: ..."
+    followed by an answer, not prose), ``last_number``; otherwise ``Extraction(None, "none")``.
+    Linear time in ``len(completion)``.
 
     Raises:
         TypeError: ``completion`` is not a ``str``.
@@ -316,18 +424,31 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
         raise TypeError(f"completion must be str, got {type(completion).__name__}")
     policy = policy_for(task)
     boxes, unclosed = _scan_boxes(completion)
+    if unclosed is not None:
+        # the final answer was cut off inside its box: an earlier box is not rescued (GRADING.md)
+        return Extraction(None, "none")
+    tag = _answer_tag(completion)
+    if tag is not None and tag.strip():
+        tag_boxes = _boxes(tag)
+        if not tag_boxes:
+            inner = _final_answer_span(tag) if _FINAL_RE.search(tag) else None
+            span = inner or _math_delimited(tag.strip())[0] or _clean_statement_span(tag)
+            if span:
+                return Extraction(span, "answer_tag")
+        else:
+            boxes = tag_boxes
+            completion = tag
     if boxes:
+        if policy.join_final_boxes:
+            parts = _final_box_run(completion, boxes)
+            if len(parts) > 1:
+                return Extraction(", ".join(parts), "boxed_joined")
         content, rule, _, _ = boxes[-1]
         return Extraction(_unwrap_box(content), rule)
-    if unclosed is not None:
-        # everything after an unclosed box is inside it (truncated answer): no fallback may use it
-        completion = completion[:unclosed]
     if policy.gsm8k_hash:
-        m = _HASH_RE.search(completion)
-        if m:
-            span = _clean_statement_span(m.group(1))
-            if span:
-                return Extraction(span, "gsm8k_hash")
+        span = _hash_span(completion)
+        if span:
+            return Extraction(span, "gsm8k_hash")
     if policy.final_answer:
         span = _final_answer_span(completion)
         if span:
@@ -347,13 +468,50 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
 
 _UNICODE = {
     "\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-",
-    "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ", "\u00f7": "\\div ",
-    "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u221a": "\\sqrt", "\u00b1": "\\pm ", "\u2213": "\\mp ",
+    "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ", "\u2219": "\\cdot ", "\u00f7": "\\div ",
+    "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u00b1": "\\pm ", "\u2213": "\\mp ",
     "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ", "\u2229": "\\cap ",
     "\u00b0": "^\\circ", "\uff0c": ",", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2002": " ",
-    "\u2003": " ", "\u200b": "",
+    "\u2003": " ", "\u200b": "", "\u2044": "/", "\u2215": "/",
+    "\u00bd": "\\frac{1}{2}", "\u2153": "\\frac{1}{3}", "\u2154": "\\frac{2}{3}", "\u00bc": "\\frac{1}{4}",
+    "\u00be": "\\frac{3}{4}", "\u2155": "\\frac{1}{5}", "\u2159": "\\frac{1}{6}", "\u215b": "\\frac{1}{8}",
 }
+# fullwidth ASCII (U+FF01..U+FF5E: "８", "＋", "（") -> ASCII
+_UNICODE.update({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in _UNICODE})
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+#: superscript / subscript characters; a run becomes one ``^{...}`` / ``_{...}`` group
+_SUPERSCRIPT = dict(zip("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207c\u207d\u207e\u207f\u2071", "0123456789+-=()ni"))
+_SUBSCRIPT = dict(zip("\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208c\u208d\u208e", "0123456789+-=()"))
+_SUPER_RUN_RE = re.compile("[%s]+" % "".join(_SUPERSCRIPT))
+_SUB_RUN_RE = re.compile("[%s]+" % "".join(_SUBSCRIPT))
+# a radical sign and its radicand: digits, one letter, a (...) or {...} group without nesting, or \\pi
+_RADICAL_RE = re.compile(r"([\u221a\u221b\u221c])\s*(\d+(?:\.\d+)?|\\pi(?![A-Za-z])|[A-Za-z]|\([^()]*\)|\{[^{}]*\})?")
+# Euler's number written upright: \mathrm{e}, \operatorname{e}, \text{e}, \textrm{e}, \mathit{e}
+_EULER_RE = re.compile(
+    r"\\(?:mathrm|operatorname|text|textrm|textnormal|mathit|rm)\s*\{\s*e\s*\}|\{\s*\\rm\s+e\s*\}"
+)
+
+
+def _radical(m: re.Match) -> str:
+    index = {"\u221a": "", "\u221b": "[3]", "\u221c": "[4]"}[m.group(1)]
+    arg = m.group(2)
+    if arg is None:
+        return "\\sqrt" + index + " "
+    if arg[0] in "({":
+        arg = arg[1:-1]
+    return "\\sqrt%s{%s}" % (index, arg)
+
+
+def _normalize_unicode(s: str) -> str:
+    """Unicode math -> LaTeX: ``x²`` -> ``x^{2}``, ``a₁`` -> ``a_{1}``, ``√2`` -> ``\\sqrt{2}``,
+    ``∛x`` -> ``\\sqrt[3]{x}``, ``−`` -> ``-``, ``×``/``·`` -> ``\\times``/``\\cdot``, ``π`` -> ``\\pi``,
+    ``½`` -> ``\\frac{1}{2}``, fullwidth ``８`` -> ``8`` (GRADING.md, Normalisation)."""
+    if s.isascii():
+        return s
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _SUPER_RUN_RE.sub(lambda m: "^{%s}" % "".join(_SUPERSCRIPT[c] for c in m.group(0)), s)
+    s = _SUB_RUN_RE.sub(lambda m: "_{%s}" % "".join(_SUBSCRIPT[c] for c in m.group(0)), s)
+    return _RADICAL_RE.sub(_radical, s)
 _SCI_RE = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?|\.\d+)[eE]([-+]?\d+)(?![\w.])")
 _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mbox|mathrm|mathbf|mathit|operatorname)"
 _TRAILING_UNIT_RE = re.compile(
@@ -416,7 +574,7 @@ def _prepare(s: str) -> str:
     -> ``1.2\\times10^{-3}``, ``{,}`` -> ``,``, degrees and trailing ``\\text{}`` units removed,
     ``\\left``/``\\right`` and spacing commands removed, ``\\$`` removed, trailing ``.`` removed.
     """
-    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _EULER_RE.sub("e", _normalize_unicode(s))
     s = _unwrap_box(_strip_delims(s))
     s = re.sub(r"^\$\s*(?=[-\d.])", "", s) if s.count("$") == 1 else s  # "$18" (currency, no closing $)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
@@ -505,8 +663,12 @@ def _unparen(c: str) -> str:
     return c
 
 
-def _close(a: Fraction, b: Fraction, exact: bool) -> bool:
-    """Numeric policy: exact equality for two exact values, else relative tolerance REL_TOL."""
+def _close(a: Fraction, b: Fraction, exact: bool, abs_tol: Fraction | None = None) -> bool:
+    """Numeric policy: exact equality for two exact values, else relative tolerance REL_TOL;
+    a per-problem absolute tolerance ``abs_tol`` (OlympiadBench ``error``) also admits
+    ``|a-b| <= abs_tol``."""
+    if abs_tol is not None and abs(a - b) <= abs_tol:
+        return True
     if exact:
         return a == b
     if a == 0 or b == 0:
@@ -514,19 +676,19 @@ def _close(a: Fraction, b: Fraction, exact: bool) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b))
 
 
-def _numbers_equal(p: _Num, g: _Num) -> bool:
+def _numbers_equal(p: _Num, g: _Num, abs_tol: Fraction | None = None) -> bool:
     exact = p.exact and g.exact
     if p.pct == g.pct:
-        return _close(p.value, g.value, exact)
+        return _close(p.value, g.value, exact, abs_tol)
     pct, other = (p, g) if p.pct else (g, p)
     # "10%" matches both 10 and 0.1
-    return _close(pct.value, other.value, exact) or _close(pct.value / 100, other.value, exact)
+    return _close(pct.value, other.value, exact, abs_tol) or _close(pct.value / 100, other.value, exact, abs_tol)
 
 
 _LETTER_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
 
 
-def _quick_verdict(pred: str, gold: str) -> bool | None:
+def _quick_verdict(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool | None:
     """Cheap in-process verdict, or ``None`` when math-verify is needed."""
     p, g = _canon(pred), _canon(gold)
     if not p or not g:
@@ -538,7 +700,7 @@ def _quick_verdict(pred: str, gold: str) -> bool | None:
         return True
     pn, gn = _parse_plain_number(_unparen(p)), _parse_plain_number(_unparen(g))
     if pn is not None and gn is not None:
-        return _numbers_equal(pn, gn)
+        return _numbers_equal(pn, gn, abs_tol)
     pl, gl = _LETTER_RE.match(p), _LETTER_RE.match(g)
     if pl and gl:
         return pl.group(1).upper() == gl.group(1).upper()
@@ -597,7 +759,7 @@ def _mv_setup() -> None:
 
     def num_close(a, b, inexact: bool) -> bool:
         if isinstance(a, Fraction) and isinstance(b, Fraction):
-            return _close(a, b, not inexact)
+            return _close(a, b, not inexact, _MV_STATE.get("abs_tol"))
         from sympy import Abs, Max
 
         a_, b_ = (Rational(a.numerator, a.denominator) if isinstance(a, Fraction) else a), (
@@ -605,6 +767,9 @@ def _mv_setup() -> None:
         )
         diff = Abs((a_ - b_).evalf(60))
         scale = Max(Abs(a_.evalf(60)), Abs(b_.evalf(60)))
+        tol = _MV_STATE.get("abs_tol")
+        if tol is not None and bool(diff <= Rational(tol.numerator, tol.denominator)):
+            return True
         if not inexact:
             return bool(diff <= Rational(1, 10**40) * scale) or bool(diff == 0)
         if a_ == 0 or b_ == 0:
@@ -637,9 +802,19 @@ def _mv_setup() -> None:
     _MV_STATE.update(parse=parse_cached, verify=verify)
 
 
-def _worker_check(pred: str, gold: str) -> bool:
-    """Full (possibly slow) equivalence check with math-verify; called inside a worker process."""
-    quick = _quick_verdict(pred, gold)
+def _parsed_math(parsed: list) -> bool:
+    """math-verify returned a math object (it returns only the raw string when parsing failed)."""
+    return any(not isinstance(x, str) for x in parsed)
+
+
+def _worker_check(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool:
+    """Full (possibly slow) equivalence check with math-verify; called inside a worker process.
+
+    When either side does not parse into a math object the verdict is ``False``: math-verify
+    would then compare the raw (often truncated) strings, which called ``1-\\frac{1}{\\mathrm{K}^{2}}``
+    equal to ``1-\\frac{1}{\\mathrm{K}}`` (identical strings were already accepted by the quick path).
+    """
+    quick = _quick_verdict(pred, gold, abs_tol)
     if quick is not None:
         return quick
     _mv_setup()
@@ -648,9 +823,13 @@ def _worker_check(pred: str, gold: str) -> bool:
         return False
     gold_parsed = _MV_STATE["parse"](g)
     pred_parsed = _MV_STATE["parse"](p)
-    if not gold_parsed or not pred_parsed:
+    if not _parsed_math(gold_parsed) or not _parsed_math(pred_parsed):
         return False
-    return bool(_MV_STATE["verify"](gold_parsed, pred_parsed, timeout_seconds=None))
+    _MV_STATE["abs_tol"] = abs_tol
+    try:
+        return bool(_MV_STATE["verify"](gold_parsed, pred_parsed, timeout_seconds=None))
+    finally:
+        _MV_STATE["abs_tol"] = None
 
 
 def _worker_main() -> None:  # pragma: no cover - runs in the child process
@@ -697,7 +876,8 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process
         except ValueError:
             continue
         try:
-            resp = {"id": req["id"], "ok": _worker_check(req["pred"], req["gold"])}
+            tol = Fraction(req["tol"]) if req.get("tol") is not None else None
+            resp = {"id": req["id"], "ok": _worker_check(req["pred"], req["gold"], tol)}
         except (Exception, RecursionError, MemoryError) as exc:
             resp = {"id": req["id"], "ok": False, "error": repr(exc)[:300]}
         proto.write(json.dumps(resp) + "\n")
@@ -769,7 +949,7 @@ class _Worker:
             )
         self.ready = True
 
-    def call(self, pred: str, gold: str, timeout_s: float) -> tuple[bool, bool]:
+    def call(self, pred: str, gold: str, timeout_s: float, abs_tol: Fraction | None = None) -> tuple[bool, bool]:
         """Run one check; returns ``(correct, timed_out)``; kills + respawns on overrun."""
         self.ensure_ready()
         assert self.proc is not None and self.proc.stdin is not None
@@ -777,7 +957,8 @@ class _Worker:
         rid = self._next_id
         deadline = time.monotonic() + timeout_s
         try:
-            self.proc.stdin.write((json.dumps({"id": rid, "pred": pred, "gold": gold}) + "\n").encode())
+            req = {"id": rid, "pred": pred, "gold": gold, "tol": None if abs_tol is None else str(abs_tol)}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self.restart()
@@ -833,10 +1014,10 @@ class _Pool:
         for w in self.workers:
             self.idle.put(w)
 
-    def check(self, pred: str, gold: str, timeout_s: float) -> tuple[bool, bool]:
+    def check(self, pred: str, gold: str, timeout_s: float, abs_tol: Fraction | None = None) -> tuple[bool, bool]:
         w = self.idle.get()
         try:
-            return w.call(pred, gold, timeout_s)
+            return w.call(pred, gold, timeout_s, abs_tol)
         finally:
             self.idle.put(w)
 
@@ -924,19 +1105,41 @@ def worker_pids() -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def is_equivalent(pred: str, gold: str, *, timeout_s: float | None = None) -> tuple[bool, bool]:
+def _as_tolerance(tolerance: float | str | Fraction | None) -> Fraction | None:
+    """A per-problem absolute tolerance as an exact ``Fraction`` (``"1e-1"`` -> 1/10).
+
+    Raises:
+        ValueError: not a finite number >= 0.
+    """
+    if tolerance is None:
+        return None
+    try:
+        tol = Fraction(str(tolerance).strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}") from None
+    if tol < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    return tol
+
+
+def is_equivalent(
+    pred: str, gold: str, *, timeout_s: float | None = None, tolerance: float | str | Fraction | None = None
+) -> tuple[bool, bool]:
     """Is the extracted answer ``pred`` mathematically equivalent to ``gold``?
 
     Cheap checks run in-process (no IPC); anything else goes to math-verify in a worker process
     with a hard deadline of ``timeout_s`` seconds (default :data:`DEFAULT_TIMEOUT_S`, env
     ``RMXBENCH_GRADER_TIMEOUT_S``) that holds from any thread or process. Not symmetric: ``gold``
-    decides the format (e.g. a gold set vs. a gold tuple).
+    decides the format (e.g. a gold set vs. a gold tuple). ``tolerance``: the problem's own
+    absolute numeric tolerance (OlympiadBench's ``error`` field, e.g. ``"1e-1"``): numbers within
+    it also match, on top of the default policy (GRADING.md).
 
     Returns:
         ``(correct, timed_out)``; a timed-out check is ``(False, True)``.
 
     Raises:
         TypeError: ``pred`` or ``gold`` is not a ``str``.
+        ValueError: ``tolerance`` is not a finite number >= 0.
         GraderError: no worker process could be started.
     """
     if not isinstance(pred, str) or not isinstance(gold, str):
@@ -944,17 +1147,25 @@ def is_equivalent(pred: str, gold: str, *, timeout_s: float | None = None) -> tu
             f"is_equivalent(pred, gold) needs two str, got {type(pred).__name__}, {type(gold).__name__}"
         )
     # the in-process quick path has no deadline: keep it for inputs of ordinary size only
-    quick = _quick_verdict(pred, gold) if len(pred) + len(gold) <= _QUICK_MAX_CHARS else None
+    tol = _as_tolerance(tolerance)
+    quick = _quick_verdict(pred, gold, tol) if len(pred) + len(gold) <= _QUICK_MAX_CHARS else None
     if quick is not None:
         return quick, False
     t = _default_timeout() if timeout_s is None else float(timeout_s)
-    ok, timed_out = _get_pool().check(pred, gold, t)
+    ok, timed_out = _get_pool().check(pred, gold, t, tol)
     if timed_out:
         log.warning("grading check exceeded %.1f s (pred=%.60r, gold=%.60r); counted incorrect", t, pred, gold)
     return ok, timed_out
 
 
-def grade(completion: str, gold: str, *, task: str | None = None, timeout_s: float | None = None) -> Grade:
+def grade(
+    completion: str,
+    gold: str,
+    *,
+    task: str | None = None,
+    timeout_s: float | None = None,
+    tolerance: float | str | Fraction | None = None,
+) -> Grade:
     """Grade one completion against one gold answer (the only grading entry point).
 
     Args:
@@ -962,13 +1173,15 @@ def grade(completion: str, gold: str, *, task: str | None = None, timeout_s: flo
         gold: the dataset's final answer string (``answer`` field of the benchmark rows).
         task: task name selecting the extraction policy (:data:`POLICIES`); ``None`` = default.
         timeout_s: hard bound for the equivalence check in seconds (default :data:`DEFAULT_TIMEOUT_S`).
+        tolerance: the problem's absolute numeric tolerance, if the benchmark row has one
+            (OlympiadBench ``error``; ``None`` = the default numeric policy only).
 
     Returns:
         a :class:`Grade`.
 
     Raises:
         TypeError: ``completion`` or ``gold`` is not a ``str``.
-        ValueError: ``gold`` is empty (broken benchmark row).
+        ValueError: ``gold`` is empty (broken benchmark row), or ``tolerance`` is not a number >= 0.
     """
     if not isinstance(gold, str):
         raise TypeError(f"gold answer must be str, got {type(gold).__name__}")
@@ -977,7 +1190,7 @@ def grade(completion: str, gold: str, *, task: str | None = None, timeout_s: flo
     ex = extract_answer(completion, task)
     if ex.span is None:
         return Grade(False, None, ex.rule, False)
-    ok, timed_out = is_equivalent(ex.span, gold, timeout_s=timeout_s)
+    ok, timed_out = is_equivalent(ex.span, gold, timeout_s=timeout_s, tolerance=tolerance)
     return Grade(ok, ex.span, ex.rule, timed_out)
 
 
