@@ -5,8 +5,9 @@ decoding, backend), a pricing table (GPU type -> USD/hour with the price's date)
 ReasonMaxxer recipes, and base models, each with its public RL baselines and its ReasonMaxxer
 rows. Every stage of rmxbench (training, evaluation, board, cost) reads this schema.
 
-All models use pydantic v2 with ``extra="forbid"``: unknown keys are errors (``rmxbench
-validate`` suggests the near-miss key). Loading a spec never imports torch or touches the
+All models derive from :class:`rmxbench.reasonmaxxer_config.StrictModel` (pydantic v2,
+``extra="forbid"``, ``allow_inf_nan=False``): unknown keys are errors (``rmxbench validate``
+suggests the near-miss key) and no float field accepts ``inf``/``nan``. Loading a spec never imports torch or touches the
 network. Use :func:`rmxbench.validate.load_spec` to read a file with line-numbered errors.
 
 Row ids (base, RL baseline and ReasonMaxxer ids) are used as directory names in the artifact
@@ -20,9 +21,9 @@ import datetime as _dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
+from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe, StrictModel
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -47,8 +48,7 @@ CostBasis = Literal["measured", "reported", "estimated", "derived", "unspecified
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # one model config for the whole schema (no inf/nan floats, no unknown keys)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
