@@ -154,7 +154,7 @@ class Runner:
                                    chat_template=s.chat_template, dtype=s.dtype,
                                    trust_remote_code=s.trust_remote_code, adapter_dir=adapter_dir,
                                    spec_dir=plan.spec_dir, data_dir=plan.data_dir, out_dir=tmp,
-                                   row_id=item.row_id)
+                                   row_id=item.row_id, eval_prompt=s.eval_prompt)
             if read_meter(tmp) is None:  # evaluate_task meters itself; meter here if it did not
                 from rmxbench.metering import device_info
 

@@ -79,6 +79,9 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     "date_out_of_range.yaml": (8, "pricing.date", ["cannot read this value", "month must be in 1..12",
                                                    "'2026-13-45'", "YYYY-MM-DD"]),
     "bad_int_tag.yaml": (7, "protocol.seed", ["cannot read this value", "'twelve'"]),
+    # issue 10: RL rows are evaluated with the base prompt unless `eval_prompt: trained`
+    "rl_prompt_style_renamed.yaml": (24, "models[0].rl_baselines[0].prompt_style",
+                                     ["now `trained_prompt_style`", "eval_prompt: trained"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
