@@ -275,6 +275,8 @@ def _clean_statement_span(span: str) -> str | None:
 
 
 _STATEMENT_WINDOW = 4000  # characters read after an answer statement (keeps the scan linear)
+_LINE_WINDOW = 400  # characters of a plain (non-math) answer line; longer is prose anyway
+_MAX_STATEMENTS = 64  # answer statements examined, from the last one back
 
 # A plain prose word: 2+ ASCII letters, not a LaTeX command name (``\frac``) and not inside one.
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
@@ -285,11 +287,11 @@ _INLINE_MATH_RE = re.compile(r"\$[^$\n]*\$|\\\(.*?\\\)")
 #: First words that make an answer statement's rest a comment, not an answer
 #: ("the answer is at most 1", "the answer is correct", "the answer is a positive integer").
 _PROSE_START = frozenset(
-    "at not no correct incorrect wrong right indeed still consistent reasonable valid invalid plausible "
+    "at not correct incorrect wrong right indeed still consistent reasonable valid invalid plausible "
     "that this these those the an as above below same less more greater smaller larger bigger fewer "
     "positive negative unchanged also then so because since if when which what how to be being it its "
     "in on of for from with without between within likely probably clearly obviously verified confirmed "
-    "checked true false given unique undefined different independent indeed very".split()
+    "checked given different independent very".split()
 )
 
 
@@ -323,20 +325,30 @@ def _math_delimited(rest: str) -> tuple[str | None, str]:
     return None, rest
 
 
+_LIST_ITEM_RE = re.compile(r"^(?:\d{1,2}[.)]|[-*+•])\s")
+
+
 def _statement_span(rest: str) -> str | None:
     """The answer right after an answer statement (``rest`` = text after "the answer is"), or
     ``None`` when none follows: an empty line is skipped to the next line; math delimiters give
     their inside; else the line up to its first sentence end, minus trailing unit words; a
     span that reads as prose (:func:`_looks_like_prose`) is no answer."""
     rest = rest.lstrip(" \t*_")
-    if rest.startswith("\n"):
+    next_line = rest.startswith(("\n", "\r"))
+    if next_line:
         rest = rest.lstrip(" \t\r\n*_")  # "Final Answer:\n\n$$x$$": the answer is on the next line
     if rest.startswith(("\\boxed", "\\fbox")):
         return None
     span, rest = _math_delimited(rest)
     if span:
         return span
-    line = rest.split("\n", 1)[0]
+    if next_line:
+        # a whole next line counts only when it is bare math, not a list item or a sentence
+        line = rest[:_LINE_WINDOW].split("\n", 1)[0].strip().rstrip(".")
+        if not line or _plain_words(line) or _LIST_ITEM_RE.match(line):
+            return None
+        return _clean_statement_span(line)
+    line = rest[:_LINE_WINDOW].split("\n", 1)[0]
     line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
     span = _clean_statement_span(line)
     if span is None or _looks_like_prose(span):
@@ -346,7 +358,7 @@ def _statement_span(rest: str) -> str | None:
 
 def _final_answer_span(text: str) -> str | None:
     """The last answer statement that is followed by an answer (GRADING.md, ``final_answer``)."""
-    for m in reversed(list(_FINAL_RE.finditer(text))):
+    for m in reversed(list(_FINAL_RE.finditer(text))[-_MAX_STATEMENTS:]):
         span = _statement_span(text[m.end() : m.end() + _STATEMENT_WINDOW])
         if span:
             return span

@@ -133,6 +133,13 @@ def test_final_answer_takes_last_statement_and_dollar_span():
     assert extract_answer(comp, "minerva_math") == Extraction("x^2 + 1", "final_answer")
     assert extract_answer("So the answer is 3.5.", "math500") == Extraction("3.5", "final_answer")
     assert extract_answer("**Final Answer:** 42", "math500") == Extraction("42", "final_answer")
+    # issue 10 kind 2: a statement followed by prose, a list or nothing is no answer
+    assert extract_answer("The answer is 7.\nSo the answer is at least 5.", "math500") == Extraction("7", "final_answer")
+    assert extract_answer("The answer is:\n\n1. First we add", "math500") == Extraction(None, "none")
+    assert extract_answer("The answer is:\nLet me check this again.", "math500") == Extraction(None, "none")
+    assert extract_answer("Final Answer:\n\n42", "math500") == Extraction("42", "final_answer")
+    assert extract_answer("Final Answer:\n\\[\n\\frac{7}{3}\n\\]", "math500") == Extraction("\\frac{7}{3}", "final_answer")
+    assert extract_answer("The answer is no.", "math500") == Extraction("no", "final_answer")  # a word answer stays
 
 
 # Issue 10: every prompt style's documented answer format must be extractable. The format is read
