@@ -1,16 +1,20 @@
 """The one answer grader used everywhere in rmxbench (policy: ``GRADING.md`` at the repo root).
 
-Two stages, both pure functions of (completion, gold, task):
+Two stages, both pure functions of (completion, gold, task) and, for equivalence, the benchmark
+row's own numeric tolerance if it has one (OlympiadBench ``error``):
 
-1. **Extraction** (:func:`extract_answer`): the last *complete* ``\\boxed{...}`` / ``\\fbox{...}``
-   (nested braces; ``\\boxed 5``; a box that never closes does not count), then the task's
-   fallbacks in order: GSM8K ``#### N`` (the *first* one), a "final answer is ..." /
-   "The answer is ..." statement (the last one), and the last number. Which fallbacks are on is
-   a per-task table (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
+1. **Extraction** (:func:`extract_answer`): a box that never closes means the final answer was
+   cut off (no answer at all); else the last ``<answer>`` tag (``orz_think``/``prime_chat``), the
+   last *complete* ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; ``\\boxed 5``; OlympiadBench
+   joins a final run of boxes), then the task's fallbacks in order: GSM8K ``#### N`` (the *first*
+   one that is not a Markdown heading), a "final answer is ..." / "The answer is ..." statement
+   (the last one followed by an answer, not prose), and the last number. Which fallbacks are on
+   is a per-task table (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
 2. **Equivalence** (:func:`is_equivalent`): cheap in-process checks first (canonical string
    equality; plain numbers compared exactly or with a relative tolerance), then math-verify
-   (``math_verify.parse`` / ``math_verify.verify``) with both sides normalised and wrapped as
-   ``\\boxed{...}`` so bare strings parse as intended, in a killable worker process with a hard
+   (``math_verify.parse`` / ``math_verify.verify``) with both sides normalised (unicode math,
+   upright ``e``) and wrapped as ``\\boxed{...}`` so bare strings parse as intended (a side that
+   does not parse never matches), in a killable worker process with a hard
    per-check deadline. A check that overruns is counted incorrect and reported
    (``timed_out=True``); the worker is killed and respawned.
 

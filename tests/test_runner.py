@@ -69,7 +69,8 @@ def test_row_cost_sums_all_training_stage_meters(tmp_path):
     for label, sec in secs.items():
         def fn(tmp, sec=sec, label=label):
             (tmp / "meter.json").write_text(json.dumps({"stage": label, "seconds": sec, "device": "cuda",
-                                                        "accelerators": 2, "accelerator_name": "NVIDIA H200"}))
+                                                        "accelerators": 2,
+                                                        "accelerator_name": "NVIDIA RTX PRO 6000 Blackwell Server Edition"}))
         dirs[label] = store.build("stage", store.key("stage", label=label), fn)
     store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
         "status": "ok", "message": "", "adapter_dir": str(dirs["pick"].relative_to(store.home)),
