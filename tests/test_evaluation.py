@@ -118,6 +118,7 @@ def test_pass1_outputs_and_provenance(tmp_path):
     assert on_disk == rec
     prov = rec.provenance
     assert prov["grader_version"] == GRADER_VERSION and prov["versions"]["lm-eval"]
+    assert (prov["prompt_style"], prov["eval_prompt"]) == ("tiny_story", "base")  # which prompt the row used
     assert prov["decoding"]["do_sample"] is False and prov["decoding"]["max_gen_toks"] == 16
     assert prov["data"]["source"] == "data_dir" and len(prov["data"]["sha256"]) == 64
     assert len(prov["model_sha256"]) == 64 and prov["wall_seconds"] > 0

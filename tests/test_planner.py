@@ -33,7 +33,7 @@ SPEC = {
         "model": {"path": "model_a"},
         "rl_baselines": [
             {"id": "base-a-rl", "display_name": "+ RL", "algorithm": "GRPO", "source": "x",
-             "model": {"repo": "org/rl-model", "revision": "main"}, "prompt_style": "qwen_raw",
+             "model": {"repo": "org/rl-model", "revision": "main"}, "trained_prompt_style": "qwen_raw", "eval_prompt": "trained",
              "cost": {"usd": 200, "basis": "estimated", "source": "paper"}},
             {"id": "base-a-gone", "display_name": "+ Gone", "algorithm": "PPO", "source": "y",
              "unavailable": "no public checkpoint"},
@@ -84,7 +84,7 @@ def test_plan_items_and_statuses(fixture):
     assert len(set(keys)) == len(keys) == 16  # every key is known before anything runs
     assert any("not pinned" in w and "base-a-rl" in w for w in plan.warnings)
     by = {(i.row_id, i.task): i for i in plan.items if i.stage == "eval"}
-    # RL row: its own prompt style; base: the base's style. avg@k fields only for gsm8k.
+    # RL row with eval_prompt: trained: its own prompt style; base: the base's style. avg@k fields only for gsm8k.
     assert by[("base-a-rl", "gsm8k")].node.parts["prompt"]["style"] == "qwen_raw"
     assert by[("base-a", "gsm8k")].node.parts["protocol"]["metric"] == "avg@2"
     assert by[("base-a", "tinymath")].node.parts["protocol"]["metric"] == "pass@1"

@@ -70,7 +70,8 @@ def test_row_cost_sums_all_training_stage_meters(tmp_path):
             continue
         def fn(tmp, sec=secs[node.label], label=node.label):
             (tmp / "meter.json").write_text(json.dumps({"stage": label, "seconds": sec, "device": "cuda",
-                                                        "accelerators": 2, "accelerator_name": "NVIDIA H200"}))
+                                                        "accelerators": 2,
+                                                        "accelerator_name": "NVIDIA RTX PRO 6000 Blackwell Server Edition"}))
         store.build(node.stage, node.key, fn)
     costs = Runner(plan, console=None).costs()
     gpu_h = sum(secs.values()) * 2 / 3600

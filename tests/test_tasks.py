@@ -177,7 +177,7 @@ def test_hub_mappers_match_the_local_file_format():
     assert (mm["id"], mm["problem"], mm["answer"]) == ("minerva_math/0001", "Q", "1.5")
     o = map_rows("olympiadbench", [{"id": 2231, "question": "Q", "final_answer": ["$69$,$84$"],
                                     "solution": ["sol1", "sol2"], "is_multiple_answer": True}])[0]
-    assert (o["answer"], o["solution"], o["source_id"]) == ("69,84", "sol1", 2231)
+    assert (o["answer"], o["solution"], o["source_id"], o["error"]) == ("69,84", "sol1", 2231, None)
     a = map_rows("aime24", [{"id": 60, "problem": "P", "solution": "S", "answer": "025", "url": "u"}])[0]
     assert (a["answer"], a["answer_raw"]) == ("25", "025")
     c = map_rows("amc23", [{"id": 0, "question": "P", "answer": 27.0, "url": "u"}])[0]
@@ -185,6 +185,28 @@ def test_hub_mappers_match_the_local_file_format():
     t = map_rows("math_train", [{"problem": "P", "solution": "so \\boxed{\\frac{1}{2}}.", "level": "Level 2",
                                  "type": "Algebra"}])[0]
     assert t["answer"] == "\\frac{1}{2}"
+
+
+def test_olympiadbench_tolerance_reaches_the_grader():
+    """The one OlympiadBench row with an ``error`` field (0316: "correct to one decimal place",
+    answer 4.2, error 1e-1) is graded with that absolute tolerance; rows without one are not."""
+    from lm_eval.tasks import TaskManager
+
+    from rmxbench.lm_tasks import utils
+
+    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
+    if not (shared / "olympiadbench.jsonl").is_file():
+        pytest.skip("offline benchmark data not found")
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(shared)})
+    docs = list(tm.load(["rmx_olympiadbench"])["tasks"]["rmx_olympiadbench"].test_docs())
+    with_tol = [d for d in docs if d["tolerance"] is not None]
+    assert [(d["id"], d["answer"], d["tolerance"]) for d in with_tol] == [("olympiadbench/0316", "4.2", "1e-1")]
+    doc = with_tol[0]
+    assert utils.process_results(doc, [[r"\boxed{4.25}"]])["score"] == 1.0
+    assert utils.process_results(doc, [[r"\boxed{4.3}"]])["score"] == 1.0  # inclusive
+    assert utils.process_results(doc, [[r"\boxed{4.35}"]])["score"] == 0.0
+    plain = dict(doc, tolerance=None)
+    assert utils.process_results(plain, [[r"\boxed{4.25}"]])["score"] == 0.0
 
 
 def test_hub_mapper_names_a_missing_field():

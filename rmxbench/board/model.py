@@ -22,7 +22,7 @@ from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 PROVENANCE_ORDER = (
     "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
     "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
-    "prompt_style", "chat_template", "dtype",
+    "prompt_style", "eval_prompt", "chat_template", "dtype",
     "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
     "grader_version", "lm_eval_version", "versions", "backend", "hardware", "device", "accelerator_name",
     "date", "wall_seconds",

@@ -141,6 +141,8 @@ def _cost_prov(row: Row) -> list[tuple[str, str]]:
             items.append(("GPU-hours", f"{c.gpu_hours:.4g} ({c.gpu_type or 'type not stated'})"))
         for st, sec in sorted(c.stage_seconds.items()):
             items.append((f"{st} seconds", f"{sec:.1f}"))
+        if c.note:
+            items.append(("note", c.note))
     if row.reported_cost is not None:
         usd, basis = row.reported_cost
         items.append(("paper", f"{fmt_usd(usd)} ({basis or 'basis not given'})"))

@@ -9,9 +9,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 
-#: Relative tolerance for numeric comparison when at least one side is a decimal/scientific literal.
 REL_TOL = Fraction(1, 10**6)
-
 #: Absolute tolerance used only when one side is exactly zero.
 ABS_ZERO_TOL = Fraction(1, 10**12)
 
@@ -27,6 +25,7 @@ _UNIT_WORDS_RE = re.compile(r"^\s+(?:[A-Za-z]{2,}(?![A-Za-z])\.?\s*)+$")  # maxi
 
 _TOKEN_RE = re.compile(r"[^\s$]+")
 _BOX_CMD_RE = re.compile(r"\\(boxed|fbox)(?![A-Za-z])")
+
 
 def _brace_matches(text: str) -> dict[int, int]:
     """Map index of each unescaped ``{`` to the index of its matching ``}`` (unclosed: absent). O(n)."""
@@ -44,6 +43,7 @@ def _brace_matches(text: str) -> dict[int, int]:
             match[stack.pop()] = i
         i += 1
     return match
+
 
 def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]:
     """Complete top-level boxes as ``(content, rule, start, end)`` in text order, and the start of
@@ -81,6 +81,7 @@ def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]
             covered_until = end
     return found, first_unclosed
 
+
 def _boxes(text: str) -> list[tuple[str, str, int, int]]:
     return _scan_boxes(text)[0]
 
@@ -96,19 +97,52 @@ def _unwrap_box(s: str) -> str:
     return s
 
 
-# --------------------------------------------------------------------------------------------
-# Normalisation (shared by the in-process checks and the worker)
-# --------------------------------------------------------------------------------------------
-
 _UNICODE = {
     "\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\uff0d": "-",
-    "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ", "\u00f7": "\\div ",
-    "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u221a": "\\sqrt", "\u00b1": "\\pm ", "\u2213": "\\mp ",
+    "\u00d7": "\\times ", "\u22c5": "\\cdot ", "\u00b7": "\\cdot ", "\u2219": "\\cdot ", "\u00f7": "\\div ",
+    "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u00b1": "\\pm ", "\u2213": "\\mp ",
     "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ", "\u2229": "\\cap ",
     "\u00b0": "^\\circ", "\uff0c": ",", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2002": " ",
-    "\u2003": " ", "\u200b": "",
+    "\u2003": " ", "\u200b": "", "\u2044": "/", "\u2215": "/",
+    "\u00bd": "\\frac{1}{2}", "\u2153": "\\frac{1}{3}", "\u2154": "\\frac{2}{3}", "\u00bc": "\\frac{1}{4}",
+    "\u00be": "\\frac{3}{4}", "\u2155": "\\frac{1}{5}", "\u2159": "\\frac{1}{6}", "\u215b": "\\frac{1}{8}",
 }
+# fullwidth ASCII (U+FF01..U+FF5E: "８", "＋", "（") -> ASCII
+_UNICODE.update({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in _UNICODE})
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+#: superscript / subscript characters; a run becomes one ``^{...}`` / ``_{...}`` group
+_SUPERSCRIPT = dict(zip("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207c\u207d\u207e\u207f\u2071", "0123456789+-=()ni"))
+_SUBSCRIPT = dict(zip("\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208c\u208d\u208e", "0123456789+-=()"))
+_SUPER_RUN_RE = re.compile("[%s]+" % "".join(_SUPERSCRIPT))
+_SUB_RUN_RE = re.compile("[%s]+" % "".join(_SUBSCRIPT))
+# a radical sign and its radicand: digits, one letter, a (...) or {...} group without nesting, or \\pi
+_RADICAL_RE = re.compile(r"([\u221a\u221b\u221c])\s*(\d+(?:\.\d+)?|\\pi(?![A-Za-z])|[A-Za-z]|\([^()]*\)|\{[^{}]*\})?")
+# Euler's number written upright: \mathrm{e}, \operatorname{e}, \text{e}, \textrm{e}, \mathit{e}
+_EULER_RE = re.compile(
+    r"\\(?:mathrm|operatorname|text|textrm|textnormal|mathit|rm)\s*\{\s*e\s*\}|\{\s*\\rm\s+e\s*\}"
+)
+
+
+def _radical(m: re.Match) -> str:
+    index = {"\u221a": "", "\u221b": "[3]", "\u221c": "[4]"}[m.group(1)]
+    arg = m.group(2)
+    if arg is None:
+        return "\\sqrt" + index + " "
+    if arg[0] in "({":
+        arg = arg[1:-1]
+    return "\\sqrt%s{%s}" % (index, arg)
+
+
+def _normalize_unicode(s: str) -> str:
+    """Unicode math -> LaTeX: ``x²`` -> ``x^{2}``, ``a₁`` -> ``a_{1}``, ``√2`` -> ``\\sqrt{2}``,
+    ``∛x`` -> ``\\sqrt[3]{x}``, ``−`` -> ``-``, ``×``/``·`` -> ``\\times``/``\\cdot``, ``π`` -> ``\\pi``,
+    ``½`` -> ``\\frac{1}{2}``, fullwidth ``８`` -> ``8`` (GRADING.md, Normalisation)."""
+    if s.isascii():
+        return s
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _SUPER_RUN_RE.sub(lambda m: "^{%s}" % "".join(_SUPERSCRIPT[c] for c in m.group(0)), s)
+    s = _SUB_RUN_RE.sub(lambda m: "_{%s}" % "".join(_SUBSCRIPT[c] for c in m.group(0)), s)
+    return _RADICAL_RE.sub(_radical, s)
 _SCI_RE = re.compile(r"(?<![\w.\\])(\d+(?:\.\d+)?|\.\d+)[eE]([-+]?\d+)(?![\w.])")
 _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textnormal|mbox|mathrm|mathbf|mathit|operatorname)"
 _TRAILING_UNIT_RE = re.compile(
@@ -171,7 +205,7 @@ def _prepare(s: str) -> str:
     -> ``1.2\\times10^{-3}``, ``{,}`` -> ``,``, degrees and trailing ``\\text{}`` units removed,
     ``\\left``/``\\right`` and spacing commands removed, ``\\$`` removed, trailing ``.`` removed.
     """
-    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
+    s = _EULER_RE.sub("e", _normalize_unicode(s))
     s = _unwrap_box(_strip_delims(s))
     s = re.sub(r"^\$\s*(?=[-\d.])", "", s) if s.count("$") == 1 else s  # "$18" (currency, no closing $)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
@@ -260,8 +294,12 @@ def _unparen(c: str) -> str:
     return c
 
 
-def _close(a: Fraction, b: Fraction, exact: bool) -> bool:
-    """Numeric policy: exact equality for two exact values, else relative tolerance REL_TOL."""
+def _close(a: Fraction, b: Fraction, exact: bool, abs_tol: Fraction | None = None) -> bool:
+    """Numeric policy: exact equality for two exact values, else relative tolerance REL_TOL;
+    a per-problem absolute tolerance ``abs_tol`` (OlympiadBench ``error``) also admits
+    ``|a-b| <= abs_tol``."""
+    if abs_tol is not None and abs(a - b) <= abs_tol:
+        return True
     if exact:
         return a == b
     if a == 0 or b == 0:
@@ -269,19 +307,19 @@ def _close(a: Fraction, b: Fraction, exact: bool) -> bool:
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b))
 
 
-def _numbers_equal(p: _Num, g: _Num) -> bool:
+def _numbers_equal(p: _Num, g: _Num, abs_tol: Fraction | None = None) -> bool:
     exact = p.exact and g.exact
     if p.pct == g.pct:
-        return _close(p.value, g.value, exact)
+        return _close(p.value, g.value, exact, abs_tol)
     pct, other = (p, g) if p.pct else (g, p)
     # "10%" matches both 10 and 0.1
-    return _close(pct.value, other.value, exact) or _close(pct.value / 100, other.value, exact)
+    return _close(pct.value, other.value, exact, abs_tol) or _close(pct.value / 100, other.value, exact, abs_tol)
 
 
 _LETTER_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
 
 
-def _quick_verdict(pred: str, gold: str) -> bool | None:
+def _quick_verdict(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool | None:
     """Cheap in-process verdict, or ``None`` when math-verify is needed."""
     p, g = _canon(pred), _canon(gold)
     if not p or not g:
@@ -293,7 +331,7 @@ def _quick_verdict(pred: str, gold: str) -> bool | None:
         return True
     pn, gn = _parse_plain_number(_unparen(p)), _parse_plain_number(_unparen(g))
     if pn is not None and gn is not None:
-        return _numbers_equal(pn, gn)
+        return _numbers_equal(pn, gn, abs_tol)
     pl, gl = _LETTER_RE.match(p), _LETTER_RE.match(g)
     if pl and gl:
         return pl.group(1).upper() == gl.group(1).upper()

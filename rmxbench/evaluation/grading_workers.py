@@ -82,7 +82,7 @@ def _mv_setup() -> None:
 
     def num_close(a, b, inexact: bool) -> bool:
         if isinstance(a, Fraction) and isinstance(b, Fraction):
-            return _close(a, b, not inexact)
+            return _close(a, b, not inexact, _MV_STATE.get("abs_tol"))
         from sympy import Abs, Max
 
         a_, b_ = (Rational(a.numerator, a.denominator) if isinstance(a, Fraction) else a), (
@@ -90,6 +90,9 @@ def _mv_setup() -> None:
         )
         diff = Abs((a_ - b_).evalf(60))
         scale = Max(Abs(a_.evalf(60)), Abs(b_.evalf(60)))
+        tol = _MV_STATE.get("abs_tol")
+        if tol is not None and bool(diff <= Rational(tol.numerator, tol.denominator)):
+            return True
         if not inexact:
             return bool(diff <= Rational(1, 10**40) * scale) or bool(diff == 0)
         if a_ == 0 or b_ == 0:
@@ -122,9 +125,19 @@ def _mv_setup() -> None:
     _MV_STATE.update(parse=parse_cached, verify=verify)
 
 
-def _worker_check(pred: str, gold: str) -> bool:
-    """Full (possibly slow) equivalence check with math-verify; called inside a worker process."""
-    quick = _quick_verdict(pred, gold)
+def _parsed_math(parsed: list) -> bool:
+    """math-verify returned a math object (it returns only the raw string when parsing failed)."""
+    return any(not isinstance(x, str) for x in parsed)
+
+
+def _worker_check(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool:
+    """Full (possibly slow) equivalence check with math-verify; called inside a worker process.
+
+    When either side does not parse into a math object the verdict is ``False``: math-verify
+    would then compare the raw (often truncated) strings, which called ``1-\\frac{1}{\\mathrm{K}^{2}}``
+    equal to ``1-\\frac{1}{\\mathrm{K}}`` (identical strings were already accepted by the quick path).
+    """
+    quick = _quick_verdict(pred, gold, abs_tol)
     if quick is not None:
         return quick
     _mv_setup()
@@ -133,9 +146,13 @@ def _worker_check(pred: str, gold: str) -> bool:
         return False
     gold_parsed = _MV_STATE["parse"](g)
     pred_parsed = _MV_STATE["parse"](p)
-    if not gold_parsed or not pred_parsed:
+    if not _parsed_math(gold_parsed) or not _parsed_math(pred_parsed):
         return False
-    return bool(_MV_STATE["verify"](gold_parsed, pred_parsed, timeout_seconds=None))
+    _MV_STATE["abs_tol"] = abs_tol
+    try:
+        return bool(_MV_STATE["verify"](gold_parsed, pred_parsed, timeout_seconds=None))
+    finally:
+        _MV_STATE["abs_tol"] = None
 
 
 def _worker_main() -> None:  # pragma: no cover - runs in the child process
@@ -182,7 +199,8 @@ def _worker_main() -> None:  # pragma: no cover - runs in the child process
         except ValueError:
             continue
         try:
-            resp = {"id": req["id"], "ok": _worker_check(req["pred"], req["gold"])}
+            tol = Fraction(req["tol"]) if req.get("tol") is not None else None
+            resp = {"id": req["id"], "ok": _worker_check(req["pred"], req["gold"], tol)}
         except (Exception, RecursionError, MemoryError) as exc:
             resp = {"id": req["id"], "ok": False, "error": repr(exc)[:300]}
         proto.write(json.dumps(resp) + "\n")
@@ -206,7 +224,7 @@ class _Worker:
 
     def start(self) -> None:
         env = dict(os.environ)
-        pkg_parent = str(Path(__file__).resolve().parents[2])
+        pkg_parent = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("OMP_NUM_THREADS", "1")
         self.inbox = queue.Queue()
@@ -254,7 +272,7 @@ class _Worker:
             )
         self.ready = True
 
-    def call(self, pred: str, gold: str, timeout_s: float) -> tuple[bool, bool]:
+    def call(self, pred: str, gold: str, timeout_s: float, abs_tol: Fraction | None = None) -> tuple[bool, bool]:
         """Run one check; returns ``(correct, timed_out)``; kills + respawns on overrun."""
         self.ensure_ready()
         assert self.proc is not None and self.proc.stdin is not None
@@ -262,7 +280,8 @@ class _Worker:
         rid = self._next_id
         deadline = time.monotonic() + timeout_s
         try:
-            self.proc.stdin.write((json.dumps({"id": rid, "pred": pred, "gold": gold}) + "\n").encode())
+            req = {"id": rid, "pred": pred, "gold": gold, "tol": None if abs_tol is None else str(abs_tol)}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self.restart()
@@ -318,10 +337,10 @@ class _Pool:
         for w in self.workers:
             self.idle.put(w)
 
-    def check(self, pred: str, gold: str, timeout_s: float) -> tuple[bool, bool]:
+    def check(self, pred: str, gold: str, timeout_s: float, abs_tol: Fraction | None = None) -> tuple[bool, bool]:
         w = self.idle.get()
         try:
-            return w.call(pred, gold, timeout_s)
+            return w.call(pred, gold, timeout_s, abs_tol)
         finally:
             self.idle.put(w)
 
@@ -402,8 +421,3 @@ def worker_pids() -> list[int]:
     if pool is None or pool.pid != os.getpid():
         return []
     return [w.proc.pid for w in pool.workers if w.proc is not None and w.alive()]
-
-
-# --------------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------------

@@ -94,7 +94,8 @@ def _olympiad(name: str, i: int, r: Row) -> Row:
     sols = r.get("solution")
     return {"id": f"{name}/{i:04d}", "problem": r["question"], "answer": str(first).replace("$", "").strip(),
             "solution": sols[0] if isinstance(sols, (list, tuple)) and sols else sols,
-            "source_id": r.get("id"), "is_multiple_answer": r.get("is_multiple_answer")}
+            "source_id": r.get("id"), "is_multiple_answer": r.get("is_multiple_answer"),
+            "error": r.get("error")}
 
 
 def _aime(name: str, i: int, r: Row) -> Row:

@@ -213,7 +213,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
                   chat_template: bool, dtype: str, trust_remote_code: bool,
                   adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
                   data_dir: str | Path | None = None, out_dir: str | Path, row_id: str,
-                  backend: str | None = None) -> TaskRecord:
+                  backend: str | None = None, eval_prompt: str = "base") -> TaskRecord:
     """Evaluate ``model_ref`` (+ ``adapter_dir``) on benchmark ``task``; write outputs into ``out_dir``.
 
     Args:
@@ -230,6 +230,9 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         out_dir: output folder (created).
         row_id: board row id stored in the record.
         backend: ``hf``/``vllm``; None = ``protocol.backend``.
+        eval_prompt: which prompt this row uses, recorded in the provenance for the board:
+            ``base`` (the family's base prompt, paper App. C) or ``trained`` (an RL checkpoint's
+            own training prompt, ``RLBaseline.eval_prompt``).
 
     Returns:
         The :class:`TaskRecord`: score = pass@1 (k = 1) or avg@k = mean correctness over all k
@@ -327,7 +330,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         **_model_provenance(model_ref, spec_dir, adapter_dir),
         "row_id": row_id, "task": task, "lm_eval_task": name,
         "backend": model_name, "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
-        "prompt_style": prompt_style, "chat_template": apply_chat,
+        "prompt_style": prompt_style, "eval_prompt": eval_prompt, "chat_template": apply_chat,
         "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
         "seeds": {"seed": protocol.seed},
         "limit": limit, "data": _data_provenance(task, ddir),

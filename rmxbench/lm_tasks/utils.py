@@ -34,7 +34,9 @@ def load_docs(benchmark: str, prompt_style: str | None = None, data_dir: str | N
     carries the model arguments (``pretrained=...``), which are ignored here.
 
     Each doc has string fields ``id``, ``problem``, ``answer`` (gold), ``task`` (benchmark name),
-    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.evaluation.prompts.task_prompt`).
+    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.evaluation.prompts.task_prompt`),
+    and ``tolerance``: the row's own absolute numeric tolerance (OlympiadBench ``error``) as a
+    string, or ``None``.
 
     Raises:
         rmxbench.errors.UserError: unknown benchmark/style, missing data file, hub unreachable.
@@ -52,7 +54,8 @@ def load_docs(benchmark: str, prompt_style: str | None = None, data_dir: str | N
     ddir = resolve_data_dir(data_dir)
     rows = load_benchmark(benchmark, data_dir=ddir)
     docs = [{"id": str(r["id"]), "problem": str(r["problem"]), "answer": str(r["answer"]),
-             "task": benchmark, "prompt_style": style, "prompt": task_prompt(str(r["problem"]), style)}
+             "task": benchmark, "prompt_style": style, "prompt": task_prompt(str(r["problem"]), style),
+             "tolerance": None if r.get("error") is None else str(r["error"])}
             for r in rows]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
@@ -71,13 +74,17 @@ def truncate_keep_all(resps: Iterable[list[str]], docs: Iterable[dict]) -> list[
             for rs, d in zip(resps, docs)]
 
 
-def grade_samples(completions: list[str], gold: str, task: str | None) -> dict[str, Any]:
-    """Grade each completion; return ``{correct, extracted, rule, timed_out}`` lists (sample order)."""
+def grade_samples(completions: list[str], gold: str, task: str | None,
+                  tolerance: str | None = None) -> dict[str, Any]:
+    """Grade each completion; return ``{correct, extracted, rule, timed_out}`` lists (sample order).
+
+    ``tolerance``: the problem's absolute numeric tolerance (OlympiadBench ``error``), if any.
+    """
     from rmxbench.evaluation.grading import grade
 
     out: dict[str, list] = {"correct": [], "extracted": [], "rule": [], "timed_out": []}
     for c in completions:
-        g = grade(c, gold, task=task)
+        g = grade(c, gold, task=task, tolerance=tolerance)
         out["correct"].append(bool(g.correct))
         out["extracted"].append(g.extracted)
         out["rule"].append(g.rule)
@@ -122,7 +129,7 @@ def process_results(doc: dict, results: list) -> dict[str, Any]:
     """
     filtered = results[0] if len(results) == 1 else [r if isinstance(r, str) else r[0] for r in results]
     completions = [filtered] if isinstance(filtered, str) else list(filtered)
-    g = grade_samples(completions, doc["answer"], doc.get("task"))
+    g = grade_samples(completions, doc["answer"], doc.get("task"), doc.get("tolerance"))
     metrics: dict[str, Any] = scores_from_verdicts(g["correct"], g["extracted"])
     metrics["rmx_graded"] = {"id": doc["id"], "completions": completions, **g}
     return metrics

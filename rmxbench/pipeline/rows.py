@@ -20,18 +20,17 @@ class EvalSettings:
     chat_template: bool
     dtype: str
     trust_remote_code: bool
+    #: ``base`` (the family's base prompt, paper App. C) or ``trained`` (an RL row's own training prompt)
+    eval_prompt: str = "base"
 
 
 def eval_settings(base: BaseModelSpec, kind: str, row: Any) -> EvalSettings:
-    """Evaluation settings of a row: RL baselines may override prompt, chat template and dtype."""
+    """Evaluation settings of a row: RL baselines use the base prompt unless ``eval_prompt: trained``
+    (:meth:`rmxbench.spec.schema.RLBaseline.eval_prompt_settings`) and may override dtype."""
     if kind == "rl_baseline":
-        return EvalSettings(
-            model=row.model,
-            prompt_style=row.prompt_style or base.prompt_style,
-            chat_template=base.chat_template if row.chat_template is None else row.chat_template,
-            dtype=row.dtype or base.dtype,
-            trust_remote_code=row.trust_remote_code,
-        )
+        style, chat, which = row.eval_prompt_settings(base)
+        return EvalSettings(model=row.model, prompt_style=style, chat_template=chat, dtype=row.dtype or base.dtype,
+                            trust_remote_code=row.trust_remote_code, eval_prompt=which)
     return EvalSettings(model=base.model, prompt_style=base.prompt_style, chat_template=base.chat_template,
                         dtype=base.dtype, trust_remote_code=base.trust_remote_code)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from rmxbench.spec.yaml_loader import SafeLoaderKeepingBadScalars
 from pydantic import BaseModel, ValidationError
 
 from rmxbench.errors import UserError
@@ -140,17 +142,19 @@ class _LineIndex:
     def __init__(self) -> None:
         self.pos: dict[tuple[str, ...], tuple[int, int]] = {(): (1, 1)}
         self.duplicates: list[tuple[tuple[str, ...], int, int]] = []  # (path, line, first line)
+        self.node_loc: dict[int, Loc] = {}  # id(node) -> pydantic-style loc (list indices as int)
 
-    def walk(self, node: yaml.Node, path: tuple[str, ...], seen: set[int]) -> None:
+    def walk(self, node: yaml.Node, path: tuple[str, ...], seen: set[int], loc: Loc = ()) -> None:
         if id(node) in seen:  # an alias: lines stay those of the alias's parent key
             return
         seen.add(id(node))
+        self.node_loc[id(node)] = loc
         if isinstance(node, yaml.MappingNode):
             first: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
                 if key == "<<":  # merge key: keep the merged keys' own lines
-                    self.walk(value_node, path, seen)
+                    self.walk(value_node, path, seen, loc)
                     continue
                 line = key_node.start_mark.line + 1
                 if key in first:
@@ -158,11 +162,11 @@ class _LineIndex:
                 else:
                     first[key] = line
                     self.pos[path + (key,)] = (line, key_node.start_mark.column + 1)
-                self.walk(value_node, path + (key,), seen)
+                self.walk(value_node, path + (key,), seen, loc + (key,))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self.pos[path + (str(i),)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                self.walk(item, path + (str(i),), seen)
+                self.walk(item, path + (str(i),), seen, loc + (i,))
 
     def line(self, loc: Loc) -> tuple[int, int]:
         """Line of ``loc``, or of its nearest ancestor that has one."""
@@ -222,7 +226,7 @@ def _read_yaml(path: Path, shown: str) -> tuple[Any, _LineIndex, list[Problem]]:
                     hint="save the file as UTF-8", column=col)
     if text.startswith("\ufeff"):
         text = text[1:]
-    loader = yaml.SafeLoader(text)
+    loader = SafeLoaderKeepingBadScalars(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -261,6 +265,12 @@ def _read_yaml(path: Path, shown: str) -> tuple[Any, _LineIndex, list[Problem]]:
                     hint="a spec is key: value lines starting at column 1; see specs/ for examples")
     idx.walk(node, (), set())
     problems = [
+        Problem(shown, n.start_mark.line + 1, field_path(idx.node_loc.get(id(n), ())), given=repr(n.value),
+                message=f"YAML cannot read this value: {reason}", column=n.start_mark.column + 1,
+                hint="dates are YYYY-MM-DD with a real month and day; quote the value if it is meant as text"
+                if n.tag.endswith(":timestamp") else "fix the value, or quote it if it is meant as text")
+        for n, reason in loader.bad_scalars.values()
+    ] + [
         Problem(shown, line, field_path(p), message=f"duplicate key {p[-1]!r} (first at line {first}); "
                 "YAML would silently keep only the last one", hint="delete or merge one of them")
         for p, line, first in idx.duplicates
@@ -476,6 +486,9 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
         allowed = _bounds_text(finfo) or f"{_BOUNDS[etype]} {bound}"
         if desc:
             allowed += f" ({desc})"
+    elif etype == "finite_number":
+        message = "must be a finite number (not .inf or .nan)"
+        allowed = (_bounds_text(finfo) or "a finite number") + (f" ({desc})" if desc else "")
     elif etype == "too_short":
         n = ctx.get("min_length", 1)
         message = f"needs at least {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', 0)}"
@@ -520,6 +533,7 @@ def check_spec_file(path: str | Path) -> CheckResult:
     if data is None and problems:
         return CheckResult(shown, None, problems)
     raw_problems = _raw_checks(data, idx, shown)
+    yaml_fields = {q.field for q in problems if q.field}  # already explained (e.g. an unreadable date)
     spec = None
     try:
         spec = Spec.model_validate(data)
@@ -527,7 +541,9 @@ def check_spec_file(path: str | Path) -> CheckResult:
         for err in exc.errors(include_url=False):
             if not err["loc"] and err["type"] == "value_error" and raw_problems:
                 continue  # the Spec-level cross-reference error, already reported line by line
-            problems.append(_problem_from_error(err, data, idx, shown))
+            q = _problem_from_error(err, data, idx, shown)
+            if q.field not in yaml_fields:
+                problems.append(q)
     problems = _dedupe(problems + raw_problems)
     if problems:
         return CheckResult(shown, None, problems)

@@ -20,8 +20,18 @@ Objective = Literal["contrastive", "positive_only", "random_positions"]
 PoolSource = Literal["math_train", "gsm8k_train", "embedded_train"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StrictModel(BaseModel):
+    """Base of every spec-schema model (recipes here, the rest in :mod:`rmxbench.spec`).
+
+    Unknown keys are errors (``extra="forbid"``), values are immutable, and no float field
+    anywhere in the schema accepts ``inf``/``-inf``/``nan`` (``allow_inf_nan=False``: YAML's
+    ``.inf``/``.nan`` would otherwise pass every ``ge``/``le`` bound check or poison the loss).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_Strict = StrictModel
 
 
 class PoolConfig(_Strict):

@@ -5,8 +5,9 @@ decoding, backend), a pricing table (GPU type -> USD/hour with the price's date)
 ReasonMaxxer recipes, and base models, each with its public RL baselines and its ReasonMaxxer
 rows. Every stage of rmxbench (training, evaluation, board, cost) reads this schema.
 
-All models use pydantic v2 with ``extra="forbid"``: unknown keys are errors (``rmxbench
-validate`` suggests the near-miss key). Loading a spec never imports torch or touches the
+All models derive from :class:`rmxbench.spec.recipe.StrictModel` (pydantic v2,
+``extra="forbid"``, ``allow_inf_nan=False``): unknown keys are errors (``rmxbench validate``
+suggests the near-miss key) and no float field accepts ``inf``/``nan``. Loading a spec never imports torch or touches the
 network. Use :func:`rmxbench.spec.check.load_spec` to read a file with line-numbered errors.
 
 Row ids (base, RL baseline and ReasonMaxxer ids) are used as directory names in the artifact
@@ -20,10 +21,10 @@ import datetime as _dt
 import re
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
-from rmxbench.spec.recipe import ReasonMaxxerRecipe
+from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -41,12 +42,16 @@ TaskName = Literal[TASKS]
 PromptStyle = Literal[
     "qwen_raw", "mistral_qa", "r1_chat", "simplerl_chatml", "orz_think", "prime_chat", "tiny_story"
 ]
+#: Which prompt an RL baseline is evaluated with: ``base`` = its family's base prompt (paper App. C:
+#: "the same template ... is applied to the base model, the RL baselines, and the ReasonMaxxer
+#: adapter"; the default), ``trained`` = the prompt the checkpoint was trained with
+#: (``trained_prompt_style``), an explicit, labelled departure from the paper's protocol.
+EvalPrompt = Literal["base", "trained"]
 CostBasis = Literal["measured", "reported", "estimated", "derived", "unspecified"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # one model config for the whole schema (no inf/nan floats, no unknown keys)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -147,21 +152,58 @@ class RLBaseline(_RowBase):
     )
     algorithm: str = Field(description="RL algorithm, e.g. GRPO, PPO, RLOO (PRIME).")
     source: str = Field(description="Public source of the checkpoint / method (URL or citation).")
-    prompt_style: PromptStyle | None = Field(
-        None, description="Prompt the checkpoint was trained with; null = the base model's style."
+    trained_prompt_style: PromptStyle | None = Field(
+        None, description="Prompt the checkpoint was trained with (a fact; used only with `eval_prompt: trained`)."
     )
-    chat_template: bool | None = Field(None, description="Override the base's chat-template setting.")
+    eval_prompt: EvalPrompt = Field(
+        "base",
+        description="Prompt to evaluate with: `base` = the family's base prompt (paper App. C, default) "
+        "| `trained` = `trained_prompt_style` (labelled on the board).",
+    )
+    chat_template: bool | None = Field(
+        None, description="Override the base's chat-template setting (with `eval_prompt: trained` only)."
+    )
     dtype: DType | None = Field(None, description="Override the base's dtype.")
     trust_remote_code: bool = Field(False, description="Run the checkpoint's own code; off unless set here.")
     cost: Cost | None = Field(None, description="Published training cost.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_prompt_style(cls, data):
+        if isinstance(data, dict) and "prompt_style" in data:
+            raise ValueError(
+                "`prompt_style` on an RL baseline is now `trained_prompt_style` (the prompt the checkpoint "
+                "was trained with); RL rows are evaluated with the base prompt (paper App. C) unless "
+                "`eval_prompt: trained` is set"
+            )
+        return data
+
     @model_validator(mode="after")
     def _model_or_reason(self) -> "RLBaseline":
+        if self.eval_prompt == "trained" and self.trained_prompt_style is None:
+            raise ValueError("`eval_prompt: trained` needs `trained_prompt_style` (the prompt the checkpoint was trained with)")
+        if self.chat_template is not None and self.eval_prompt != "trained":
+            raise ValueError("`chat_template` on an RL baseline applies only with `eval_prompt: trained` "
+                             "(with the base prompt the base's chat-template setting is used)")
         if self.model is None and not self.unavailable:
             raise ValueError("set `model`, or `unavailable` with the reason there is no public checkpoint")
         if self.model is not None and self.unavailable:
             raise ValueError("set only one of `model` and `unavailable`")
         return self
+
+
+    def eval_prompt_settings(self, base: "BaseModelSpec") -> tuple[str, bool, str]:
+        """``(prompt_style, chat_template, eval_prompt)`` this row is evaluated with.
+
+        ``eval_prompt="base"`` (default, paper App. C): the base's prompt style and chat-template
+        setting. ``"trained"``: ``trained_prompt_style`` and the row's ``chat_template`` (else the
+        base's).
+        """
+        if self.eval_prompt == "trained":
+            assert self.trained_prompt_style is not None  # enforced by the validator
+            chat = base.chat_template if self.chat_template is None else self.chat_template
+            return self.trained_prompt_style, chat, "trained"
+        return base.prompt_style, base.chat_template, "base"
 
 
 class ReasonMaxxerRow(_RowBase):

@@ -80,7 +80,7 @@ def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     record = evaluate_task(model, config.task, protocol=config.protocol, prompt_style=s.prompt_style,
                            chat_template=s.chat_template, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
                            adapter_dir=adapter, spec_dir=config.spec_dir, data_dir=config.data_dir,
-                           out_dir=out_dir, row_id=config.row_id)
+                           out_dir=out_dir, row_id=config.row_id, eval_prompt=s.eval_prompt)
     if adapter is not None and (adapter / "rmx_metadata.json").is_file():
         import json
 
