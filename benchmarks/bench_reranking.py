@@ -73,8 +73,8 @@ def main() -> None:
     from rmxbench.analysis import reranking
     from rmxbench.analysis.analysis_config import RerankingConfig
     from rmxbench.analysis.common import ModelHandle, Pair, greedy_samples, prompts_for
-    from rmxbench.data import load_benchmark
-    from rmxbench.spec import ModelRef
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.spec.schema import ModelRef
 
     torch.set_num_threads(args.threads)
     (base, tok), (other, _) = _models(args.model, args.layers)

@@ -37,11 +37,13 @@ def setup(tmp_path_factory):
     import torch
 
     from rmxbench.analysis.common import ModelHandle, Pair
-    from rmxbench.data import load_benchmark
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.spec import ModelRef, ReasonMaxxerRow
-    from rmxbench.store import ArtifactStore
-    from rmxbench.validate import load_spec
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.pipeline.runner import train_row
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.check import load_spec
+    from rmxbench.spec.context import SpecContext
+    from rmxbench.spec.schema import ModelRef, ReasonMaxxerRow
 
     torch.set_num_threads(1)
     os.environ.setdefault("RMXBENCH_THREADS", "1")
@@ -50,10 +52,15 @@ def setup(tmp_path_factory):
     recipe = spec.recipes[base_spec.reasonmaxxer[0].recipe]
     recipe = recipe.model_copy(update={"taus": [0.3, 0.6], "pool": recipe.pool.model_copy(update={"size": 64}),
                                        "selection": recipe.selection.model_copy(update={"validation_problems": 16})})
-    spec = spec.model_copy(update={"recipes": {"r": recipe}})
+    base_spec = base_spec.model_copy(update={"reasonmaxxer": [ReasonMaxxerRow(id="tiny-r", recipe="r")]})
+    spec = spec.model_copy(update={"recipes": {"r": recipe}, "models": [base_spec]})
     store = ArtifactStore(tmp_path_factory.mktemp("store"))
-    res = train_row(spec, base_spec, ReasonMaxxerRow(id="tiny-r", recipe="r"), store=store,
-                    spec_dir=ROOT / "specs", data_dir=None)
+    ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=store.home)
+    import io
+
+    from rich.console import Console
+
+    res = train_row(build_plan(ctx, store=store, only=["tiny-r"]), "tiny-r", console=Console(file=io.StringIO()))
     assert res.status == "ok", res.message
     ref = ModelRef(path="package:embedded/tiny")
     base = ModelHandle("tiny <b>", ref, dtype="float32")
@@ -253,9 +260,9 @@ def test_configs_reject_unknown_fields():
 def test_analyses_section_cross_references():
     from rmxbench.analysis.analysis_config import AnalysisEntry
     from rmxbench.analysis.pairs import check_entries, resolve
-    from rmxbench.prompts import TEMPLATES
-    from rmxbench.spec import TASKS
-    from rmxbench.validate import load_spec
+    from rmxbench.evaluation.prompts import TEMPLATES
+    from rmxbench.evaluation.benchmarks import TASKS
+    from rmxbench.spec.check import load_spec
 
     spec = load_spec(ROOT / "specs" / "tiny.yaml")
     kw = dict(tasks=TASKS, styles=tuple(TEMPLATES))

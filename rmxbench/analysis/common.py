@@ -2,12 +2,12 @@
 
 - :class:`ModelHandle` names a model the way a spec row does (a :class:`~rmxbench.spec.ModelRef`,
   optionally plus a PEFT adapter folder, e.g. a ReasonMaxxer row = its base + its adapter) and
-  loads it with :func:`rmxbench.modeling.load_model` (+ ``peft.PeftModel.from_pretrained``).
+  loads it with :func:`rmxbench.backends.modeling.load_model` (+ ``peft.PeftModel.from_pretrained``).
 - :class:`Pair` is (base, other, prompt style): both models see the *same* prompt text (paper §3:
   "the same set of prompts") and must share a tokenizer (teacher forcing and lockstep decoding
   compare token ids).
 - :func:`greedy_samples` / :func:`score` decode greedily with
-  :class:`~rmxbench.generation.HFGenerator` and grade with :func:`rmxbench.grading.grade`, the one
+  :class:`~rmxbench.backends.generation.HFGenerator` and grade with :func:`rmxbench.evaluation.grading.grade`, the one
   grader, so accuracies match the board's greedy pass@1 protocol (same prompt, stops, grader).
 - :func:`write_result` writes ``result.json`` atomically; figures are matplotlib PNGs
   (:func:`save_figure`), each with a caption stating pair, task, n and settings.
@@ -52,7 +52,7 @@ class ModelHandle:
         Raises:
             UserError: weights or adapter folder missing/unloadable.
         """
-        from rmxbench.modeling import load_model
+        from rmxbench.backends.modeling import load_model
 
         model, tok = load_model(self.ref, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
                                 spec_dir=self.spec_dir)
@@ -102,31 +102,31 @@ def check_same_tokenizer(tok_a: Any, tok_b: Any, pair: Pair) -> None:
 
 
 def prompts_for(problems: Sequence[dict], style: str, tokenizer: Any) -> list[str]:
-    """The exact prompt texts (:func:`rmxbench.prompts.build_prompt`) of ``problems``."""
-    from rmxbench.prompts import build_prompt
+    """The exact prompt texts (:func:`rmxbench.evaluation.prompts.build_prompt`) of ``problems``."""
+    from rmxbench.evaluation.prompts import build_prompt
 
     return [build_prompt(str(p["problem"]), style, tokenizer) for p in problems]
 
 
 def stop_strings(style: str) -> tuple[str, ...]:
-    """The stop sequences of a prompt style (:data:`rmxbench.prompts.STOP_SEQUENCES`)."""
-    from rmxbench.prompts import STOP_SEQUENCES
+    """The stop sequences of a prompt style (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`)."""
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
     return tuple(STOP_SEQUENCES.get(style, []))
 
 
 def greedy_samples(model: Any, tok: Any, prompts: Sequence[str], *, style: str, max_new_tokens: int,
                    batch_size: int, progress: Callable[[int], None] | None = None) -> list:
-    """Greedy (T = 0) completions, one :class:`~rmxbench.generation.Sample` per prompt."""
-    from rmxbench.generation import Decoding, HFGenerator
+    """Greedy (T = 0) completions, one :class:`~rmxbench.backends.generation.Sample` per prompt."""
+    from rmxbench.backends.generation import Decoding, HFGenerator
 
     dec = Decoding(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop_strings(style))
     return [s[0] for s in HFGenerator(model, tok, batch_size=batch_size).generate(prompts, dec, progress=progress)]
 
 
 def verdicts(texts: Sequence[str], problems: Sequence[dict], task: str) -> list[bool]:
-    """Correctness of each completion text by :func:`rmxbench.grading.grade` (the one grader)."""
-    from rmxbench.grading import grade
+    """Correctness of each completion text by :func:`rmxbench.evaluation.grading.grade` (the one grader)."""
+    from rmxbench.evaluation.grading import grade
 
     return [bool(grade(t, str(p["answer"]), task=task).correct) for t, p in zip(texts, problems)]
 
@@ -153,9 +153,9 @@ def map_completion_logits(model: Any, sequences: Sequence[Sequence[int]], starts
     """Teacher-force ``model`` on ``sequences`` and apply ``fn`` to the logits of completion tokens.
 
     The body runs once per length-sorted, right-padded batch and returns hidden states only
-    (:func:`rmxbench.entropy.hidden_states`); ``lm_head`` is applied to the positions that
+    (:func:`rmxbench.method.entropy.hidden_states`); ``lm_head`` is applied to the positions that
     predict completion tokens, ``chunk_size`` rows at a time, so at most a ``[chunk_size, V]``
-    float32 block of logits exists (as in :mod:`rmxbench.entropy`).
+    float32 block of logits exists (as in :mod:`rmxbench.method.entropy`).
 
     Args:
         model: causal LM (a PeftModel uses its active adapter).
@@ -168,7 +168,7 @@ def map_completion_logits(model: Any, sequences: Sequence[Sequence[int]], starts
     """
     import torch
 
-    from rmxbench.entropy import hidden_states, output_head
+    from rmxbench.method.entropy import hidden_states, output_head
 
     device = next(model.parameters()).device
     head = output_head(model)

@@ -3,7 +3,7 @@
 
 1. **Teacher rollouts** (:func:`build_teacher`): ``n_problems`` problems drawn at random (seed
    44, App. B) from the pool; the other model (the *teacher*) samples completions at T 0.6,
-   top-p 0.95 (App. B) with :class:`~rmxbench.generation.HFGenerator`.
+   top-p 0.95 (App. B) with :class:`~rmxbench.backends.generation.HFGenerator`.
 2. **Top-k cache**: the teacher is teacher-forced on its own rollouts and its top-``k`` logits
    (App. B: 64) at every generated token are stored (``teacher.pt``: per rollout ``prompt_ids``,
    ``completion_ids``, ``topk_idx`` ``[C, k]`` int64, ``topk_logits`` ``[C, k]`` float32).
@@ -62,7 +62,7 @@ def build_teacher(config: DistillationConfig, pair: Pair, pool: Sequence[dict], 
     """
     import torch
 
-    from rmxbench.generation import Decoding, HFGenerator
+    from rmxbench.backends.generation import Decoding, HFGenerator
 
     model, tok = teacher or pair.other.load()
     problems = draw_problems(pool, config.n_problems, config.seed)
@@ -147,7 +147,7 @@ def collate(items: Sequence[dict], pad_id: int = 0) -> dict:
 
 def batch_kl(model: Any, batch: dict) -> Any:
     """Per generated-token top-k KL ``[N]`` of ``model`` (a PeftModel uses its adapter) on a batch."""
-    from rmxbench.entropy import hidden_states, output_head
+    from rmxbench.method.entropy import hidden_states, output_head
 
     device = next(model.parameters()).device
     b = {k: v.to(device) for k, v in batch.items()}

@@ -15,7 +15,7 @@ the base's entropy ``H_t`` (nats) are computed, and the emitted token is:
   alternative from the base's top-``random_top_k`` (§3.2: top-20) other than ``b_t``. Seeded per
   problem, so results do not depend on batching.
 
-Each condition reports greedy pass@1 (graded by :func:`rmxbench.grading.grade`), the fraction of
+Each condition reports greedy pass@1 (graded by :func:`rmxbench.evaluation.grading.grade`), the fraction of
 completion tokens *substituted* (emitted token ≠ ``b_t``) and, for gated conditions, the fraction
 *touched* (positions where the rule fired, whether or not the token changed; §3.3's
 "touching only 1.2-8.3% of tokens").
@@ -43,7 +43,7 @@ KINDS = ("base", "other", "oracle", "entropy", "random")
 
 @dataclass
 class Decoded:
-    """One lockstep completion: ids (truncated like :class:`~rmxbench.generation.HFGenerator`'s),
+    """One lockstep completion: ids (truncated like :class:`~rmxbench.backends.generation.HFGenerator`'s),
     text, finish reason, and per completion token whether it was substituted / touched."""
 
     completion_ids: list[int]
@@ -99,7 +99,7 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
     """
     import torch
 
-    from rmxbench.generation import _truncate_at_stop
+    from rmxbench.backends.generation import _truncate_at_stop
 
     if kind not in KINDS:
         raise ValueError(f"unknown intervention {kind!r}; known: {KINDS}")

@@ -9,7 +9,7 @@ forward. At every completion token ``x_t`` (the other model's greedy choice, i.e
   top-``k`` (Eq. 3: k = 5) and *shifted* otherwise;
 - its *rank* under the base is ``1 + #{v : logit_base(v) > logit_base(x_t)}`` (1 = the base's
   argmax; a divergent token has rank ≥ 2 except under exact ties), bucketed 1 / 2 / 3-5 / > 5;
-- the base's entropy ``H_t`` (nats, :mod:`rmxbench.entropy`'s definition) at divergent vs
+- the base's entropy ``H_t`` (nats, :mod:`rmxbench.method.entropy`'s definition) at divergent vs
   agreeing tokens, and their ratio (Table 2: reranked positions have 5-12x the base entropy of
   unchanged ones).
 
@@ -20,7 +20,7 @@ fraction of tokens touched by the oracle equals the rerank percentages"), which 
 trajectory is used.
 
 Cost: one greedy generation of the other model + one teacher-forced base forward (the lm_head is
-applied to completion positions only, ``chunk_size`` at a time, as in :mod:`rmxbench.entropy`);
+applied to completion positions only, ``chunk_size`` at a time, as in :mod:`rmxbench.method.entropy`);
 ``benchmarks/bench_reranking.py`` measures the overhead.
 
 ``result.json`` ``data`` layout: ``table2`` (one row: tokens, divergent/reranked/shifted

@@ -1,6 +1,6 @@
 """The τ curve: test accuracy of every adapter of a ReasonMaxxer τ sweep (paper §6.3, Fig. 4).
 
-The trainer (:mod:`rmxbench.reasonmaxxer_trainer`) trains one adapter per τ of the recipe
+The trainer (the `train` stage (:mod:`rmxbench.stages.train`)) trains one adapter per τ of the recipe
 (``adapter_tau/<key>/``) and keeps only the one that scores best on the validation split; this
 analysis scores *all* of them on the test problems (greedy pass@1, the one grader), next to the
 fraction of completion tokens each τ gated as decision points (§5.2, the "%" under Fig. 4's
@@ -47,7 +47,7 @@ def sweep_from_adapter(adapter_dir: Path) -> list[TauPoint]:
     Raises:
         UserError: no readable ``rmx_metadata.json`` with a ``taus`` table, or a τ folder is gone.
     """
-    from rmxbench.reasonmaxxer_trainer import METADATA_FILE
+    from rmxbench.stages.common import METADATA_FILE
 
     p = Path(adapter_dir) / METADATA_FILE
     try:
@@ -69,7 +69,7 @@ def sweep_from_adapter(adapter_dir: Path) -> list[TauPoint]:
 
 def sweep_label(adapter_dir: Path) -> str:
     """``<row id> (<objective>)`` of a picked adapter (from its ``rmx_metadata.json``), else its folder name."""
-    from rmxbench.reasonmaxxer_trainer import METADATA_FILE
+    from rmxbench.stages.common import METADATA_FILE
 
     try:
         meta = json.loads((Path(adapter_dir) / METADATA_FILE).read_text(encoding="utf-8"))

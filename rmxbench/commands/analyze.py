@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.analysis.api import build_analysis, render_sections
     from rmxbench.analysis.common import ModelHandle, progress_bar
-    from rmxbench.data import load_benchmark
-    from rmxbench.prompts import STOP_SEQUENCES
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
     from rmxbench.results import atomic_write_text
 
     names = list(dict.fromkeys(args.analysis or ["reranking", "interventions"]))
