@@ -51,6 +51,31 @@ def build_analysis(name: str, config: Any, *, base: ModelHandle, other: ModelHan
     return mod.build(config, pair, problems, **kw)
 
 
+def publish_sections(folders: Sequence[Path], out_dir: Path, link_prefix: str) -> tuple[str, str]:
+    """Copy the figures of finished analyses next to a board and render their sections.
+
+    Each result folder's PNGs go to ``out_dir/<folder name>/`` (atomic per file); the Markdown
+    links them as ``<link_prefix><folder name>/<file>``, the HTML embeds them.
+
+    Returns:
+        ``(markdown, html)`` fragments (see :func:`render_sections`).
+    """
+    import os
+    import shutil
+
+    pairs = []
+    for folder in folders:
+        folder = Path(folder)
+        dest = Path(out_dir) / folder.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in read_result(folder).figures:
+            tmp = dest / f".{f.file}.tmp"
+            shutil.copyfile(folder / f.file, tmp)
+            os.replace(tmp, dest / f.file)
+        pairs.append((folder, f"{link_prefix}{folder.name}/"))
+    return render_sections(pairs)
+
+
 def render_sections(folders: Sequence[tuple[Path, str]], *, level: int = 3) -> tuple[str, str]:
     """Markdown and HTML of finished analyses.
 

@@ -3,7 +3,8 @@
 :func:`check_entries` lists every problem of the ``analyses:`` section (unknown base or row ids,
 a row of another base, an analysis that needs ``other`` without one, a τ curve without
 ReasonMaxxer rows, unknown tasks or prompt styles, an RL row without weights) as
-``(field path, message, allowed)`` — ``rmxbench validate`` turns them into its one-screen errors.
+``(location, message, allowed)`` (location: a key path such as ``("analyses", 0, "other")``) —
+``rmxbench validate`` turns them into its one-screen errors, with the line of each key.
 :func:`resolve` turns a valid entry into the rows it names.
 """
 
@@ -35,53 +36,53 @@ def _rows_of(base: Any) -> dict[str, tuple[str, Any]]:
 
 
 def check_entries(spec: Any, entries: list[AnalysisEntry], *, tasks: tuple[str, ...], styles: tuple[str, ...]
-                  ) -> list[tuple[str, str, str]]:
-    """Problems of ``entries`` as ``(field path, message, allowed values)``; empty when valid.
+                  ) -> list[tuple[tuple, str, str]]:
+    """Problems of ``entries`` as ``(location, message, allowed values)``; empty when valid.
 
     Args:
         spec: the :class:`~rmxbench.spec.Spec` (its ``models`` and rows).
         tasks: known task names (the benchmark registry); ``styles``: known prompt styles.
     """
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[tuple, str, str]] = []
     bases = {m.id: m for m in spec.models}
     seen: set[str] = set()
     for i, e in enumerate(entries):
-        at = f"analyses[{i}]"
+        at = ("analyses", i)
         if e.id in seen:
-            out.append((f"{at}.id", f"duplicate analysis id {e.id!r}", "unique ids"))
+            out.append((at + ("id",), f"duplicate analysis id {e.id!r}", "unique ids"))
         seen.add(e.id)
         base = bases.get(e.base)
         if base is None:
-            out.append((f"{at}.base", f"{e.base!r} is not a base model id of this spec", ", ".join(bases)))
+            out.append((at + ("base",), f"{e.base!r} is not a base model id of this spec", ", ".join(bases)))
             continue
         rows = _rows_of(base)
         if e.other is not None and e.other not in rows:
-            out.append((f"{at}.other", f"{e.other!r} is not an RL-baseline or ReasonMaxxer row of base {e.base!r}",
+            out.append((at + ("other",), f"{e.other!r} is not an RL-baseline or ReasonMaxxer row of base {e.base!r}",
                         ", ".join(rows) or "(the base has no rows)"))
         elif e.other is not None and rows[e.other][0] == "rl_baseline" and rows[e.other][1].model is None \
                 and getattr(rows[e.other][1], "train", None) is None:
-            out.append((f"{at}.other", f"RL row {e.other!r} has no weights to analyse (`unavailable`)",
+            out.append((at + ("other",), f"RL row {e.other!r} has no weights to analyse (`unavailable`)",
                         "a row with `model:` (or a trained RL row)"))
         needs = [a for a in e.run if a in PAIR_ANALYSES]
         if needs and e.other is None:
-            out.append((f"{at}.other", f"{', '.join(needs)} compare the base with another model: set `other`",
+            out.append((at + ("other",), f"{', '.join(needs)} compare the base with another model: set `other`",
                         ", ".join(rows) or "(the base has no rows)"))
         rmx = {k for k, (kind, _) in rows.items() if kind == "reasonmaxxer"}
         for j, s in enumerate(e.sweeps):
             if s not in rmx:
-                out.append((f"{at}.sweeps[{j}]", f"{s!r} is not a ReasonMaxxer row of base {e.base!r}",
+                out.append((at + ("sweeps", j), f"{s!r} is not a ReasonMaxxer row of base {e.base!r}",
                             ", ".join(sorted(rmx)) or "(the base has no ReasonMaxxer rows)"))
         if e.sweeps and "tau_curve" not in e.run:
-            out.append((f"{at}.sweeps", "`sweeps` is only used by the τ curve; add `tau_curve` to `run`",
+            out.append((at + ("sweeps",), "`sweeps` is only used by the τ curve; add `tau_curve` to `run`",
                         "tau_curve in run"))
         if "tau_curve" in e.run and not e.sweeps and e.other not in rmx:
-            out.append((f"{at}.sweeps", "the τ curve needs ReasonMaxxer rows: list them in `sweeps` (or make "
+            out.append((at + ("sweeps",), "the τ curve needs ReasonMaxxer rows: list them in `sweeps` (or make "
                         "`other` a ReasonMaxxer row)", ", ".join(sorted(rmx)) or "(none)"))
         for j, t in enumerate(e.tasks):
             if t not in tasks:
-                out.append((f"{at}.tasks[{j}]", f"unknown task {t!r}", ", ".join(tasks)))
+                out.append((at + ("tasks", j), f"unknown task {t!r}", ", ".join(tasks)))
         if e.prompt_style is not None and e.prompt_style not in styles:
-            out.append((f"{at}.prompt_style", f"unknown prompt style {e.prompt_style!r}", ", ".join(styles)))
+            out.append((at + ("prompt_style",), f"unknown prompt style {e.prompt_style!r}", ", ".join(styles)))
     return out
 
 

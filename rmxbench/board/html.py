@@ -222,9 +222,10 @@ def _html_cost(row: Row, prov_map: dict, label: str) -> str:
     )
 
 
-def render_html(board: Board, chart_png: bytes | None = None) -> str:
+def render_html(board: Board, chart_png: bytes | None = None, sections: str = "") -> str:
     """The board as one self-contained HTML document (inline CSS/JS, no external resources);
-    ``chart_png`` is embedded as a ``data:`` URI."""
+    ``chart_png`` is embedded as a ``data:`` URI; ``sections``: HTML of the spec's analyses
+    (already escaped, figures embedded), shown under their own heading."""
     spec = board.spec
     prov_map: dict[str, list[tuple[str, str]]] = {}
     heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg", "Cost"]
@@ -319,6 +320,8 @@ def render_html(board: Board, chart_png: bytes | None = None) -> str:
         )
     else:
         H.append("<p>No ReasonMaxxer row has reproduced results next to a reproduced base or RL baseline yet.</p>")
+    if sections:
+        H.append(f"<h2>Analyses (paper §3, §4, §6.3)</h2>\n{sections}")
     if board.warnings:
         H.append("<h2>Warnings</h2><ul class=\"warn\">" + "".join(f"<li>{_h(w)}</li>" for w in board.warnings) + "</ul>")
     H.append(

@@ -66,8 +66,9 @@ def _header_labels(board: Board) -> list[str]:
     return [f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks]
 
 
-def render_markdown(board: Board, chart: str | None = None) -> str:
-    """The board as GitHub-flavoured Markdown (pipe tables only); ``chart``: PNG file name to link."""
+def render_markdown(board: Board, chart: str | None = None, sections: str = "") -> str:
+    """The board as GitHub-flavoured Markdown (pipe tables only); ``chart``: PNG file name to link;
+    ``sections``: Markdown of the spec's analyses (already escaped), shown under their own heading."""
     spec = board.spec
     L: list[str] = [f"# rmxbench leaderboard: {_md(board.suite)}", ""]
     if board.description:
@@ -129,6 +130,8 @@ def render_markdown(board: Board, chart: str | None = None) -> str:
         ]
     else:
         L += ["No ReasonMaxxer row has reproduced results next to a reproduced base or RL baseline yet.", ""]
+    if sections:
+        L += ["## Analyses (paper §3, §4, §6.3)", "", sections, ""]
     if board.warnings:
         L += ["## Warnings", ""] + [f"- {_md(w)}" for w in board.warnings] + [""]
     return "\n".join(L)

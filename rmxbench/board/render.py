@@ -47,6 +47,7 @@ import html
 import logging
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_write_text
 
@@ -70,6 +71,7 @@ def render(
     notes: dict[str, str],
     reference: dict | None,
     out_dir: str | Path,
+    analyses: Sequence[Path] = (),
 ) -> tuple[Path, Path]:
     """Write ``<out_dir>/<suite>.md`` and ``<out_dir>/<suite>.html`` atomically.
 
@@ -81,6 +83,9 @@ def render(
         notes: row id -> note shown with the row (e.g. "too few mixed-success problems").
         reference: :func:`load_reference` output, or None for no paper numbers.
         out_dir: output folder (created if missing).
+        analyses: artifact folders of the spec's analyses (:mod:`rmxbench.analysis`): one section
+            each, their figures copied to ``<out_dir>/<suite>-analyses/`` (linked from the
+            Markdown, embedded in the HTML).
 
     Returns:
         ``(md_path, html_path)``.
@@ -97,8 +102,14 @@ def render(
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
-    atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None))
-    atomic_write_text(html_path, render_html(board, chart_png=png))
+    sections = ("", "")
+    if analyses:
+        from rmxbench.analysis.api import publish_sections
+
+        sections = publish_sections(analyses, out / f"{board.suite}-analyses", f"{board.suite}-analyses/")
+    atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None,
+                                               sections=sections[0]))
+    atomic_write_text(html_path, render_html(board, chart_png=png, sections=sections[1]))
     return md_path, html_path
 
 

@@ -6,7 +6,8 @@ Files:
   the same ``(row_id, task)`` replaces an earlier one);
 * ``costs.json`` — ``{row_id: RowCost JSON}``;
 * ``notes.json`` — ``{row_id: note}`` (e.g. "too few mixed-success problems");
-* ``stages.json`` — what the last run built and found cached (labels, wall seconds).
+* ``stages.json`` — what the last run built and found cached (labels, wall seconds);
+* ``analyses.json`` — the artifact folders of the spec's analyses (paper §3, §4, §6.3), in order.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ RESULTS_FILE = "results.jsonl"
 COSTS_FILE = "costs.json"
 NOTES_FILE = "notes.json"
 STAGES_FILE = "stages.json"
+ANALYSES_FILE = "analyses.json"
 
 
 def write_run(home: str | Path, suite: str, records: list[TaskRecord], costs: dict[str, RowCost],
-              notes: dict[str, str], stages: dict) -> Path:
+              notes: dict[str, str], stages: dict, analyses: list[Path] = ()) -> Path:
     """Write a run's files (atomically, each) and return the results file."""
     d = run_dir(home, suite)
     lines = [json.dumps(r.to_json(), sort_keys=True, default=str) for r in records]
@@ -31,6 +33,7 @@ def write_run(home: str | Path, suite: str, records: list[TaskRecord], costs: di
     atomic_write_json(d / COSTS_FILE, {k: v.to_json() for k, v in sorted(costs.items())})
     atomic_write_json(d / NOTES_FILE, dict(sorted(notes.items())))
     atomic_write_json(d / STAGES_FILE, stages)
+    atomic_write_json(d / ANALYSES_FILE, [str(p) for p in analyses])
     return d / RESULTS_FILE
 
 
@@ -82,3 +85,13 @@ def load_run(home: str | Path, suite: str) -> tuple[list[TaskRecord], dict[str, 
             raise UserError(f"{d / COSTS_FILE}: row {rid!r} is not a RowCost ({exc})") from None
     notes = {rid: str(n) for rid, n in _json_obj(d / NOTES_FILE).items()}
     return records, costs, notes
+
+
+def load_analyses(home: str | Path, suite: str) -> list[Path]:
+    """Analysis artifact folders of a stored run that still exist (missing file -> empty list)."""
+    p = run_dir(home, suite) / ANALYSES_FILE
+    try:
+        folders = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [Path(f) for f in folders if isinstance(f, str) and (Path(f) / "result.json").is_file()]

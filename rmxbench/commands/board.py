@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.board.reference import load_reference
     from rmxbench.board.render import render
-    from rmxbench.board.runfolder import load_run, run_dir
+    from rmxbench.board.runfolder import load_analyses, load_run, run_dir
     from rmxbench.errors import UserError
     from rmxbench.spec.context import SpecContext
 
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = SpecContext.load(spec_path, home=args.home)
     spec, home = ctx.spec, ctx.home
     records, costs, notes = load_run(home, spec.suite.name)
+    analyses = load_analyses(home, spec.suite.name)
     ref_path = Path(args.reference).expanduser() if args.reference is not None else ctx.reference
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("rmxbench.board.render")
     logger.addHandler(handler)
     try:
-        md, html = render(spec, records, costs, notes, reference, args.out)
+        md, html = render(spec, records, costs, notes, reference, args.out, analyses)
     finally:
         logger.removeHandler(handler)
     for m in handler.messages:

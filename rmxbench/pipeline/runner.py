@@ -28,7 +28,8 @@ from rmxbench.results import RowCost, TaskRecord, atomic_write_json
 @dataclass
 class RunSummary:
     """What a run did. ``built``: (node label, seconds) built in this run; ``cached``: labels
-    found in the store; ``dirs``: node -> artifact folder (every node that exists)."""
+    found in the store; ``dirs``: node -> artifact folder (every node that exists); ``analyses``:
+    artifact folders of the spec's analyses (board sections)."""
 
     records: list[TaskRecord]
     costs: dict[str, RowCost]
@@ -36,6 +37,7 @@ class RunSummary:
     built: list[tuple[str, float]] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     dirs: dict[int, Path] = field(default_factory=dict)
+    analyses: list[Path] = field(default_factory=list)
     results_path: Path | None = None
     board_md: Path | None = None
     board_html: Path | None = None
@@ -159,9 +161,13 @@ class Runner:
         s = self.summary
         from rmxbench.stages.eval import load_record
 
+        from rmxbench.analysis.analysis_config import ANALYSES
+
         for node in self.plan.graph.nodes:
             if node.stage == "eval" and id(node) in s.dirs:
                 s.records.append(self._record(node, load_record(s.dirs[id(node)])))
+            elif node.stage in ANALYSES and id(node) in s.dirs:
+                s.analyses.append(s.dirs[id(node)])
         s.costs = self.costs()
         s.seconds = time.perf_counter() - t0
         self._write_outputs()
@@ -214,11 +220,12 @@ class Runner:
         tasks = list(plan.spec.protocol.tasks)
         s.records.sort(key=lambda r: (order.get(r.row_id, 1 << 30), tasks.index(r.task) if r.task in tasks else 99))
         s.results_path = write_run(self.store.home, plan.spec.suite.name, s.records, s.costs, s.notes,
-                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3)})
+                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3)},
+                                   s.analyses)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
             reference = load_reference(plan.ctx.reference)
-        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir)
+        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, s.analyses)
         s.board_md, s.board_html = Path(md), Path(html)
 
 

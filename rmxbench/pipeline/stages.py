@@ -28,6 +28,15 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "picked PEFT adapter dir + `rmx_metadata.json` (τ, decision fraction, per-τ table)", training=True),
     Stage("eval", "rmxbench.stages.eval", "eval-2", ("pick",),
           "`results.json` (lm-eval), `samples.jsonl`, `record.json`, `key_parts.json`, one per (row, task)"),
+    # the paper's analyses (rmxbench/analysis/), one node per (`analyses:` entry, task)
+    Stage("reranking", "rmxbench.stages.reranking", "reranking-1", ("pick",),
+          "`result.json` (Table-2 numbers), `rank_histogram.png`, `entropy_distributions.png`"),
+    Stage("interventions", "rmxbench.stages.interventions", "interventions-1", ("pick",),
+          "`result.json` (accuracy and substituted share per condition), `accuracy_vs_substituted.png`"),
+    Stage("distillation", "rmxbench.stages.distillation", "distillation-1", ("pick",),
+          "`result.json` (per grid cell: accuracy, share of the gap, KL), `teacher.pt`, `adapter_<i>/`, `recovered.png`"),
+    Stage("tau_curve", "rmxbench.stages.tau_curve", "tau-curve-1", ("pick",),
+          "`result.json` (test accuracy per τ adapter and sweep), `tau_curve.png`"),
 )}
 
 

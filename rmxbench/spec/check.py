@@ -517,7 +517,7 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
     return Problem(shown, line, field_path(loc), given, allowed, hint, message, col)
 
 
-from rmxbench.spec.crosscheck import _raw_checks, _safe_id_example, _warnings  # noqa: E402
+from rmxbench.spec.crosscheck import _raw_checks, _safe_id_example, _warnings, analysis_problems  # noqa: E402
 
 
 def check_spec_file(path: str | Path) -> CheckResult:
@@ -544,6 +544,8 @@ def check_spec_file(path: str | Path) -> CheckResult:
             q = _problem_from_error(err, data, idx, shown)
             if q.field not in yaml_fields:
                 problems.append(q)
+    if spec is not None and not problems and not raw_problems:
+        raw_problems += analysis_problems(spec, idx, shown)
     problems = _dedupe(problems + raw_problems)
     if problems:
         return CheckResult(shown, None, problems)

@@ -152,3 +152,20 @@ def _reported_warnings(spec: Spec, reference: Path, idx: _LineIndex, shown: str)
 
 
 # --------------------------------------------------------------------------- public API
+
+
+def analysis_problems(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]:
+    """Errors of the ``analyses:`` section that need the whole spec (row ids, tasks, prompt styles;
+    :func:`rmxbench.analysis.pairs.check_entries`), each at the line of its key."""
+    from rmxbench.analysis.pairs import check_entries
+    from rmxbench.evaluation.benchmarks import TASKS
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
+
+    out = []
+    for loc, message, allowed in check_entries(spec, spec.analyses, tasks=TASKS, styles=tuple(STOP_SEQUENCES)):
+        given = _get(spec.model_dump(mode="json"), loc)
+        close = difflib.get_close_matches(str(given), [a.strip() for a in allowed.split(",")], n=1, cutoff=0.6) \
+            if isinstance(given, str) else []
+        out.append(Problem(shown, idx.line(loc)[0], field_path(loc), repr(given) if isinstance(given, str) else None,
+                           allowed, f"did you mean {close[0]!r}?" if close else None, message))
+    return out

@@ -23,6 +23,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
+from rmxbench.analysis.analysis_config import AnalysisEntry
 from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 
@@ -366,6 +367,10 @@ class Spec(_Strict):
     )
     recipes: dict[str, ReasonMaxxerRecipe] = Field(default_factory=dict, description="Named recipes.")
     models: list[BaseModelSpec] = Field(min_length=1)
+    analyses: list[AnalysisEntry] = Field(
+        default_factory=list,
+        description="The paper's analyses on (base, other) row pairs: token reranking (§3.1), interventions "
+        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/analysis/analysis_config.py.")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Spec":

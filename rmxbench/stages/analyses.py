@@ -1,0 +1,126 @@
+"""Shared by the four analysis stages (``reranking``, ``interventions``, ``distillation``,
+``tau_curve``): one node per (``analyses:`` entry, analysis, task), keyed by everything that
+determines the result (paper §3.1-3.3, §4, §6.3; methods in :mod:`rmxbench.analysis`).
+
+A node belongs to the board row it analyses — the entry's ``other`` row for the pair analyses,
+the first ``sweeps`` row for the τ curve — so ``--only ROW`` runs it and ``--dry-run`` lists it
+under that row. Its inputs are the nodes that produce that row's weights (a ReasonMaxxer row's
+``pick``, or any node that ``provides`` the row's adapter or checkpoint, e.g. a GRPO training
+stage) and, for the τ curve, every sweep row's ``pick``: so forcing ``pick`` (or anything before
+it) rebuilds the analyses that read it, and every key is known before anything runs.
+
+Artifact: ``result.json`` (:class:`~rmxbench.analysis.common.AnalysisResult`) + PNG figures
+(+ distillation: ``teacher.pt`` and ``adapter_<i>/`` per grid cell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmxbench.pipeline.graph import Graph, Node
+
+
+@dataclass(frozen=True)
+class AnalysisNodeConfig:
+    """What one analysis node's ``build`` needs (not keyed by itself: see ``parts``)."""
+
+    name: str
+    entry: Any
+    task: str
+    base: Any
+    other: Any | None
+    other_kind: str | None
+    other_settings: Any | None
+    prompt_style: str
+    sweep_rows: tuple[str, ...]
+    spec_dir: Path
+    data_dir: Path | None
+    max_new_tokens: int
+    parts: dict = field(default_factory=dict)
+
+
+def owner(resolved: Any, name: str) -> str:
+    """Row id the node of analysis ``name`` is attached to (see module doc)."""
+    if name == "tau_curve":
+        return resolved.sweeps[0].id
+    return resolved.other.id
+
+
+def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
+    """Add ``name``'s nodes whose owner is ``row`` (one per entry running it, per task)."""
+    from rmxbench.analysis.pairs import resolve
+    from rmxbench.pipeline.identity import grader_version, prompt_identity
+    from rmxbench.pipeline.rows import eval_settings
+    from rmxbench.stages.eval import weights_source
+
+    for entry in getattr(plan.spec, "analyses", None) or []:
+        if name not in entry.run:
+            continue
+        r = resolve(plan.spec, entry)
+        if owner(r, name) != row.id:
+            continue
+        inputs: dict[str, Node] = {}
+        other_part = None
+        settings = eval_settings(r.base, r.other_kind, r.other) if r.other is not None else None
+        if r.other is not None and (name != "tau_curve" or r.other_kind == "rl_baseline"):
+            src = weights_source(graph, r.other.id)
+            if src is not None:
+                inputs[f"other_{src[0]}"] = src[1]
+            other_part = {"model": plan.model_id(settings.model) if src is None or src[0] == "adapter" else None,
+                          "dtype": settings.dtype}
+        for s in r.sweeps if name == "tau_curve" else ():
+            inputs[f"sweep[{s.id}]"] = graph.one(s.id, "pick")
+        config = getattr(entry, name)
+        for task in entry.tasks:
+            parts = {"analysis": name, "task": task, "limit": entry.limit, "data": plan.data_id(task),
+                     "prompt": prompt_identity(r.prompt_style), "grader": grader_version(),
+                     "base": {**plan.model_id(r.base.model), "dtype": r.base.dtype}, "other": other_part,
+                     "config": config, "max_new_tokens": plan.spec.protocol.max_new_tokens}
+            if name == "distillation":
+                parts["pool"] = plan.data_id(config.pool)
+            cfg = AnalysisNodeConfig(name, entry, task, r.base, r.other, r.other_kind, settings, r.prompt_style,
+                                     tuple(s.id for s in r.sweeps), plan.ctx.dir, plan.ctx.data_dir,
+                                     plan.spec.protocol.max_new_tokens, parts)
+            graph.add(Node(name, row.id, f"{name} {entry.id} {task}", cfg, parts=parts, inputs=dict(inputs)))
+
+
+def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    """Run the analysis of one node into ``out_dir`` (:func:`rmxbench.analysis.api.build_analysis`)."""
+    from rmxbench import progress
+    from rmxbench.analysis.api import build_analysis
+    from rmxbench.analysis.common import ModelHandle
+    from rmxbench.analysis.tau_curve import sweep_from_adapter, sweep_label
+    from rmxbench.evaluation.data import load_benchmark
+
+    b = config.base
+    base = ModelHandle(b.display_name, b.model, dtype=b.dtype, trust_remote_code=b.trust_remote_code,
+                       spec_dir=config.spec_dir)
+    other = None
+    if config.other is not None and (config.name != "tau_curve" or config.other_kind == "rl_baseline"):
+        # the τ curve draws `other` as its reference line only when it is an RL row (a ReasonMaxxer
+        # `other` is one of the sweeps already)
+        s = config.other_settings
+        ref = s.model
+        if "other_checkpoint" in inputs:
+            ref = ref.model_copy(update={"repo": None, "revision": None, "path": str(inputs["other_checkpoint"]),
+                                         "gguf_file": None})
+        label = config.other.display_name if config.other_kind == "rl_baseline" else \
+            f"{b.display_name} {config.other.display_name}"
+        other = ModelHandle(label, ref, adapter_dir=inputs.get("other_adapter"), dtype=s.dtype,
+                            trust_remote_code=s.trust_remote_code, spec_dir=config.spec_dir)
+    e = config.entry
+    problems = load_benchmark(config.task, data_dir=config.data_dir, limit=e.limit)
+    sweeps = None
+    if config.name == "tau_curve":
+        sweeps = {}
+        for rid in config.sweep_rows:
+            d = inputs[f"sweep[{rid}]"]
+            sweeps[sweep_label(d)] = sweep_from_adapter(d)
+    pool = load_benchmark(e.distillation.pool, data_dir=config.data_dir) if config.name == "distillation" else None
+    bar = progress.task(f"{e.id}: {config.name} on {config.task}", None)
+    build_analysis(config.name, getattr(e, config.name), base=base, other=other, prompt_style=config.prompt_style,
+                   problems=problems, task=config.task, max_new_tokens=config.max_new_tokens, out_dir=out_dir,
+                   pool=pool, sweeps=sweeps, progress=bar.advance)
+    bar.done()
