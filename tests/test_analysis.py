@@ -69,7 +69,7 @@ def setup(tmp_path_factory):
     loaded = {"base": base.load(), "other": other.load()}
     return {"pair": Pair(base, other, "tiny_story"), "self": Pair(base, copy, "tiny_story"), "loaded": loaded,
             "problems": load_benchmark("tinymath", limit=N), "adapter": res.adapter_dir,
-            "pool": load_benchmark("embedded_train", limit=200)}
+            "pool": load_benchmark("embedded_train", limit=200), "spec": spec, "store": store}
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +302,48 @@ def test_analyze_command(setup, tmp_path, capsys):
     assert "reranking.top_kk" in capsys.readouterr().err
     assert main(argv[:3] + ["--task", "tinymath", "--prompt-style", "tiny_story", "--out", str(out)]) == 1
     assert "give --other" in capsys.readouterr().err
+
+
+def test_analyses_run_as_stages_and_show_on_the_board(setup, tmp_path):
+    """An `analyses:` entry becomes cached stage nodes (listed by --dry-run, keyed by the row's pick),
+    and its sections appear on the board, also when re-rendered by `rmxbench board`."""
+    import io
+
+    from rich.console import Console
+
+    from rmxbench.analysis.analysis_config import AnalysisEntry
+    from rmxbench.cli import main
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.pipeline.runner import Runner
+    from rmxbench.spec.context import SpecContext
+
+    entry = AnalysisEntry(id="tiny-vs-r", base="tiny", other="tiny-r", run=["reranking", "tau_curve"],
+                          tasks=["tinymath"], limit=8, reranking={"max_new_tokens": MNT},
+                          tau_curve={"max_new_tokens": MNT})
+    spec = setup["spec"].model_copy(update={"analyses": [entry]})
+    ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=setup["store"].home)
+    plan = build_plan(ctx, store=setup["store"])
+    items = {i.label: i for i in plan.items if i.stage in ("reranking", "tau_curve")}
+    assert set(items) == {"reranking tiny-vs-r tinymath", "tau_curve tiny-vs-r tinymath"}
+    pick = plan.graph.one("tiny-r", "pick")
+    assert all(pick in i.node.inputs.values() for i in items.values())
+    assert all(i.status == "run" and i.row_id == "tiny-r" for i in items.values())
+    forced = build_plan(ctx, store=setup["store"], force=["pick"])
+    assert all(i.status in ("run", "forced") for i in forced.items if i.stage in ("reranking", "tau_curve"))
+    out = tmp_path / "board"
+    Runner(plan, console=Console(file=io.StringIO()), out_dir=out).run()
+    md = (out / "tiny.md").read_text()
+    assert "## Analyses (paper §3, §4, §6.3)" in md and "### Token reranking" in md and "τ curve" in md
+    linked = [x.split("](")[1].rstrip(")") for x in md.splitlines() if x.startswith("![")]
+    assert len(linked) == 3 and all((out / p).is_file() for p in linked)
+    html = (out / "tiny.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    again = build_plan(ctx, store=setup["store"])
+    assert all(i.status == "cached" for i in again.items if i.stage in ("reranking", "tau_curve"))
+    (out / "tiny.md").unlink()
+    spec_file = tmp_path / "spec.yaml"
+    import yaml
+
+    spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    assert main(["board", str(spec_file), "--home", str(setup["store"].home), "--out", str(out)]) == 0
+    assert "### Token reranking" in (out / "tiny.md").read_text()
