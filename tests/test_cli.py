@@ -34,7 +34,7 @@ def test_help_lists_every_command():
     for name in ("validate", "run", "board", "eval", "train"):
         assert name in proc.stdout
     assert "ReasonMaxxer" in proc.stdout
-    assert list(COMMANDS) == ["validate", "run", "board", "eval", "train"]
+    assert list(COMMANDS) == ["validate", "run", "board", "eval", "train", "analyze"]
 
 
 def test_no_arguments_prints_help(capsys):

@@ -177,7 +177,8 @@ def test_only_filter_and_unknown_id(fixture):
 
 
 def test_force_closure():
-    assert force_closure(STAGES, ["entropy"]) == {"entropy", "train", "validation", "pick", "eval"}
+    analyses = {"reranking", "interventions", "distillation", "tau_curve"}  # they read the picked adapter
+    assert force_closure(STAGES, ["entropy"]) == {"entropy", "train", "validation", "pick", "eval", *analyses}
     assert force_closure(STAGES, ["eval"]) == {"eval"}
     assert force_closure(STAGES, ["all"]) == set(STAGES)
     with pytest.raises(UserError, match="allowed"):
