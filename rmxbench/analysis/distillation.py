@@ -268,7 +268,7 @@ def figure(result: AnalysisResult, title: str, out_dir: Path):
     colors = ["#c8b88a", *["#b22222"] * len(d["variants"]), "#555555"]
     ax.bar(range(len(names)), accs, yerr=errs, color=colors, capsize=3)
     for i, v in enumerate(d["variants"], start=1):
-        ax.text(i, accs[i], f"{100 * v['param_share']:.2f}%", ha="center", va="bottom", fontsize=7)
+        ax.text(i, 0.02, f"{100 * v['param_share']:.2f}%", ha="center", va="bottom", fontsize=7, color="white")
     ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
     ax.set_ylabel(f"greedy pass@1 on {result.task}")
     tr = d["teacher_rollouts"]

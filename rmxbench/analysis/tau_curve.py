@@ -128,13 +128,15 @@ def figure(result: AnalysisResult, title: str, out_dir: Path):
     if d["reference"]:
         ax.axhline(d["reference"]["accuracy"], ls="--", color="#555", lw=1,
                    label=f"{d['reference']['label']} ({d['reference']['accuracy']:.3f})")
-    for sweep, color in zip(d["sweeps"], ("#b22222", "#1f4e9c", "#2e8b57", "#c8a060", "#6a3d9a", "#777777")):
+    colors = ("#b22222", "#1f4e9c", "#2e8b57", "#c8a060", "#6a3d9a", "#777777")
+    for k, (sweep, color) in enumerate(zip(d["sweeps"], colors)):
         label, rows = sweep["label"], sweep["points"]
         xs, ys = [r["tau"] for r in rows], [r["accuracy"] for r in rows]
         ax.errorbar(xs, ys, yerr=[r["stderr"] for r in rows], fmt="o-", color=color, capsize=3, label=label)
         for r in rows:
             ax.annotate(f"{100 * r['decision_fraction']:.1f}%" + ("*" if r["picked"] else ""), (r["tau"], r["accuracy"]),
-                        fontsize=7, xytext=(0, -12), textcoords="offset points", ha="center", color=color)
+                        fontsize=7, xytext=(0, -12 if k % 2 == 0 else 7), textcoords="offset points", ha="center",
+                        color=color)
     ax.set_xlabel("entropy threshold τ (nats)")
     ax.set_ylabel(f"greedy pass@1 on {result.task}")
     ax.legend(fontsize=7, loc="best")
