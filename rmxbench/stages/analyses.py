@@ -68,7 +68,8 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
             src = weights_source(graph, r.other.id)
             if src is not None:
                 inputs[f"other_{src[0]}"] = src[1]
-            other_part = {"model": plan.model_id(settings.model) if src is None or src[0] == "adapter" else None,
+            weights = settings.model or r.base.model  # an RL row trained by rmxbench starts from its base
+            other_part = {"model": plan.model_id(weights) if src is None or src[0] == "adapter" else None,
                           "dtype": settings.dtype}
         for s in r.sweeps if name == "tau_curve" else ():
             inputs[f"sweep[{s.id}]"] = graph.one(s.id, "pick")
@@ -102,7 +103,7 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) ->
         # the τ curve draws `other` as its reference line only when it is an RL row (a ReasonMaxxer
         # `other` is one of the sweeps already)
         s = config.other_settings
-        ref = s.model
+        ref = s.model or b.model  # an RL row trained by rmxbench starts from its base
         if "other_checkpoint" in inputs:
             ref = ref.model_copy(update={"repo": None, "revision": None, "path": str(inputs["other_checkpoint"]),
                                          "gguf_file": None})
