@@ -260,6 +260,7 @@ def test_configs_reject_unknown_fields():
 def test_analyses_section_cross_references():
     from rmxbench.analysis.analysis_config import AnalysisEntry
     from rmxbench.analysis.pairs import check_entries, resolve
+    from rmxbench.spec.check import field_path
     from rmxbench.evaluation.prompts import TEMPLATES
     from rmxbench.evaluation.benchmarks import TASKS
     from rmxbench.spec.check import load_spec
@@ -274,10 +275,24 @@ def test_analyses_section_cross_references():
            AnalysisEntry(id="a", base="tiny", run=["interventions"], tasks=["tinymath"], sweeps=["tiny"]),
            AnalysisEntry(id="b", base="huge", run=["tau_curve"], tasks=["tinymath"])]
     probs = check_entries(spec, bad, **kw)
-    fields = [p[0] for p in probs]
+    fields = [field_path(p[0]) for p in probs]
     assert fields == ["analyses[0].other", "analyses[0].tasks[0]", "analyses[1].id", "analyses[1].other",
                       "analyses[1].sweeps[0]", "analyses[1].sweeps", "analyses[2].base"]
     assert "tiny-rmx" in probs[0][2] and "tinymath" in probs[1][2]
+
+
+def test_validate_reports_analyses_errors_with_lines(tmp_path, capsys):
+    from rmxbench.cli import main
+
+    text = (ROOT / "specs" / "tiny_analyses.yaml").read_text()
+    assert main(["validate", "-q", str(ROOT / "specs" / "tiny_analyses.yaml")]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("    other: tiny-rmx\n", "    other: tiny-rmxx\n"))
+    line = next(i for i, x in enumerate(bad.read_text().splitlines(), 1) if x == "    other: tiny-rmxx")
+    capsys.readouterr()
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().out
+    assert f"bad.yaml:{line}: analyses[0].other" in err and "did you mean 'tiny-rmx'?" in err
 
 
 def test_analyze_command(setup, tmp_path, capsys):
