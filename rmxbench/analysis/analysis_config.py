@@ -172,8 +172,8 @@ class AnalysisEntry(_Strict):
     limit: int | None = Field(
         None, ge=1, description="First N problems of each task (null = all). Paper: the whole test set.")
     prompt_style: str | None = Field(
-        None, description="Prompt style both models see (paper §3: 'the same set of prompts'); null = the other "
-        "row's own style (an RL row's declared style, else the base's).")
+        None, description="Prompt style both models see (paper §3: 'the same set of prompts'); null = the prompt "
+        "the `other` row is evaluated with (the base's, paper App. C, unless an RL row sets `eval_prompt: trained`).")
     sweeps: list[str] = Field(
         default_factory=list,
         description="τ curve only: ReasonMaxxer row ids of this base whose every τ adapter is scored, one line "

@@ -96,6 +96,10 @@ def resolve(spec: Any, entry: AnalysisEntry) -> ResolvedEntry:
     rows = _rows_of(base)
     kind, other = rows[entry.other] if entry.other is not None else (None, None)
     sweep_ids = entry.sweeps or ([entry.other] if kind == "reasonmaxxer" else [])
-    style = entry.prompt_style or (getattr(other, "prompt_style", None) if other is not None else None) \
-        or base.prompt_style
+    if entry.prompt_style is not None:
+        style = entry.prompt_style
+    elif kind == "rl_baseline":
+        style = other.eval_prompt_settings(base)[0]  # the base's (paper App. C) unless `eval_prompt: trained`
+    else:
+        style = base.prompt_style
     return ResolvedEntry(entry, base, other, kind, tuple(rows[s][1] for s in sweep_ids), style)
