@@ -16,14 +16,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-#: Pool sources the distillation rollouts can draw from (same names as the ReasonMaxxer pool).
-PoolSource = Literal["math_train", "gsm8k_train", "embedded_train"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from rmxbench.spec.recipe import PoolSource
+from rmxbench.spec.recipe import StrictModel as _Strict  # unknown keys, inf and nan are errors
 
 
 class _Decode(_Strict):
@@ -98,7 +94,7 @@ def _paper_grid() -> list[LoraVariant]:
 class DistillationConfig(_Strict):
     """KL-LoRA distillation of the other model into a LoRA on the base (paper §4.1, App. A, App. B)."""
 
-    pool: PoolSource = Field(
+    pool: PoolSource = Field(  # the ReasonMaxxer pool names
         "math_train",
         description="Problems the teacher rolls out on (§4.1: '100 randomly chosen problems'; source not "
         "stated, rmxbench default: the MATH train split, as for ReasonMaxxer's pool, §6.1).")
