@@ -51,6 +51,18 @@ def build_analysis(name: str, config: Any, *, base: ModelHandle, other: ModelHan
     return mod.build(config, pair, problems, **kw)
 
 
+def expected_items(name: str, config: Any, *, n: int, sweep_points: int = 0, reference: bool = False) -> int:
+    """Problems :func:`build_analysis` reports to its ``progress`` callback in total (for a bar with
+    an ETA): ``n`` test problems per decoding pass, plus the distillation teacher's rollout problems."""
+    if name == "reranking":
+        return 2 * n  # the other's generation + the base's teacher-forced pass
+    if name == "interventions":
+        return (4 + len(config.taus)) * n  # base, other, oracle, random + one per τ
+    if name == "distillation":
+        return config.n_problems + (2 + len(config.variants)) * n
+    return (1 + sweep_points + int(reference)) * n  # tau_curve
+
+
 def publish_sections(folders: Sequence[Path], out_dir: Path, link_prefix: str) -> tuple[str, str]:
     """Copy the figures of finished analyses next to a board and render their sections.
 

@@ -283,21 +283,3 @@ def save_figure(fig: Any, out_dir: Path, name: str, caption: str) -> Figure:
     plt.close(fig)
     os.replace(tmp, final)
     return Figure(name, caption)
-
-
-def progress_bar(description: str, total: int | None):
-    """A rich progress bar (counts, elapsed, ETA); use as ``with progress_bar(...) as advance:``."""
-    from contextlib import contextmanager
-
-    from rich.markup import escape
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    @contextmanager
-    def cm():
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False) as p:
-            tid = p.add_task(escape(description), total=total)
-            yield lambda n=1: p.advance(tid, n)
-
-    return cm()

@@ -229,7 +229,8 @@ def build(config: DistillationConfig, pair: Pair, pool: Sequence[dict], problems
     teacher = build_teacher(config, pair, pool, max_new_tokens=max_new_tokens, out_dir=out_dir,
                             teacher=(other, otok), progress=progress)
     rollouts, pad = teacher["rollouts"], btok.pad_token_id or 0
-    ev = dict(style=pair.prompt_style, task=task, max_new_tokens=max_new_tokens, batch_size=config.eval_batch_size)
+    ev = dict(style=pair.prompt_style, task=task, max_new_tokens=max_new_tokens, batch_size=config.eval_batch_size,
+              progress=progress)
     acc_base, acc_teacher = score(base, btok, problems, **ev), score(other, otok, problems, **ev)
     kl_before = mean_kl(base, rollouts, pad)
     gap = acc_teacher["accuracy"] - acc_base["accuracy"]

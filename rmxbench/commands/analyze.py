@@ -92,8 +92,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from rmxbench.analysis.api import build_analysis, render_sections
-    from rmxbench.analysis.common import ModelHandle, progress_bar
+    from rich.markup import escape as rich_escape
+
+    from rmxbench import progress
+    from rmxbench.analysis.api import build_analysis, expected_items, render_sections
+    from rmxbench.analysis.common import ModelHandle
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
     from rmxbench.results import atomic_write_text
@@ -148,10 +151,14 @@ def run(args: argparse.Namespace) -> int:
         pool = (load_benchmark(configs["distillation"].pool, data_dir=args.data_dir)
                 if name == "distillation" else None)
         try:
-            with progress_bar(f"{name} on {args.task}", None) as advance:
+            with progress.new_progress(console) as display, progress.use(display):
+                total = expected_items(name, configs[name], n=len(problems), reference=other is not None,
+                                       sweep_points=sum(len(v) for v in (sweeps or {}).values()))
+                bar = progress.task(rich_escape(f"{name} on {args.task}"), total)
                 build_analysis(name, configs[name], base=base, other=other, prompt_style=args.prompt_style,
                                problems=problems, task=args.task, max_new_tokens=args.max_new_tokens,
-                               out_dir=tmp, pool=pool, sweeps=sweeps, progress=advance)
+                               out_dir=tmp, pool=pool, sweeps=sweeps, progress=bar.advance)
+                bar.done()
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

@@ -90,7 +90,7 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
 def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     """Run the analysis of one node into ``out_dir`` (:func:`rmxbench.analysis.api.build_analysis`)."""
     from rmxbench import progress
-    from rmxbench.analysis.api import build_analysis
+    from rmxbench.analysis.api import build_analysis, expected_items
     from rmxbench.analysis.common import ModelHandle
     from rmxbench.analysis.tau_curve import sweep_from_adapter, sweep_label
     from rmxbench.evaluation.data import load_benchmark
@@ -120,7 +120,9 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) ->
             d = inputs[f"sweep[{rid}]"]
             sweeps[sweep_label(d)] = sweep_from_adapter(d)
     pool = load_benchmark(e.distillation.pool, data_dir=config.data_dir) if config.name == "distillation" else None
-    bar = progress.task(f"{e.id}: {config.name} on {config.task}", None)
+    total = expected_items(config.name, getattr(e, config.name), n=len(problems), reference=other is not None,
+                           sweep_points=sum(len(v) for v in (sweeps or {}).values()))
+    bar = progress.task(f"{e.id}: {config.name} on {config.task}", total)
     build_analysis(config.name, getattr(e, config.name), base=base, other=other, prompt_style=config.prompt_style,
                    problems=problems, task=config.task, max_new_tokens=config.max_new_tokens, out_dir=out_dir,
                    pool=pool, sweeps=sweeps, progress=bar.advance)
