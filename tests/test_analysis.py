@@ -240,7 +240,7 @@ def test_render_escapes_and_embeds(reranked, intervened):
         assert "tiny &lt;b&gt;" in page and "<b>" not in page
         assert page.count("data:image/png;base64,") == len(r.figures) >= 1
         assert all(f"(x/{f.file})" in md for f in r.figures)
-    assert "| pair | tokens | divergent |" in render_markdown(reranked[1])
+    assert "| pair | tokens | base argmax agrees | divergent |" in render_markdown(reranked[1])
 
 
 def test_configs_reject_unknown_fields():

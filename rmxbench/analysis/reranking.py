@@ -200,9 +200,10 @@ def tables(result: AnalysisResult, pair_title: str) -> list[tuple[list[str], lis
     def num(x, f="{:.3f}"):
         return "–" if x is None else f.format(x)
 
-    header = ["pair", "tokens", "divergent", f"reranked (top-{t['top_k']})", "shifted", "mean rank",
-              "H divergent (nats)", "H agreeing (nats)", "entropy ratio", "other's accuracy"]
-    row = [pair_title, str(t["tokens"]), pct(t["divergent_frac"]), pct(t["reranked_frac"]), pct(t["shifted_frac"]),
+    header = ["pair", "tokens", "base argmax agrees", "divergent", f"reranked (top-{t['top_k']})", "shifted",
+              "mean rank", "H divergent (nats)", "H agreeing (nats)", "entropy ratio", "other's accuracy"]
+    row = [pair_title, str(t["tokens"]), pct(1 - t["divergent_frac"]), pct(t["divergent_frac"]),
+           pct(t["reranked_frac"]), pct(t["shifted_frac"]),
            num(t["mean_rank_divergent"], "{:.2f}"), num(t["entropy_divergent"]), num(t["entropy_agreeing"]),
            num(t["entropy_ratio"], "{:.1f}x"), f"{result.data['other_accuracy']:.3f}"]
     buckets = result.data["rank_buckets"]
