@@ -71,6 +71,7 @@ def render(
     notes: dict[str, str],
     reference: dict | None,
     out_dir: str | Path,
+    *,
     analyses: Sequence[Path] = (),
 ) -> tuple[Path, Path]:
     """Write ``<out_dir>/<suite>.md`` and ``<out_dir>/<suite>.html`` atomically.

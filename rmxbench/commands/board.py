@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("rmxbench.board.render")
     logger.addHandler(handler)
     try:
-        md, html = render(spec, records, costs, notes, reference, args.out, analyses)
+        md, html = render(spec, records, costs, notes, reference, args.out, analyses=analyses)
     finally:
         logger.removeHandler(handler)
     for m in handler.messages:

@@ -225,7 +225,7 @@ class Runner:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
             reference = load_reference(plan.ctx.reference)
-        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, s.analyses)
+        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, analyses=s.analyses)
         s.board_md, s.board_html = Path(md), Path(html)
 
 
