@@ -78,7 +78,7 @@ PROVENANCE_ORDER = (
     "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
     "adapter", "adapter_hash", "adapter_sha256", "adapter_dir", "prompt_style", "chat_template", "dtype",
     "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
-    "grader_version", "lm_eval_version", "versions", "backend", "hardware", "device", "accelerator_name",
+    "grader_version", "lm_eval_version", "versions", "backend", "backend_version", "hardware", "device", "accelerator_name",
     "date", "wall_seconds",
 )
 

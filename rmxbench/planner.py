@@ -229,9 +229,12 @@ def task_protocol(protocol: Protocol, task: str) -> dict[str, Any]:
     else:
         p = protocol.pass_at_1
         dec = {"metric": "pass@1", "k": 1, "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k}
+    from rmxbench.backends import resolve_backend
+
+    backend = resolve_backend(protocol.backend)
     dec.update(max_new_tokens=protocol.max_new_tokens, max_model_len=protocol.max_model_len,
-               backend=protocol.backend, limit=protocol.limit.get(task), seed=protocol.seed)
-    if protocol.backend == "hf":
+               backend=backend, limit=protocol.limit.get(task), seed=protocol.seed)
+    if backend == "hf":
         dec["batch_size"] = protocol.batch_size  # padding changes greedy numerics slightly
     else:
         dec["tensor_parallel_size"] = protocol.vllm.tensor_parallel_size

@@ -332,21 +332,30 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
 
 
 def _generator(spec: Any, base: Any, model: Any, tok: Any, recipe: Any, *, spec_dir: Path | None,
-               adapter_dir: Path | None):
+               adapter_dir: Path | None, seed: int):
+    """The protocol's generation backend for ``base`` (+ ``adapter_dir``); ``seed`` = the decoding's seed."""
+    from rmxbench.backends import resolve_backend
     from rmxbench.generation import HFGenerator, VLLMGenerator
 
-    if spec.protocol.backend == "vllm":
+    if resolve_backend(spec.protocol.backend) == "vllm":
         from rmxbench.modeling import hf_kwargs
 
         kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code, spec_dir=spec_dir)
         return VLLMGenerator(kw["pretrained_model_name_or_path"], revision=kw.get("revision"), dtype=base.dtype,
-                             seed=recipe.seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
+                             seed=seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
                              max_lora_rank=spec.protocol.vllm.max_lora_rank,
                              tensor_parallel_size=spec.protocol.vllm.tensor_parallel_size,
                              gpu_memory_utilization=spec.protocol.vllm.gpu_memory_utilization,
                              max_model_len=spec.protocol.max_model_len,
                              trust_remote_code=base.trust_remote_code)
     return HFGenerator(model, tok, batch_size=recipe.rollouts.batch_size)
+
+
+def _backend(spec: Any) -> str:
+    """``hf``/``vllm``: the protocol's backend with ``auto`` resolved (:func:`rmxbench.backends.resolve_backend`)."""
+    from rmxbench.backends import resolve_backend
+
+    return resolve_backend(spec.protocol.backend)
 
 
 def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validation_rows: list[dict], *,
@@ -369,7 +378,7 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
     from rmxbench.prompts import STOP_SEQUENCES, build_prompt
     from rmxbench.rollouts import grade_completion
 
-    model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
+    model, tok = (None, models.tokenizer()) if _backend(spec) == "vllm" else models.get()
     peft_model = None
     if adapter_dir is not None and model is not None:
         from peft import PeftModel
@@ -377,13 +386,14 @@ def validate(spec: Any, base: Any, recipe: Any, models: BaseModelCache, validati
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
         peft_model.eval()
     try:
-        gen = _generator(spec, base, peft_model or model, tok, recipe, spec_dir=spec_dir, adapter_dir=adapter_dir)
         prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in validation_rows]
         dec = Decoding(n=recipe.validation_samples, temperature=recipe.validation_temperature,
                        top_p=recipe.rollouts.top_p if recipe.validation_temperature > 0 else 1.0,
                        top_k=recipe.rollouts.top_k if recipe.validation_temperature > 0 else 0,
                        max_new_tokens=recipe.rollouts.max_new_tokens, seed=recipe.seed + 1,
                        stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
+        gen = _generator(spec, base, peft_model or model, tok, recipe, spec_dir=spec_dir, adapter_dir=adapter_dir,
+                         seed=dec.seed)
         outs = gen.generate(prompts, dec, progress=on_batch)
     finally:
         if peft_model is not None:
@@ -508,7 +518,7 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
         rc = recipe.rollouts
         roll_key = store.key("rollouts", code=CODE_VERSION["rollouts"], model=model_id, pool=pool_key, config=rc,
                              seed=recipe.seed, prompt_style=base.prompt_style, chat_template=base.chat_template,
-                             backend=spec.protocol.backend, grader=grader, task=recipe.pool.source)
+                             backend=_backend(spec), grader=grader, task=recipe.pool.source)
         st = _Stage(prog, f"{row.id}: rollouts ({len(pool_rows)} problems x K={rc.k})", len(pool_rows))
 
         def do_rollouts(tmp: Path) -> None:
@@ -516,12 +526,12 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
             from rmxbench.prompts import STOP_SEQUENCES, build_prompt
             from rmxbench.rollouts import generate_rollouts
 
-            model, tok = (None, models.tokenizer()) if spec.protocol.backend == "vllm" else models.get()
-            gen = _generator(spec, base, model, tok, recipe, spec_dir=spec_dir, adapter_dir=None)
+            model, tok = (None, models.tokenizer()) if _backend(spec) == "vllm" else models.get()
             prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in pool_rows]
             dec = Decoding(n=rc.k, temperature=rc.temperature, top_p=rc.top_p, top_k=rc.top_k,
                            max_new_tokens=rc.max_new_tokens, seed=recipe.seed,
                            stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
+            gen = _generator(spec, base, model, tok, recipe, spec_dir=spec_dir, adapter_dir=None, seed=dec.seed)
             res = generate_rollouts(gen, pool_rows, prompts, decoding=dec, task=recipe.pool.source,
                                     progress=st.advance)
             torch.save(res, tmp / "rollouts.pt")
@@ -653,7 +663,7 @@ def train_row(spec: Any, base: Any, row: Any, *, store: Any, spec_dir: str | Pat
             label = _tau_label(tau)
             v_key = store.key("validation", code=CODE_VERSION["validation"], model=model_id, pool=pool_key,
                               adapter=adapter_keys.get(tau) if tau is not None else None, decoding=val_dec,
-                              prompt_style=base.prompt_style, backend=spec.protocol.backend, grader=grader,
+                              prompt_style=base.prompt_style, backend=_backend(spec), grader=grader,
                               seed=recipe.seed)
             val_keys[label] = v_key
             st = _Stage(prog, f"{row.id}: validate {label} ({len(val_rows)} problems)", len(val_rows))
