@@ -124,7 +124,9 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
             if model_ref.repo is not None:
                 raise UserError("vLLM loads GGUF weights only from a local file; use backend hf "
                                 "or point `model.path` at a local copy")
-            pretrained = str(Path(pretrained) / kw["gguf_file"])
+            from rmxbench.modeling import gguf_as_folder
+
+            pretrained = str(gguf_as_folder(model_ref, spec_dir=spec_dir, trust_remote_code=trust_remote_code))
         args = {
             "pretrained": pretrained,
             "dtype": "auto" if kw["dtype"] == "auto" else kw["dtype"],

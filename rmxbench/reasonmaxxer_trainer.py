@@ -341,7 +341,18 @@ def _generator(spec: Any, base: Any, model: Any, tok: Any, recipe: Any, *, spec_
         from rmxbench.modeling import hf_kwargs
 
         kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code, spec_dir=spec_dir)
-        return VLLMGenerator(kw["pretrained_model_name_or_path"], revision=kw.get("revision"), dtype=base.dtype,
+        path = kw["pretrained_model_name_or_path"]
+        if base.model.gguf_file:  # vLLM gets the GGUF as a converted folder (cached in the store by content)
+            from rmxbench.modeling import gguf_as_folder
+
+            path = str(gguf_as_folder(base.model, spec_dir=spec_dir, trust_remote_code=base.trust_remote_code))
+        tok_name = None
+        if base.model.tokenizer:
+            from rmxbench.modeling import tokenizer_kwargs
+
+            tok_name = tokenizer_kwargs(base.model, spec_dir=spec_dir,
+                                        trust_remote_code=base.trust_remote_code)["pretrained_model_name_or_path"]
+        return VLLMGenerator(path, revision=kw.get("revision"), tokenizer=tok_name, dtype=base.dtype,
                              seed=seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
                              max_lora_rank=spec.protocol.vllm.max_lora_rank,
                              tensor_parallel_size=spec.protocol.vllm.tensor_parallel_size,
