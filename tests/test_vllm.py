@@ -202,3 +202,35 @@ def test_eval_avg_at_k_on_vllm(tmp_path):
         by_problem.setdefault(x["id"], set()).add(x["completion"])
     assert any(len(s) > 1 for s in by_problem.values())  # k samples at T=1, not k copies of one
     assert rec.score == pytest.approx(sum(x["correct"] for x in lines) / 32)
+
+
+def test_gguf_converted_once_by_content_and_served_by_vllm(tmp_path):
+    """The shipped-with-the-data SmolLM2 GGUF: converted to a folder once (keyed by the file's sha256,
+    not its path), and vLLM's greedy completions on it equal the HF backend's (fp32)."""
+    import shutil
+
+    from rmxbench.generation import Decoding, HFGenerator, VLLMGenerator
+    from rmxbench.modeling import gguf_as_folder, load_model
+    from rmxbench.spec import ModelRef
+    from rmxbench.store import ArtifactStore
+
+    src = ROOT.parent / "shared" / "models" / "smollm2-135m-instruct"
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not (src / name).is_file():
+        pytest.skip(f"offline shared data not found at {src} (only on the dev machine)")
+    store = ArtifactStore(tmp_path / "home")
+    ref = ModelRef(path=str(src), gguf_file=name)
+    folder = gguf_as_folder(ref, store=store)
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
+    stamp = (folder / "model.safetensors").stat().st_mtime
+    (tmp_path / "copy").mkdir()
+    shutil.copy(src / name, tmp_path / "copy" / name)
+    assert gguf_as_folder(ModelRef(path=str(tmp_path / "copy"), gguf_file=name), store=store) == folder
+    assert (folder / "model.safetensors").stat().st_mtime == stamp  # cached, not rebuilt
+    prompts = ["Question: What is 2 + 3?\nAnswer:", "The capital of France is"]
+    dec = Decoding(n=1, temperature=0.0, max_new_tokens=12, seed=0)
+    model, tok = load_model(ref, dtype="float32", device="cpu")
+    hf = HFGenerator(model, tok, batch_size=2).generate(prompts, dec)
+    vl = VLLMGenerator(str(folder), dtype="float32", seed=0, max_model_len=256).generate(prompts, dec)
+    assert [h[0].completion_ids for h in hf] == [v[0].completion_ids for v in vl]
