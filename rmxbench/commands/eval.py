@@ -76,7 +76,7 @@ def _protocol(args: argparse.Namespace, tasks: list[str] | None):
 
         proto = load_spec(args.spec).protocol
     else:
-        proto = Protocol()  # backend auto: vLLM where usable, else HF
+        proto = Protocol(backend="auto")  # vLLM where usable, else HF
     upd: dict = {}
     if tasks:
         upd["tasks"] = tasks
