@@ -100,6 +100,7 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
     import torch
 
     from rmxbench.backends.generation import _truncate_at_stop
+    from rmxbench.backends.tokenization import batch_prompt_ids
 
     if kind not in KINDS:
         raise ValueError(f"unknown intervention {kind!r}; known: {KINDS}")
@@ -111,7 +112,8 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
     device = next(base.parameters()).device
     out: list[Decoded] = []
     for s in range(0, len(prompts), batch_size):
-        enc = tok(list(prompts[s:s + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tok.pad({"input_ids": batch_prompt_ids(tok, list(prompts[s:s + batch_size]))}, padding=True,
+                      return_tensors="pt")  # the tokenization contract, as in HFGenerator
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         B = ids.shape[0]
         with torch.no_grad():
