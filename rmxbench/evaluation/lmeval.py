@@ -297,6 +297,8 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     from rmxbench.pipeline.metering import metered
 
     with metered("eval", out_dir) as meter:
+        if model_name == "vllm":  # vLLM's workers allocate in other processes: declare what the engine uses
+            meter["devices"] = protocol.vllm.tensor_parallel_size * protocol.vllm.data_parallel_size
         t0 = time.perf_counter()
         res = lm_eval.simple_evaluate(
             model=model_name, model_args=margs, tasks=[task_obj], task_manager=tm,
