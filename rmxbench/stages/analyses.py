@@ -107,8 +107,7 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) ->
         if "other_checkpoint" in inputs:
             ref = ref.model_copy(update={"repo": None, "revision": None, "path": str(inputs["other_checkpoint"]),
                                          "gguf_file": None})
-        label = config.other.display_name if config.other_kind == "rl_baseline" else \
-            f"{b.display_name} {config.other.display_name}"
+        label = f"{b.display_name} {config.other.display_name}"  # row display names read "+ …"
         other = ModelHandle(label, ref, adapter_dir=inputs.get("other_adapter"), dtype=s.dtype,
                             trust_remote_code=s.trust_remote_code, spec_dir=config.spec_dir)
     e = config.entry
