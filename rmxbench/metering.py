@@ -41,12 +41,14 @@ def device_info() -> dict:
 def metered(stage: str, out_dir: str | Path) -> Iterator[dict]:
     """Time the body and write ``out_dir/meter.json`` (only if the body succeeds).
 
-    Yields the record dict; the body may add keys (e.g. ``"items": 640``).
+    Yields the record dict; the body may add keys (e.g. ``"items": 640``). A body that resumed
+    work of a killed earlier attempt sets ``prior_seconds`` (that attempt's measured seconds up to
+    the resumed checkpoint); they are added to ``seconds``, the cost of producing the artifact.
     """
     rec: dict = {"stage": stage, **device_info()}
     t0 = time.perf_counter()
     yield rec
-    rec["seconds"] = time.perf_counter() - t0
+    rec["seconds"] = time.perf_counter() - t0 + float(rec.get("prior_seconds") or 0.0)
     atomic_write_json(Path(out_dir) / METER_FILE, rec)
 
 

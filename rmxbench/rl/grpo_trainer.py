@@ -73,10 +73,10 @@ def make_reward(task: str, prompt_style: str) -> Callable[..., list[float]]:
     return reward
 
 
-def last_checkpoint(work_dir: str | Path) -> Path | None:
+def last_checkpoint(work_dir: str | Path, *, prune: bool = False) -> Path | None:
     """The newest complete TRL checkpoint in ``work_dir`` (``checkpoint-<step>/`` holding
-    ``trainer_state.json``, which the Trainer writes last), or None. Incomplete newer ones (a kill
-    while saving) are deleted so TRL's rotation does not trip on them."""
+    ``trainer_state.json``, which the Trainer writes last), or None. With ``prune``, incomplete
+    newer ones (a kill while saving) are deleted (only when no trainer is writing there)."""
     work_dir = Path(work_dir)
     if not work_dir.is_dir():
         return None
@@ -85,7 +85,8 @@ def last_checkpoint(work_dir: str | Path) -> Path | None:
     for _, p in found:
         if (p / "trainer_state.json").is_file():
             return p
-        shutil.rmtree(p, ignore_errors=True)
+        if prune:
+            shutil.rmtree(p, ignore_errors=True)
     return None
 
 
@@ -98,8 +99,9 @@ class GRPOResult:
         kind: ``"full"`` (complete model dir) or ``"lora"`` (PEFT adapter dir).
         steps: optimiser steps trained in total.
         resumed_from_step: the checkpoint step this process resumed from (0 = fresh start).
-        train_seconds: wall seconds of training, this process plus the resumed checkpoint's
-            recorded step times.
+        train_seconds: wall seconds of training, this process plus ``seconds_before_resume``.
+        seconds_before_resume: the step times (seconds) TRL recorded up to the resumed checkpoint
+            (0 for a fresh start): the killed run's share of the cost.
         log: the contents of ``grpo_log.json``.
     """
 
@@ -108,6 +110,7 @@ class GRPOResult:
     steps: int
     resumed_from_step: int
     train_seconds: float
+    seconds_before_resume: float
     log: dict
 
 
@@ -186,6 +189,7 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
     """
     import torch
     from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from rmxbench.prompts import build_prompt
@@ -223,7 +227,8 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
     trainer = GRPOTrainer(model=model, reward_funcs=make_reward(task, prompt_style), args=args,
                           train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[_progress_callback(progress, label)])
-    ckpt = last_checkpoint(work_dir)
+    trainer.remove_callback(PrinterCallback)  # per-step dicts on stdout; the progress bar shows the reward
+    ckpt = last_checkpoint(work_dir, prune=True)
     resumed = 0
     prior_seconds = 0.0
     if ckpt is not None:
@@ -253,4 +258,4 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
         "kind": kind, "recipe": recipe.model_dump(mode="json"), "steps": log["steps"],
         "resumed_from_step": resumed, "train_seconds": seconds, "versions": library_versions(),
         "final_reward": history[-1]["reward"] if history else None})
-    return GRPOResult(out_dir, kind, log["steps"], resumed, seconds, log)
+    return GRPOResult(out_dir, kind, log["steps"], resumed, seconds, prior_seconds, log)
