@@ -434,6 +434,10 @@ def build_plan(spec: Spec, *, spec_path: str | Path, store: ArtifactStore, data_
             items.append(PlanItem(row.id, kind, "reported", None, None, "reported", base, row,
                                   detail=f"no checkpoint ({row.unavailable}); reported numbers only"))
             continue
+        if kind == "rl_baseline" and getattr(row, "train", None) is not None:
+            raise UserError(f"row {row.id!r}: `train:` rows (RL baselines rmxbench trains itself) are not "
+                            "wired into this planner yet", hint="rmxbench.rl.grpo_stage.build_grpo trains one "
+                            "directly; remove the row to run the rest of the spec")
         settings = eval_settings(base, kind, row)
         if not settings.model.pinned:
             warnings.append(f"{row.id}: hub revision {settings.model.revision!r} of {settings.model.repo} is "
