@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _recipe(**kw) -> GRPORecipe:
     """The tiny CPU recipe of specs/tiny.yaml's GRPO row, sized down by ``kw``."""
-    base = dict(pool=PoolConfig(source="embedded_train", size=128, balance_levels=False),
-                num_generations=8, per_device_train_batch_size=64, gradient_accumulation_steps=1,
+    base = dict(pool=PoolConfig(source="embedded_train", size=96, balance_levels=False),
+                num_generations=4, per_device_train_batch_size=32, gradient_accumulation_steps=1,
                 beta=0.0, entropy_coef=0.0, learning_rate=1e-4, max_completion_length=64,
                 max_steps=12, save_steps=4, seed=0)
     base.update(kw)
@@ -52,8 +52,8 @@ def test_recipe_maps_to_trl_grpoconfig():
     r = _recipe(warmup_ratio=0.1, lora=None)
     args = GRPOConfig(output_dir="unused", bf16=False, gradient_checkpointing=False, use_cpu=True,
                       report_to=[], **r.trl_kwargs())
-    assert (args.num_generations, args.per_device_train_batch_size, args.beta, args.loss_type) == (8, 64, 0.0, "dapo")
-    assert args.generation_batch_size == 64 and r.prompts_per_step == 8
+    assert (args.num_generations, args.per_device_train_batch_size, args.beta, args.loss_type) == (4, 32, 0.0, "dapo")
+    assert args.generation_batch_size == 32 and r.prompts_per_step == 8
     assert str(args.lr_scheduler_type.value) == "constant_with_warmup" and args.get_warmup_steps(12) == 2
     with pytest.raises(ValueError, match="multiple of num_generations"):
         GRPORecipe(num_generations=3, per_device_train_batch_size=8, gradient_accumulation_steps=1)
@@ -83,7 +83,7 @@ def test_grpo_raises_held_out_greedy_pass1(tmp_path):
     before = _greedy_pass1(model, tok, test)
     out = tmp_path / "out"
     out.mkdir()
-    res = train_grpo(_recipe(), model, tok, load_benchmark("embedded_train")[:128], prompt_style="tiny_story",
+    res = train_grpo(_recipe(), model, tok, load_benchmark("embedded_train")[:96], prompt_style="tiny_story",
                      task="embedded_train", out_dir=out, work_dir=tmp_path / "work")
     model.eval()
     after = _greedy_pass1(model, tok, test)

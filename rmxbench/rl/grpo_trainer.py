@@ -135,6 +135,27 @@ def _progress_callback(progress: Any | None, label: str):
     return _Progress()
 
 
+def _unmark_dequantized_gguf(model: Any) -> None:
+    """Let ``transformers.Trainer`` train a model whose GGUF weights were dequantised at load time.
+
+    transformers' GGUF loader (the legacy path for architectures without packed GGUF kernels, e.g.
+    SmolLM2/Llama in 5.19) turns every weight into a plain float tensor but leaves the model marked
+    as GGUF-quantized, and ``Trainer`` refuses to train GGUF-quantized models. When every parameter
+    is a floating-point tensor the mark is dropped; packed (still quantized) weights keep it.
+    """
+    import torch
+
+    q = getattr(model, "hf_quantizer", None)
+    if q is None or str(getattr(q.quantization_config, "quant_method", "")).lower().split(".")[-1] != "gguf":
+        return
+    if getattr(q, "packed_modules", None) or not all(torch.is_floating_point(p) for p in model.parameters()):
+        return
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def plot_reward_curve(history: list[dict], path: Path, title: str) -> None:
     """Write a reward-vs-step PNG (mean reward, ±1 s.d. band over the step's completions)."""
     import matplotlib
@@ -224,6 +245,8 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
 
         peft_config = LoraConfig(r=recipe.lora.rank, lora_alpha=recipe.lora.alpha, lora_dropout=recipe.lora.dropout,
                                  target_modules=list(recipe.lora.target_modules), bias="none", task_type="CAUSAL_LM")
+    if not isinstance(model, str):
+        _unmark_dequantized_gguf(model)
     trainer = GRPOTrainer(model=model, reward_funcs=make_reward(task, prompt_style), args=args,
                           train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[_progress_callback(progress, label)])
