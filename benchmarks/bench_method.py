@@ -7,10 +7,10 @@ subprocess so peak memory is clean:
 
 - ``forward``: bare forward that returns only the last hidden state (no logits) — the baseline
   for scoring;
-- ``entropy``: :func:`rmxbench.entropy.token_entropy` (chunked lm_head + softmax entropy);
+- ``entropy``: :func:`rmxbench.method.entropy.token_entropy` (chunked lm_head + softmax entropy);
 - ``lora_ce``: one plain LoRA cross-entropy training step (HF ``labels=`` loss, AdamW step) —
   the baseline for training;
-- ``rmx_step``: one ReasonMaxxer step (:func:`rmxbench.loss.model_loss`: adapter-disabled base
+- ``rmx_step``: one ReasonMaxxer step (:func:`rmxbench.method.loss.model_loss`: adapter-disabled base
   pass + adapter pass + chunked/checkpointed log-prob + KL, backward, AdamW step).
 
 Peak memory: CUDA ``torch.cuda.max_memory_allocated`` (bytes allocated by tensors); CPU: peak
@@ -74,20 +74,20 @@ def _child(args: argparse.Namespace) -> dict:
             if args.what == "lora_ce":
                 loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
             else:
-                from rmxbench.loss import model_loss
+                from rmxbench.method.loss import model_loss
 
                 loss = model_loss(model, batch, anchor_weight=0.2, chunk_size=args.chunk).loss
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
     elif args.what == "forward":
-        from rmxbench.entropy import hidden_states
+        from rmxbench.method.entropy import hidden_states
 
         def step():
             with torch.no_grad():
                 return hidden_states(model, ids, mask)
     else:
-        from rmxbench.entropy import token_entropy
+        from rmxbench.method.entropy import token_entropy
 
         def step():
             return token_entropy(model, ids, mask, chunk_size=args.chunk)

@@ -43,14 +43,18 @@ def variants(recipe, tau: float) -> dict:
 
 def run(problems: int = 300, k: int = 8, tau: float = 0.3, home: str | None = None,
         only: list[str] | None = None) -> dict:
-    """Train every variant and score it; returns ``{name: validate() result + train info}``."""
+    """Train every variant and score it; returns ``{name: score_on_validation() result + train info}``."""
     import torch
 
-    from rmxbench.data import load_benchmark
-    from rmxbench.reasonmaxxer_trainer import BaseModelCache, train_row, validate
-    from rmxbench.spec import ReasonMaxxerRow
-    from rmxbench.store import ArtifactStore
-    from rmxbench.validate import load_spec
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.trainer import score_on_validation
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.pipeline.runner import train_row
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.check import load_spec
+    from rmxbench.spec.context import SpecContext
+    from rmxbench.spec.schema import ReasonMaxxerRow
+    from rmxbench.stages.common import MethodConfig
 
     torch.set_num_threads(int(os.environ.get("RMXBENCH_THREADS", "1")))
     spec = load_spec(ROOT / "specs" / "tiny.yaml")
@@ -60,28 +64,28 @@ def run(problems: int = 300, k: int = 8, tau: float = 0.3, home: str | None = No
     if only:
         vs = {n: r for n, r in vs.items() if n in only}
     names = {n: f"v{i}" for i, n in enumerate(vs)}
-    spec = spec.model_copy(update={"recipes": {names[n]: r for n, r in vs.items()}})
+    base = base.model_copy(update={"reasonmaxxer": [ReasonMaxxerRow(id=f"tiny-{r}", recipe=r) for r in names.values()]})
+    spec = spec.model_copy(update={"recipes": {names[n]: r for n, r in vs.items()}, "models": [base]})
     store = ArtifactStore(home or tempfile.mkdtemp(prefix="rmx-ablation-"))
+    ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=store.home)
     # skip test[:150]: specs/tiny.yaml's lr/epochs were chosen on those problems
     test_rows = load_benchmark("tinymath")[150:150 + problems]
     eval_recipe = recipe.model_copy(update={"validation_samples": k, "validation_temperature": 1.0})
-    models = BaseModelCache(base, ROOT / "specs")
+    config = MethodConfig(spec=spec, base=base, row_id="tiny", recipe_name="eval", recipe=eval_recipe,
+                          spec_dir=ROOT / "specs", data_dir=None)
     results = {}
     t0 = time.perf_counter()
-    results["base"] = validate(spec, base, eval_recipe, models, test_rows, adapter_dir=None,
-                               spec_dir=ROOT / "specs", task="tinymath")
+    results["base"] = score_on_validation(config, test_rows, adapter_dir=None, task="tinymath")
     results["base"]["eval_seconds"] = time.perf_counter() - t0
     for name, rname in names.items():
-        row = ReasonMaxxerRow(id=f"tiny-{rname}", recipe=rname)
         t0 = time.perf_counter()
-        res = train_row(spec, base, row, store=store, spec_dir=ROOT / "specs", data_dir=None)
+        res = train_row(build_plan(ctx, store=store, only=[f"tiny-{rname}"]), f"tiny-{rname}")
         train_s = time.perf_counter() - t0
         if res.status != "ok":
             results[name] = {"status": res.status, "message": res.message}
             continue
         t0 = time.perf_counter()
-        r = validate(spec, base, eval_recipe, models, test_rows, adapter_dir=res.adapter_dir,
-                     spec_dir=ROOT / "specs", task="tinymath")
+        r = score_on_validation(config, test_rows, adapter_dir=res.adapter_dir, task="tinymath")
         r.update(eval_seconds=time.perf_counter() - t0, train_seconds=train_s, tau=res.metadata["tau"],
                  decision_fraction=res.metadata["decision_fraction"], adapter_dir=str(res.adapter_dir),
                  final_decision_kl=res.metadata["taus"][0].get("final_decision_kl"))

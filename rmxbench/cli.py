@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
-    # RMXBENCH_THREADS caps torch's CPU threads for every stage (set before torch is imported):
-    # on a shared CPU, more threads than free cores makes small-model work many times slower.
-    if os.environ.get("RMXBENCH_THREADS"):
-        os.environ["OMP_NUM_THREADS"] = os.environ["RMXBENCH_THREADS"]
     try:
+        # RMXBENCH_THREADS caps CPU threads for every stage (before torch is imported).
+        from rmxbench.threads import cap_threads
+
+        cap_threads()
         parser = build_parser(command)
         try:
             args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ class TaskRecord:
 
     Attributes:
         row_id: board row id (spec id of the base, RL baseline or ReasonMaxxer row).
-        task: task name (``rmxbench.spec.TASKS``).
+        task: task name (``rmxbench.spec.schema.TASKS``).
         metric: ``"pass@1"`` or ``"avg@k"`` with k filled in (e.g. ``"avg@8"``).
         score: mean correctness in [0, 1] (avg@k = mean over all k samples of every problem).
         n_problems: problems scored.
@@ -118,6 +118,9 @@ class RowCost:
         basis: measured | reported | estimated | derived | unspecified.
         source: where the figure comes from.
         stage_seconds: wall seconds per stage (measured rows only).
+        note: what the board must say about the figure, e.g. that the stages ran on a GPU other
+            than ``pricing.hardware.gpu_type`` (and how it was priced, or that it has no price);
+            "" when there is nothing to say.
     """
 
     usd: float | None = None
@@ -127,6 +130,7 @@ class RowCost:
     basis: str = "unspecified"
     source: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,7 +10,7 @@ Steps (all seeded):
    one per token), post-processor and decoder; ``<|endoftext|>`` is EOS and PAD.
 3. A ~1M-parameter ``Qwen2ForCausalLM`` trained from scratch with the causal-LM loss on the
    completions (prompt tokens masked) of the pretrain split.
-4. Measurement (:mod:`rmxbench.embedded.stats`): sampled pass@1 at T=1 (top_p=1, top_k=0),
+4. Measurement (:mod:`rmxbench.embedded.measure`): sampled pass@1 at T=1 (top_p=1, top_k=0),
    greedy pass@1, plan-token vs other-token entropy, share of tokens above tau, malformed share.
    Printed, written to ``tiny/stats.json`` and into the model card ``tiny/README.md``.
 
@@ -171,7 +171,7 @@ def measure(model_dir: Path, splits: dict[str, list[dict]], *, n_problems: int, 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rmxbench.embedded import stats as st
+    from rmxbench.embedded import measure as st
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

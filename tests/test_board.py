@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench import board as B
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
+from rmxbench.board import chart as CH
+from rmxbench.board import reference as REF
+from rmxbench.board import render as B
+from rmxbench.board import runfolder as RF
+from rmxbench.spec.recipe import ReasonMaxxerRecipe
 from rmxbench.results import RowCost, TaskRecord
-from rmxbench.spec import (
+from rmxbench.spec.schema import (
     AvgAtK, BaseModelSpec, Cost, ModelRef, Pricing, Protocol, ReasonMaxxerRow, Reported,
     RLBaseline, Spec, Suite,
 )
@@ -338,8 +341,8 @@ def test_unknown_rows_and_tasks_are_reported_not_rendered(tmp_path):
 
 def test_load_reference_missing_file_warns(tmp_path):
     with pytest.warns(UserWarning, match="not found"):
-        assert B.load_reference(tmp_path / "absent.yaml") is None
-    assert B.load_reference(None) is None
+        assert REF.load_reference(tmp_path / "absent.yaml") is None
+    assert REF.load_reference(None) is None
 
 
 def test_load_reference_rejects_bad_shape(tmp_path):
@@ -348,28 +351,28 @@ def test_load_reference_rejects_bad_shape(tmp_path):
     p = tmp_path / "ref.yaml"
     p.write_text("columns: [gsm8k, avg]\nfamilies:\n  f:\n    - {model: M, scores: [0.1]}\n")
     with pytest.raises(UserError, match="1 scores for 2 columns"):
-        B.load_reference(p)
+        REF.load_reference(p)
 
 
 def test_paper_reference_file_lookup():
     path = SHARED / "reference" / "paper_table3.yaml"
     if not path.is_file():
         pytest.skip(f"shared reference file absent: {path}")
-    ref = B.load_reference(path)
-    got = B.lookup_reported(ref, Reported(family="qwen2.5", model="Qwen2.5-1.5B + SimpleRL-Zoo"))
+    ref = REF.load_reference(path)
+    got = REF.lookup_reported(ref, Reported(family="qwen2.5", model="Qwen2.5-1.5B + SimpleRL-Zoo"))
     assert got["scores"]["math500"] == pytest.approx(0.496)
     assert got["scores"]["avg"] == pytest.approx(0.287)
     assert got["cost_usd"] == 200 and got["cost_basis"] == "estimated"
-    assert B.lookup_reported(ref, Reported(family="qwen2.5", model="nope")) is None
+    assert REF.lookup_reported(ref, Reported(family="qwen2.5", model="nope")) is None
 
 
 def _write_run(home: Path, suite: str):
-    d = B.run_dir(home, suite)
+    d = RF.run_dir(home, suite)
     d.mkdir(parents=True)
     recs = make_records()
-    (d / B.RESULTS_FILE).write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in recs))
-    (d / B.COSTS_FILE).write_text(json.dumps({k: v.to_json() for k, v in make_costs().items()}))
-    (d / B.NOTES_FILE).write_text(json.dumps(NOTES))
+    (d / RF.RESULTS_FILE).write_text("".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in recs))
+    (d / RF.COSTS_FILE).write_text(json.dumps({k: v.to_json() for k, v in make_costs().items()}))
+    (d / RF.NOTES_FILE).write_text(json.dumps(NOTES))
     return recs
 
 
@@ -377,14 +380,14 @@ def test_load_run_round_trip_and_errors(tmp_path):
     from rmxbench.errors import UserError
 
     recs = _write_run(tmp_path, "unit-board")
-    got, costs, notes = B.load_run(tmp_path, "unit-board")
+    got, costs, notes = RF.load_run(tmp_path, "unit-board")
     assert [r.to_json() for r in got] == [r.to_json() for r in recs]
     assert costs["rmx-a"].usd == 4.12 and notes == NOTES
-    assert B.load_run(tmp_path, "other-suite") == ([], {}, {})
-    with (B.run_dir(tmp_path, "unit-board") / B.RESULTS_FILE).open("a") as fh:
+    assert RF.load_run(tmp_path, "other-suite") == ([], {}, {})
+    with (RF.run_dir(tmp_path, "unit-board") / RF.RESULTS_FILE).open("a") as fh:
         fh.write("{not json\n")
     with pytest.raises(UserError, match=r"results\.jsonl:%d" % (len(recs) + 1)):
-        B.load_run(tmp_path, "unit-board")
+        RF.load_run(tmp_path, "unit-board")
 
 
 SPEC_YAML = """
@@ -441,7 +444,7 @@ def test_identical_verdicts_get_identical_intervals(built):
 
 
 def test_chart_png_written_and_embedded(tmp_path, built):
-    pts = B.chart_points(built)
+    pts = CH.chart_points(built)
     # rl-a: reproduced Avg at its published $200 and the paper's point; rl-gone: paper only
     # ($1,200, 0.463); rmx-a: measured $4.12 and paper $4. rmx-b has no USD cost (CPU-hours).
     got = sorted((p["label"].split(" ")[-1], p["source"], p["usd"]) for p in pts)

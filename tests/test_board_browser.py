@@ -132,7 +132,7 @@ class CDP:
 def page(tmp_path_factory):
     from test_board import NOTES, make_costs, make_records, make_reference, make_spec
 
-    from rmxbench.board import render
+    from rmxbench.board.render import render
 
     out = tmp_path_factory.mktemp("browser")
     _, html_path = render(make_spec(), make_records(), make_costs(), NOTES, make_reference(), out)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rmxbench.embedded import SPLITS, tiny_model_dir, tinymath_path
-from rmxbench.embedded import stats as st
+from rmxbench.embedded import measure as st
 from rmxbench.embedded.tinymath import PLANS, generate_splits, prompt_text
 
 
@@ -143,7 +143,7 @@ def test_sampled_behaviour_has_one_decision_point(model, tokenizer, splits):
             if text.startswith(" Plan:" + PLANS["add_all"]) and r["has_subtraction"]:
                 assert not ok
     # The integer-exact grader agrees with rmxbench's grader on these completions.
-    grading = pytest.importorskip("rmxbench.grading")
+    grading = pytest.importorskip("rmxbench.evaluation.grading")
     for r, texts, oks in list(zip(rows, sampled.texts, sampled.correct))[:25]:
         for text, ok in zip(texts, oks):
             assert grading.grade(text, r["answer"], task="tinymath").correct == ok

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rmxbench.entropy import decision_mask, entropy_from_hidden, score_sequences, token_entropy
+from rmxbench.method.entropy import decision_mask, entropy_from_hidden, score_sequences, token_entropy
 
 
 def _tiny_model(seed=0, vocab=40):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench.spec import AvgAtK, ModelRef, Protocol
+from rmxbench.spec.schema import AvgAtK, ModelRef, Protocol
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 TINY = ModelRef(path="package:embedded/tiny")
@@ -49,8 +49,8 @@ def test_avg8_counts_all_eight_samples(tmp_path):
     """Phase 1 samples 8 completions per problem. Phase 2 reruns with the same seed on a copy of the
     data whose gold answer is one that a later sample (not the first) produced: the problem's
     avg@8 must then be strictly between 0 and 1 while its first sample is wrong."""
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.grading import grade
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.evaluation.grading import grade
 
     p = _avg_protocol()
     kw = dict(protocol=p, prompt_style="tiny_story", chat_template=False, dtype="float32",
@@ -101,8 +101,8 @@ def test_avg8_counts_all_eight_samples(tmp_path):
 
 
 def test_pass1_outputs_and_provenance(tmp_path):
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.grading import GRADER_VERSION
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.evaluation.grading import GRADER_VERSION
     from rmxbench.results import TaskRecord
 
     p = Protocol(tasks=["gsm8k"], max_new_tokens=16, max_model_len=256, backend="hf", limit={"gsm8k": 2})
@@ -118,6 +118,7 @@ def test_pass1_outputs_and_provenance(tmp_path):
     assert on_disk == rec
     prov = rec.provenance
     assert prov["grader_version"] == GRADER_VERSION and prov["versions"]["lm-eval"]
+    assert (prov["prompt_style"], prov["eval_prompt"]) == ("tiny_story", "base")  # which prompt the row used
     assert prov["decoding"]["do_sample"] is False and prov["decoding"]["max_gen_toks"] == 16
     assert prov["data"]["source"] == "data_dir" and len(prov["data"]["sha256"]) == 64
     assert len(prov["model_sha256"]) == 64 and prov["wall_seconds"] > 0
@@ -170,8 +171,8 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from rmxbench.embedded import tiny_model_dir
-    from rmxbench.evaluation import evaluate_task
-    from rmxbench.store import dir_sha256
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.pipeline.identity import adapter_identity
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
@@ -183,7 +184,7 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
     rec = evaluate_task(TINY, "gsm8k", protocol=p, prompt_style="tiny_story", chat_template=False,
                         dtype="float32", trust_remote_code=False, adapter_dir=ad, data_dir=FIXTURES,
                         out_dir=tmp_path / "out", row_id="tiny-rmx")
-    assert rec.provenance["adapter_sha256"] == dir_sha256(ad)
+    assert rec.provenance["adapter_sha256"] == adapter_identity(ad)  # the same function keys use
     assert rec.provenance["model_args"]["peft"] == str(ad.resolve())
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["config"]["model_args"]["peft"] == str(ad.resolve())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rmxbench.errors import UserError
-from rmxbench.generation import Decoding, HFGenerator, VLLMGenerator
+from rmxbench.backends.generation import Decoding, HFGenerator, VLLMGenerator
 
 TINY = Path(__file__).resolve().parents[1] / "rmxbench" / "embedded" / "tiny"
 
@@ -96,7 +96,7 @@ def test_vllm_missing_is_a_user_error():
 
 
 def test_truncation_at_eos_and_stop_strings(model_tok):
-    from rmxbench.generation import _truncate_at_stop
+    from rmxbench.backends.generation import _truncate_at_stop
 
     _, tok = model_tok
     ids = tok(" Plan: x. The answer is 5.\nProblem: Ann has", add_special_tokens=False)["input_ids"]

@@ -1,4 +1,4 @@
-"""Tests for rmxbench.grading: the examples table in GRADING.md, extraction, equivalence, the
+"""Tests for rmxbench.evaluation.grading: the examples table in GRADING.md, extraction, equivalence, the
 numeric policy, the per-check time bound (threads, processes, pathological inputs) and maj@k.
 
 Runs the real math-verify in real worker processes (no mocks).
@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from rmxbench import grading
-from rmxbench.grading import (
+from rmxbench.evaluation import grading
+from rmxbench.evaluation.grading import (
     GRADER_VERSION,
     POLICIES,
     Extraction,
@@ -83,7 +85,9 @@ def test_examples_table_is_substantial():
     assert len(EXAMPLES) >= 50
     assert len({e["id"] for e in EXAMPLES}) == len(EXAMPLES)
     # every rule and both verdicts are exercised
-    assert {e["rule"] for e in EXAMPLES} == {"boxed", "fbox", "gsm8k_hash", "final_answer", "last_number", "none"}
+    assert {e["rule"] for e in EXAMPLES} == {
+        "boxed", "fbox", "boxed_joined", "answer_tag", "gsm8k_hash", "final_answer", "last_number", "none"
+    }
     assert sum(e["correct"] for e in EXAMPLES) > 10 and sum(not e["correct"] for e in EXAMPLES) > 10
     assert GRADER_VERSION in (REPO / "GRADING.md").read_text(encoding="utf-8")
 
@@ -104,7 +108,7 @@ def test_grading_md_example(ex):
 
 
 def test_policy_table_covers_every_task():
-    from rmxbench.spec import TASKS
+    from rmxbench.spec.schema import TASKS
 
     assert set(TASKS) <= set(POLICIES)
     assert grading.policy_for(None) == grading.DEFAULT_POLICY
@@ -129,6 +133,124 @@ def test_final_answer_takes_last_statement_and_dollar_span():
     assert extract_answer(comp, "minerva_math") == Extraction("x^2 + 1", "final_answer")
     assert extract_answer("So the answer is 3.5.", "math500") == Extraction("3.5", "final_answer")
     assert extract_answer("**Final Answer:** 42", "math500") == Extraction("42", "final_answer")
+    # issue 10 kind 2: a statement followed by prose, a list or nothing is no answer
+    assert extract_answer("The answer is 7.\nSo the answer is at least 5.", "math500") == Extraction("7", "final_answer")
+    assert extract_answer("The answer is:\n\n1. First we add", "math500") == Extraction(None, "none")
+    assert extract_answer("The answer is:\nLet me check this again.", "math500") == Extraction(None, "none")
+    assert extract_answer("Final Answer:\n\n42", "math500") == Extraction("42", "final_answer")
+    assert extract_answer("Final Answer:\n\\[\n\\frac{7}{3}\n\\]", "math500") == Extraction("\\frac{7}{3}", "final_answer")
+    assert extract_answer("The answer is no.", "math500") == Extraction("no", "final_answer")  # a word answer stays
+
+
+# Issue 10: every prompt style's documented answer format must be extractable. The format is read
+# from the style's own prompt text (rmxbench.evaluation.prompts): a "\\boxed{}" instruction, "<answer>" tags,
+# or neither (mistral_qa: free text, "The answer is ..."). The completion is cut at the style's
+# stop sequences first, as generation does (e.g. orz_think stops at "</answer>").
+_FORMAT_COMPLETIONS = {
+    "boxed": " Adding gives 6 + 13/2 = 25/2, so the area is $\\boxed{\\frac{25}{2}}$.",
+    "answer_tag": " areas 6 and 13/2 </think> <answer> \\frac{25}{2} </answer> more text",
+    "answer_tag_boxed": " areas 6 and 13/2 </think> <answer> \\boxed{\\frac{25}{2}} </answer>",
+    "statement": "\nThe areas are 6 and 13/2.\nThe answer is $\\frac{25}{2}$.\n\nQuestion:\nnext",
+}
+
+
+def _documented_formats(style: str) -> set[str]:
+    from rmxbench.evaluation.prompts import R1_USER, build_prompt
+
+    text = R1_USER if style == "r1_chat" else build_prompt("P", style)
+    formats = set()
+    if "\\boxed{" in text:
+        formats.add("boxed")
+    if "<answer>" in text:
+        formats |= {"answer_tag", "answer_tag_boxed"}
+    return formats or {"statement"}
+
+
+def test_every_prompt_styles_answer_format_is_extracted():
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES, truncate_at_stops
+
+    seen = set()
+    for style in STOP_SEQUENCES:
+        for fmt in _documented_formats(style):
+            seen.add(fmt)
+            text = truncate_at_stops(_FORMAT_COMPLETIONS[fmt] + "".join(STOP_SEQUENCES[style][:1]) + " junk", style)
+            for task in ("math500", "minerva_math", "olympiadbench", "tinymath", None):
+                g = grade(text, "12.5", task=task)
+                assert (g.correct, g.extracted) == (True, "\\frac{25}{2}"), (style, fmt, task, g)
+    assert seen == set(_FORMAT_COMPLETIONS)  # every format is some style's, and each was checked
+    # issue 10 example 5 exactly as generation returns it (the stop "</answer>" cut the closing tag)
+    cut = truncate_at_stops("… areas 3 and 7/2. </think> <answer> \\frac{13}{2} </answer>", "orz_think")
+    assert grade(cut, "\\frac{13}{2}", task="math500") == Grade(True, "\\frac{13}{2}", "answer_tag", False)
+
+
+def test_olympiadbench_tolerance_is_absolute_and_inclusive():
+    # OlympiadBench row 0316: "correct to one decimal place", answer 4.2, error "1e-1"
+    for pred, ok in (("4.25", True), ("4.1", True), ("4.3", True), ("4.31", False), ("4.2\\%", True)):
+        assert grade(f"\\boxed{{{pred}}}", "4.2", task="olympiadbench", tolerance="1e-1").correct is ok, pred
+        assert grade(f"\\boxed{{{pred}}}", "4.2", task="olympiadbench").correct is (pred in ("4.2\\%",)), pred
+    # inside containers the worker applies the same tolerance
+    assert is_equivalent("(4.25, 1)", "(4.2, 1)", tolerance=0.1) == (True, False)
+    assert is_equivalent("(4.35, 1)", "(4.2, 1)", tolerance=0.1) == (False, False)
+    assert is_equivalent("(4.25, 1)", "(4.2, 1)") == (False, False)
+    for bad in ("inf", "nan", "-1", "abc"):
+        with pytest.raises(ValueError, match="tolerance must be a finite number"):
+            grade("\\boxed{4}", "4", tolerance=bad)
+
+
+def _random_distinct_pair(rng: random.Random) -> tuple[str, str]:
+    """Two answers that are different by construction (numeric, symbolic, or with a constant
+    math-verify cannot parse), each in a random notation."""
+    kind = rng.choice(["numeric", "symbolic", "unknown_constant", "unknown_function"])
+    if kind == "numeric":
+        a = Fraction(rng.randint(-999, 999), rng.choice([1, 2, 4, 5, 8, 10, 3, 7]))
+        b = a
+        while abs(b - a) <= abs(a) / 1000 or b == a:
+            b = Fraction(rng.randint(-999, 999), rng.choice([1, 2, 4, 5, 8, 10, 3, 7]))
+
+        def render(v: Fraction) -> str:
+            forms = [f"\\frac{{{v.numerator}}}{{{v.denominator}}}", f"{v.numerator}/{v.denominator}"]
+            if v.denominator == 1:
+                forms.append(str(v.numerator))
+            if 10**6 % v.denominator == 0:
+                forms.append(f"{float(v):.6f}")
+            return rng.choice(forms)
+
+        return render(a), render(b)
+    if kind == "symbolic":
+        ca = [rng.randint(-9, 9) for _ in range(3)]
+        cb = list(ca)
+        cb[rng.randrange(3)] += rng.choice([-2, -1, 1, 2])
+        var = rng.choice(["x", "t", "n"])
+        poly = lambda c: f"{c[0]}{var}^{{2}} + {c[1]}{var} + {c[2]}".replace("+ -", "- ")  # noqa: E731
+        return poly(ca), poly(cb)
+    const = rng.choice(["\\mathrm{K}", "\\mathrm{Li}", "\\operatorname{Cl}", "\\mathrm{Ai}"])
+    if kind == "unknown_constant":
+        n, m = rng.sample(range(1, 6), 2)
+        head = rng.randint(1, 9)
+        return (f"{head} - \\frac{{1}}{{{const}^{{{n}}}}}", f"{head} - \\frac{{1}}{{{const}^{{{m}}}}}")
+    a, b = rng.sample(range(2, 20), 2)
+    return f"{const}({a})", f"{const}({b})"
+
+
+def test_property_distinct_answers_never_equal_when_a_parse_fails():
+    """200 seeded random pairs of distinct answers: never graded equal; at least a quarter of
+    them have a side math-verify cannot parse (the case that used to compare raw strings)."""
+    rng = random.Random(20261201)
+    pairs = [_random_distinct_pair(rng) for _ in range(200)]
+    assert len(set(pairs)) > 150 and all(p != g for p, g in pairs)
+    grading._mv_setup()
+    failed = [
+        (p, g) for p, g in pairs
+        if not all(grading._parsed_math(grading._MV_STATE["parse"](grading._prepare(x))) for x in (p, g))
+    ]
+    assert len(failed) >= 50
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        verdicts = list(ex.map(lambda pg: is_equivalent(pg[0], pg[1], timeout_s=30), pairs))
+    assert [pg for pg, v in zip(pairs, verdicts) if v != (False, False)] == []
+    # and the grader's verdict on a failed parse is never the raw string comparison
+    for p, g in failed[:20]:
+        assert grading._worker_check(p, g) is False
+        assert grading._worker_check(p, p) is True  # identical answers still match
 
 
 def test_gsm8k_hash_is_first_not_last():
@@ -321,7 +443,7 @@ def test_works_in_spawned_and_forked_worker_processes():
 def test_workers_are_cleaned_up_at_interpreter_exit(tmp_path):
     script = (
         "import json\n"
-        "from rmxbench.grading import is_equivalent, worker_pids\n"
+        "from rmxbench.evaluation.grading import is_equivalent, worker_pids\n"
         "assert is_equivalent('(x+1)^2', 'x^2+2x+1') == (True, False)\n"
         "print(json.dumps(worker_pids()))\n"
     )
@@ -359,7 +481,7 @@ def _pid_alive(pid: int) -> bool:
 
 def test_import_is_fast_and_light():
     code = (
-        "import time, sys; t = time.perf_counter(); import rmxbench.grading; "
+        "import time, sys; t = time.perf_counter(); import rmxbench.evaluation.grading; "
         "print(time.perf_counter() - t, 'torch' in sys.modules, 'sympy' in sys.modules, 'math_verify' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -441,7 +563,7 @@ def test_decimal_forms_of_math500_answers():
 def test_worker_start_failure_is_a_clear_error():
     # a 60 MiB address-space cap makes the worker's math-verify import fail: a real start failure
     script = (
-        "from rmxbench.grading import is_equivalent, GraderError, grade\n"
+        "from rmxbench.evaluation.grading import is_equivalent, GraderError, grade\n"
         "assert grade(r'\\boxed{5}', '5').correct  # quick path needs no worker\n"
         "try:\n"
         "    is_equivalent('(x+1)^2', 'x^2+2x+1')\n"
@@ -452,3 +574,21 @@ def test_worker_start_failure_is_a_clear_error():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "GRADER_ERROR grader worker failed to start (is math-verify installed" in out.stdout
+
+
+def test_olympiadbench_multi_answer_rows_graded_from_separate_boxes():
+    """Every OlympiadBench row whose official final answer lists several answers (``$69$,$84$``):
+    one box per answer, joined by "and", in reverse order, grades correct; one box alone does not."""
+    rows = [r for r in _rows("olympiadbench") if "$,$" in r["final_answer"][0]]
+    assert len(rows) == 14
+    comps, golds, expected = [], [], []
+    for r in rows:
+        parts = [p.strip("$ ") for p in r["final_answer"][0].split("$,$")]
+        comps.append("Hence " + " and ".join(f"$\\boxed{{{p}}}$" for p in reversed(parts)) + ".")
+        golds.append(r["answer"])
+        expected.append(True)
+        comps.append(f"Hence $\\boxed{{{parts[0]}}}$.")
+        golds.append(r["answer"])
+        expected.append(False)
+    grades = grade_many(comps, golds, task="olympiadbench", timeout_s=20)
+    assert [(c, g.extracted, gold) for c, g, gold, e in zip(comps, grades, golds, expected) if g.correct is not e] == []

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench.grading import grade
-from rmxbench.reasonmaxxer_config import PoolConfig
+from rmxbench.evaluation.grading import grade
+from rmxbench.spec.recipe import PoolConfig
 from rmxbench.rl.grpo_config import GRPORecipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +60,8 @@ def test_recipe_maps_to_trl_grpoconfig():
 
 
 def _greedy_pass1(model, tok, rows) -> float:
-    from rmxbench.generation import Decoding, HFGenerator
-    from rmxbench.prompts import STOP_SEQUENCES, build_prompt
+    from rmxbench.backends.generation import Decoding, HFGenerator
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
 
     outs = HFGenerator(model, tok, batch_size=len(rows)).generate(
         [build_prompt(r["problem"], "tiny_story") for r in rows],
@@ -72,10 +72,10 @@ def _greedy_pass1(model, tok, rows) -> float:
 def test_grpo_raises_held_out_greedy_pass1(tmp_path):
     import torch
 
-    from rmxbench.data import load_benchmark
-    from rmxbench.modeling import load_model
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.backends.modeling import load_model
     from rmxbench.rl.grpo_trainer import CURVE_FILE, LOG_FILE, train_grpo
-    from rmxbench.spec import ModelRef
+    from rmxbench.spec.schema import ModelRef
 
     torch.set_num_threads(1)
     model, tok = load_model(ModelRef(path="package:embedded/tiny"), dtype="float32", device="cpu")
@@ -103,12 +103,12 @@ import json, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from rmxbench.data import load_benchmark
-from rmxbench.modeling import load_model
-from rmxbench.reasonmaxxer_config import PoolConfig
+from rmxbench.evaluation.data import load_benchmark
+from rmxbench.backends.modeling import load_model
+from rmxbench.spec.recipe import PoolConfig
 from rmxbench.rl.grpo_config import GRPORecipe
 from rmxbench.rl.grpo_trainer import train_grpo
-from rmxbench.spec import ModelRef
+from rmxbench.spec.schema import ModelRef
 out, work = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 r = GRPORecipe(pool=PoolConfig(source="embedded_train", size=64, balance_levels=False), num_generations=8,

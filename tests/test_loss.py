@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from rmxbench.loss import advantages, model_loss, reasonmaxxer_loss
+from rmxbench.method.loss import advantages, model_loss, reasonmaxxer_loss
 
 
 def _logsoftmax(v):
@@ -167,7 +167,7 @@ def _fake_rollouts():
 
 
 def test_training_set_objectives():
-    from rmxbench.reasonmaxxer_trainer import build_training_set
+    from rmxbench.method.trainer import build_training_set
 
     roll, ent = _fake_rollouts()
     kw = dict(max_seq_len=64, advantage_clip=2.5, advantage_eps=1e-6, seed=0)

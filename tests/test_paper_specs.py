@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.reasonmaxxer_config import ReasonMaxxerRecipe
-from rmxbench.spec import PAPER_TASKS, Protocol, Spec
+from rmxbench.spec.recipe import ReasonMaxxerRecipe
+from rmxbench.spec.schema import PAPER_TASKS, Protocol, Spec
 
 try:  # the line-numbered loader, once it exists; the schema itself otherwise
-    from rmxbench.validate import load_spec as _load_spec
+    from rmxbench.spec.check import load_spec as _load_spec
 except ImportError:  # pragma: no cover - depends on which modules exist yet
     _load_spec = None
 
@@ -239,14 +239,47 @@ def test_reference_path_is_relative_to_the_spec_file(name, specs):
 
 
 def test_prompt_styles_follow_appendix_c_and_the_training_prompts(specs):
+    """Paper App. C by default: every RL row is evaluated with its family's base prompt (the
+    planner's settings, not just the YAML); the training prompt is recorded as a fact."""
+    from rmxbench.pipeline.rows import eval_settings
+
+    n_rl = 0
     for spec in specs.values():
         for m in spec.models:
             style, chat = BASE_PROMPT[m.family]
             assert (m.prompt_style, m.chat_template) == (style, chat), m.id
             for b in m.rl_baselines:
                 repo = b.model.repo if b.model else None
-                assert b.prompt_style == TRAINED_PROMPT.get(repo), b.id
-                assert b.chat_template is None, b.id
+                assert b.trained_prompt_style == TRAINED_PROMPT.get(repo), b.id
+                assert (b.eval_prompt, b.chat_template) == ("base", None), b.id
+                if b.model is not None:
+                    s = eval_settings(m, "rl_baseline", b)
+                    assert (s.prompt_style, s.chat_template, s.eval_prompt) == (style, chat, "base"), b.id
+                    n_rl += 1
+    assert n_rl == sum(1 for r in TRAINED_PROMPT) + 5  # 8 with a trained prompt + 5 trained on the base style
+
+
+def test_trained_prompt_evaluation_is_an_explicit_labelled_option(specs):
+    """``eval_prompt: trained`` switches a row to its training prompt; both variants of one
+    checkpoint can sit side by side (different ids) with different eval keys."""
+    from rmxbench.pipeline.rows import eval_settings
+    from rmxbench.spec.schema import RLBaseline
+
+    m = specs["qwen25.yaml"].models[0]
+    orz = next(b for b in m.rl_baselines if b.trained_prompt_style == "orz_think")
+    trained = orz.model_copy(update={"id": orz.id + "-trained", "eval_prompt": "trained"})
+    s_base, s_trained = eval_settings(m, "rl_baseline", orz), eval_settings(m, "rl_baseline", trained)
+    assert (s_base.prompt_style, s_base.eval_prompt) == ("qwen_raw", "base")
+    assert (s_trained.prompt_style, s_trained.chat_template, s_trained.eval_prompt) == ("orz_think", False, "trained")
+    row = orz.model_dump(exclude={"eval_prompt", "trained_prompt_style"})
+    with pytest.raises(ValueError, match="needs `trained_prompt_style`"):
+        RLBaseline.model_validate({**row, "eval_prompt": "trained"})
+    with pytest.raises(ValueError, match="now `trained_prompt_style`"):
+        RLBaseline.model_validate({**row, "prompt_style": "orz_think"})
+    with pytest.raises(ValueError, match="only with `eval_prompt: trained`"):
+        RLBaseline.model_validate({**row, "chat_template": True})
+    assert RLBaseline.model_validate({**row, "chat_template": True, "eval_prompt": "trained",
+                                      "trained_prompt_style": "orz_think"}).eval_prompt_settings(m)[1] is True
 
 
 @pytest.mark.parametrize("name", FILES)

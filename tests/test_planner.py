@@ -1,5 +1,6 @@
-"""Planner: items and content keys of a fixture spec, cached vs to-run after a fake build,
-``--only`` filtering, ``--force`` closure, and a dry run that imports no torch."""
+"""Planner: nodes and content keys of a fixture spec (every key known before anything runs),
+cached vs to-run after a fake build, halting, ``--only`` filtering, ``--force`` closure, and a dry
+run that imports no torch."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import pytest
 import yaml
 
 from rmxbench.errors import UserError
-from rmxbench.validate import load_spec
-from rmxbench.planner import (EVAL_STAGE, ROWTRAIN_STAGE, build_plan, force_closure, 
-                              resolve_spec_data_dir)
-from rmxbench.store import ArtifactStore
+from rmxbench.spec.check import load_spec
+from rmxbench.pipeline.graph import force_closure
+from rmxbench.pipeline.planner import build_plan
+from rmxbench.pipeline.stages import STAGES
+from rmxbench.pipeline.store import ArtifactStore
+from rmxbench.spec.context import SpecContext
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +33,7 @@ SPEC = {
         "model": {"path": "model_a"},
         "rl_baselines": [
             {"id": "base-a-rl", "display_name": "+ RL", "algorithm": "GRPO", "source": "x",
-             "model": {"repo": "org/rl-model", "revision": "main"}, "prompt_style": "qwen_raw",
+             "model": {"repo": "org/rl-model", "revision": "main"}, "trained_prompt_style": "qwen_raw", "eval_prompt": "trained",
              "cost": {"usd": 200, "basis": "estimated", "source": "paper"}},
             {"id": "base-a-gone", "display_name": "+ Gone", "algorithm": "PPO", "source": "y",
              "unavailable": "no public checkpoint"},
@@ -57,8 +60,11 @@ def fixture(tmp_path):
 
 
 def _plan(spec_path, data, store, **kw):
-    spec = load_spec(spec_path)
-    return build_plan(spec, spec_path=spec_path, store=store, data_dir=data, **kw)
+    return build_plan(SpecContext.load(spec_path, data_dir=data, home=store.home), store=store, **kw)
+
+
+RMX = [("base-a-rmx", s, None, "run") for s in ("pool", "rollouts", "selection", "entropy", "train", "train",
+                                                 "validation", "validation", "validation", "pick")]
 
 
 def _summary(plan):
@@ -72,25 +78,24 @@ def test_plan_items_and_statuses(fixture):
         ("base-a", "eval", "tinymath", "run"), ("base-a", "eval", "gsm8k", "run"),
         ("base-a-rl", "eval", "tinymath", "run"), ("base-a-rl", "eval", "gsm8k", "run"),
         ("base-a-gone", "reported", None, "reported"),
-        ("base-a-rmx", "train", None, "run"),
-        ("base-a-rmx", "eval", "tinymath", "after-train"), ("base-a-rmx", "eval", "gsm8k", "after-train"),
+        *RMX, ("base-a-rmx", "eval", "tinymath", "run"), ("base-a-rmx", "eval", "gsm8k", "run"),
     ]
     keys = [i.key for i in plan.items if i.key]
-    assert len(set(keys)) == len(keys) == 5
+    assert len(set(keys)) == len(keys) == 16  # every key is known before anything runs
     assert any("not pinned" in w and "base-a-rl" in w for w in plan.warnings)
     by = {(i.row_id, i.task): i for i in plan.items if i.stage == "eval"}
-    # RL row: its own prompt style; base: the base's style. avg@k fields only for gsm8k.
-    assert by[("base-a-rl", "gsm8k")].parts["prompt"]["style"] == "qwen_raw"
-    assert by[("base-a", "gsm8k")].parts["protocol"]["metric"] == "avg@2"
-    assert by[("base-a", "tinymath")].parts["protocol"]["metric"] == "pass@1"
-    assert by[("base-a", "gsm8k")].parts["protocol"]["limit"] == 3
+    # RL row with eval_prompt: trained: its own prompt style; base: the base's style. avg@k fields only for gsm8k.
+    assert by[("base-a-rl", "gsm8k")].node.parts["prompt"]["style"] == "qwen_raw"
+    assert by[("base-a", "gsm8k")].node.parts["protocol"]["metric"] == "avg@2"
+    assert by[("base-a", "tinymath")].node.parts["protocol"]["metric"] == "pass@1"
+    assert by[("base-a", "gsm8k")].node.parts["protocol"]["limit"] == 3
 
 
 def test_fake_build_makes_items_cached_and_keys_are_stable(fixture):
     spec_path, data, store = fixture
     plan = _plan(spec_path, data, store)
     item = next(i for i in plan.items if i.row_id == "base-a" and i.task == "gsm8k")
-    store.build(EVAL_STAGE, item.key, lambda tmp: (tmp / "record.json").write_text("{}"))
+    store.build("eval", item.key, lambda tmp: (tmp / "record.json").write_text("{}"))
     plan2 = _plan(spec_path, data, store)
     st = {(i.row_id, i.task): i.status for i in plan2.items if i.stage == "eval"}
     assert st[("base-a", "gsm8k")] == "cached" and st[("base-a", "tinymath")] == "run"
@@ -101,42 +106,34 @@ def test_fake_build_makes_items_cached_and_keys_are_stable(fixture):
     assert st3[("base-a", "gsm8k")] == "forced"
 
 
-def test_fake_training_gives_adapter_eval_keys(fixture):
+def test_rmx_eval_is_keyed_by_the_pick_node(fixture):
     spec_path, data, store = fixture
     plan = _plan(spec_path, data, store)
-    train = next(i for i in plan.items if i.stage == "train")
-
-    def adapter(tmp):
-        (tmp / "adapter_config.json").write_text('{"r": 8}')
-        (tmp / "adapter_model.safetensors").write_bytes(b"weights")
-    adir = store.build("adapter", store.key("adapter", x=1), adapter)
-
-    def rec(tmp):
-        (tmp / "train_result.json").write_text(json.dumps({
-            "status": "ok", "message": "", "adapter_dir": str(adir.relative_to(store.home)),
-            "stage_dirs": {"adapter": str(adir.relative_to(store.home))}}))
-    store.build(ROWTRAIN_STAGE, train.key, rec)
-    plan2 = _plan(spec_path, data, store)
-    s = {(i.row_id, i.stage, i.task): (i.status, i.key) for i in plan2.items}
-    assert s[("base-a-rmx", "train", None)][0] == "cached"
-    st, key = s[("base-a-rmx", "eval", "gsm8k")]
-    assert st == "run" and key and key != s[("base-a", "eval", "gsm8k")][1]
-    # Forcing a training stage re-runs training and defers the eval keys again.
-    plan3 = _plan(spec_path, data, store, force=["entropy"])
-    s3 = {(i.row_id, i.stage, i.task): i.status for i in plan3.items}
-    assert s3[("base-a-rmx", "train", None)] == "forced"
-    assert s3[("base-a-rmx", "eval", "gsm8k")] == "after-train"
+    pick = next(i.node for i in plan.items if i.stage == "pick")
+    ev = next(i.node for i in plan.items if i.row_id == "base-a-rmx" and i.task == "gsm8k")
+    assert ev.inputs == {"adapter": pick} and ev.parts["model"] == plan.items[0].node.parts["model"]
+    base_ev = next(i.node for i in plan.items if i.row_id == "base-a" and i.task == "gsm8k")
+    assert ev.key != base_ev.key
+    # Forcing a training stage forces that node and every node that reads it (evals of the row
+    # included), never the base row's cells.
+    store.build("eval", ev.key, lambda tmp: None)
+    store.build("eval", base_ev.key, lambda tmp: None)
+    s3 = {(i.row_id, i.label): i.status for i in _plan(spec_path, data, store, force=["entropy"]).items}
+    assert s3[("base-a-rmx", "entropy")] == "run" and s3[("base-a-rmx", "pick")] == "run"
+    assert s3[("base-a-rmx", "rollouts")] == "run"  # not forced, just not built yet
+    assert s3[("base-a-rmx", "eval gsm8k")] == "forced" and s3[("base-a", "eval gsm8k")] == "cached"
 
 
-def test_too_few_mixed_record_skips_eval(fixture):
+def test_selection_halt_skips_the_rest_of_the_row(fixture):
     spec_path, data, store = fixture
-    train = next(i for i in _plan(spec_path, data, store).items if i.stage == "train")
-    store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
-        "status": "too_few_mixed", "message": "only 1 mixed-success problem", "adapter_dir": None,
-        "stage_dirs": {}})))
-    s = {(i.row_id, i.stage, i.task): (i.status, i.detail) for i in _plan(spec_path, data, store).items}
-    assert s[("base-a-rmx", "train", None)] == ("too-few-mixed", "only 1 mixed-success problem")
-    assert s[("base-a-rmx", "eval", "gsm8k")][0] == "too-few-mixed"
+    sel = next(i for i in _plan(spec_path, data, store).items if i.stage == "selection")
+    store.build("selection", sel.key, lambda tmp: (tmp / "split.json").write_text(json.dumps({
+        "train_ids": [], "halt": "only 1 mixed-success problem"})))
+    s = {(i.row_id, i.label): (i.status, i.detail) for i in _plan(spec_path, data, store).items}
+    assert s[("base-a-rmx", "selection")] == ("cached", "only 1 mixed-success problem")
+    assert s[("base-a-rmx", "entropy")] == ("halted", "only 1 mixed-success problem")
+    assert s[("base-a-rmx", "eval gsm8k")][0] == "halted"
+    assert s[("base-a", "eval gsm8k")][0] == "run"
 
 
 def test_keys_change_with_what_matters(fixture, tmp_path):
@@ -155,31 +152,36 @@ def test_keys_change_with_what_matters(fixture, tmp_path):
     k2 = {(i.row_id, i.task): i.key for i in _plan(spec_path, data, store).items}
     assert k2[("base-a", "tinymath")] != k1[("base-a", "tinymath")]
     assert k2[("base-a-rl", "tinymath")] == k1[("base-a-rl", "tinymath")]
-    # Changing tau changes the row-training key only (rollouts/entropy reuse is the trainer's keys).
-    kt = next(i.key for i in _plan(spec_path, data, store).items if i.stage == "train")
+    # Changing a tau: rollouts and entropy keep their keys, the new tau's adapter, the pick and
+    # the row's evals get new ones; the base row's cells do not change.
+    before = {(i.row_id, i.label): i.key for i in _plan(spec_path, data, store).items}
     spec = yaml.safe_load(spec_path.read_text())
     spec["recipes"]["toy"]["taus"] = [1.0, 3.0]
     spec_path.write_text(yaml.safe_dump(spec))
-    k3 = {(i.row_id, i.stage, i.task): i.key for i in _plan(spec_path, data, store).items}
-    assert k3[("base-a", "eval", "tinymath")] == k2[("base-a", "tinymath")]
-    assert k3[("base-a-rmx", "train", None)] != kt
+    after = {(i.row_id, i.label): i.key for i in _plan(spec_path, data, store).items}
+    for label in ("pool", "rollouts", "selection", "entropy", "train[tau=1]", "validation[base]"):
+        assert after[("base-a-rmx", label)] == before[("base-a-rmx", label)], label
+    assert ("base-a-rmx", "train[tau=3]") in after and ("base-a-rmx", "train[tau=2]") not in after
+    assert after[("base-a-rmx", "pick")] != before[("base-a-rmx", "pick")]
+    assert after[("base-a-rmx", "eval gsm8k")] != before[("base-a-rmx", "eval gsm8k")]
+    assert after[("base-a", "eval tinymath")] == before[("base-a", "eval tinymath")]
 
 
 def test_only_filter_and_unknown_id(fixture):
     spec_path, data, store = fixture
     plan = _plan(spec_path, data, store, only=["base-a-rl"])
     assert {i.row_id for i in plan.selected()} == {"base-a-rl"}
-    assert len(plan.items) == 8  # the plan still lists every row
+    assert len(plan.items) == 17  # the plan still lists every row
     with pytest.raises(UserError, match="no such row"):
         _plan(spec_path, data, store, only=["nope"])
 
 
 def test_force_closure():
-    assert force_closure(["entropy"]) == {"entropy", "train", "validate", "eval"}
-    assert force_closure(["eval"]) == {"eval"}
-    assert len(force_closure(["all"])) == 7
+    assert force_closure(STAGES, ["entropy"]) == {"entropy", "train", "validation", "pick", "eval"}
+    assert force_closure(STAGES, ["eval"]) == {"eval"}
+    assert force_closure(STAGES, ["all"]) == set(STAGES)
     with pytest.raises(UserError, match="allowed"):
-        force_closure(["bogus"])
+        force_closure(STAGES, ["bogus"])
 
 
 def test_missing_data_file_is_a_user_error(fixture, tmp_path):
@@ -195,7 +197,7 @@ def test_spec_data_dir_relative_to_spec(fixture, monkeypatch):
     monkeypatch.delenv("RMXBENCH_DATA_DIR", raising=False)
     spec = load_spec(spec_path)
     spec = spec.model_copy(update={"protocol": spec.protocol.model_copy(update={"data_dir": "../data"})})
-    assert resolve_spec_data_dir(spec, spec_path, None) == data.resolve()
+    assert SpecContext.of(spec, spec_path).data_dir == data.resolve()
 
 
 def test_dry_run_cli_imports_no_torch(fixture, tmp_path):
@@ -207,7 +209,7 @@ def test_dry_run_cli_imports_no_torch(fixture, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert r.returncode == 0, r.stderr
-    assert "base-a-rmx" in r.stdout and "after-train" in r.stdout and "not selected" in r.stdout
+    assert "base-a-rmx" in r.stdout and "validation[tau=2]" in r.stdout and "not selected" in r.stdout
     assert "not pinned" in r.stdout
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rmxbench.errors import UserError
-from rmxbench.pool import ContaminationIndex, normalise, scan_contamination, select_pool
+from rmxbench.method.pool import ContaminationIndex, normalise, scan_contamination, select_pool
 
 SHARED = Path(__file__).parents[1] / ".." / "shared" / "benchmarks"
 
@@ -75,7 +75,7 @@ def test_boilerplate_ngrams_are_not_contamination():
 
 @pytest.mark.skipif(not (SHARED / "math_train.jsonl").is_file(), reason="shared benchmarks not present")
 def test_math_train_against_six_test_sets_is_fast():
-    from rmxbench.data import load_benchmark
+    from rmxbench.evaluation.data import load_benchmark
 
     ev = {t: load_benchmark(t, data_dir=SHARED) for t in
           ("gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23")}

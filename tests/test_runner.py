@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.validate import load_spec
-from rmxbench.planner import ROWTRAIN_STAGE, build_plan
-from rmxbench.runner import Runner
-from rmxbench.store import DONE_MARKER, ArtifactStore
+from rmxbench.spec.check import load_spec
+from rmxbench.pipeline.planner import build_plan
+from rmxbench.pipeline.runner import Runner
+from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
+from rmxbench.spec.context import SpecContext
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ MINI = {
         "rollouts": {"k": 4, "max_new_tokens": 48, "batch_size": 16},
         "selection": {"max_problems": 8, "validation_problems": 8},
         "taus": [0.5, 1.0], "lora": {"rank": 4, "alpha": 8},
-        "optim": {"epochs": 1.0, "grad_accum": 4, "max_seq_len": 128}}},
+        "optim": {"epochs": 1.0, "gradient_accumulation_steps": 4, "max_seq_len": 128}}},
     "models": [{
         "id": "tiny", "display_name": "Tiny", "family": "tiny", "model": {"path": "package:embedded/tiny"},
         "dtype": "float32", "prompt_style": "tiny_story",
@@ -56,28 +57,23 @@ def _write_spec(path: Path, spec: dict) -> Path:
 
 
 def test_row_cost_sums_all_training_stage_meters(tmp_path):
-    """Cost = Σ meter seconds of every training stage in the rowtrain record, priced per GPU-hour."""
+    """Cost = Σ meter seconds of every training-stage node of the row, priced per GPU-hour."""
     spec = dict(MINI, pricing=PRICING)
     spec_path = _write_spec(tmp_path / "s" / "spec.yaml", spec)
     store = ArtifactStore(tmp_path / "home")
-    plan = build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None)
-    train = next(i for i in plan.items if i.stage == "train")
+    plan = build_plan(SpecContext.load(spec_path, home=store.home), store=store)
     secs = {"pool": 1.0, "rollouts": 1800.0, "selection": 2.0, "entropy": 300.0,
-            "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validate[base]": 100.0,
-            "validate[tau=0.5]": 110.0, "validate[tau=1]": 111.0, "pick": 1.0}
-    dirs = {}
-    for label, sec in secs.items():
-        def fn(tmp, sec=sec, label=label):
+            "train[tau=0.5]": 600.0, "train[tau=1]": 620.0, "validation[base]": 100.0,
+            "validation[tau=0.5]": 110.0, "validation[tau=1]": 111.0, "pick": 1.0}
+    for node in plan.graph.find("tiny-rmx"):
+        if node.stage == "eval":
+            continue
+        def fn(tmp, sec=secs[node.label], label=node.label):
             (tmp / "meter.json").write_text(json.dumps({"stage": label, "seconds": sec, "device": "cuda",
-                                                        "accelerators": 2, "accelerator_name": "NVIDIA H200"}))
-        dirs[label] = store.build("stage", store.key("stage", label=label), fn)
-    store.build(ROWTRAIN_STAGE, train.key, lambda tmp: (tmp / "train_result.json").write_text(json.dumps({
-        "status": "ok", "message": "", "adapter_dir": str(dirs["pick"].relative_to(store.home)),
-        "stage_dirs": {k: str(v.relative_to(store.home)) for k, v in dirs.items()}})))
-    r = Runner(build_plan(load_spec(spec_path), spec_path=spec_path, store=store, data_dir=None),
-               console=None)
-    r._train["tiny-rmx"] = json.loads((store.get(ROWTRAIN_STAGE, train.key) / "train_result.json").read_text())
-    costs = r.costs()
+                                                        "accelerators": 2,
+                                                        "accelerator_name": "NVIDIA RTX PRO 6000 Blackwell Server Edition"}))
+        store.build(node.stage, node.key, fn)
+    costs = Runner(plan, console=None).costs()
     gpu_h = sum(secs.values()) * 2 / 3600
     assert costs["tiny-rmx"].gpu_hours == pytest.approx(gpu_h)
     assert costs["tiny-rmx"].usd == pytest.approx(gpu_h * 1.89)
@@ -114,6 +110,34 @@ def _no_partial(home: Path) -> None:
                     assert (d / DONE_MARKER).is_file(), f"partial artifact visible: {d}"
 
 
+def _check_dry_run_keys_and_adapter_hash(tmp_path, spec_path, home, out, results):
+    """(1) The plan on an EMPTY store (what ``--dry-run`` prints) lists every key the real run
+    then built, the ReasonMaxxer row's eval included, and nothing else. (2) The adapter hash on
+    the board equals the one recorded with the eval's content key and the pick stage's own, all
+    computed by :func:`rmxbench.pipeline.identity.adapter_identity`."""
+    from rmxbench.pipeline.identity import adapter_identity
+
+    empty = ArtifactStore(tmp_path / "empty")
+    plan0 = build_plan(SpecContext.load(spec_path, home=empty.home), store=empty)
+    assert all(i.status in ("run", "reported") for i in plan0.items)
+    planned = {(i.stage, i.key) for i in plan0.items if i.key}
+    assert ("eval", next(i.key for i in plan0.items if i.row_id == "tiny-rmx" and i.stage == "eval")) in planned
+    built = {(d.parent.name, d.name) for d in home.glob("*/*")
+             if d.is_dir() and d.parent.name != "runs" and not d.name.startswith(".")}
+    assert built == planned
+    pick = next(i for i in plan0.items if i.stage == "pick")
+    ev = next(i for i in plan0.items if i.row_id == "tiny-rmx" and i.stage == "eval")
+    prov = next(r for r in results if r["row_id"] == "tiny-rmx")["provenance"]
+    key_parts = json.loads((home / "eval" / ev.key / "key_parts.json").read_text())
+    meta = json.loads((home / "pick" / pick.key / "rmx_metadata.json").read_text())
+    sha = adapter_identity(home / "pick" / pick.key)
+    assert key_parts["inputs"] == {"adapter": pick.key} and prov["adapter_key"] == pick.key
+    assert prov["adapter_sha256"] == key_parts["adapter_sha256"] == meta["adapter_sha256"] == sha
+    assert prov["eval_key"] == ev.key
+    assert prov["picked_tau"] == meta["tau"] and 0 < prov["decision_fraction"] < 1
+    assert sha in (out / "mini.html").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not _tiny_ok(), reason="embedded tiny model not built (python scripts/make_tiny.py)")
 def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
@@ -132,6 +156,7 @@ def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
         assert {r["row_id"] for r in results} == {"tiny", "tiny-rmx"}
         costs = json.loads((home_a / "runs" / "mini" / "costs.json").read_text())
         assert costs["tiny-rmx"]["cpu_hours"] > 0 and costs["tiny-rmx"]["usd"] is None
+        _check_dry_run_keys_and_adapter_hash(tmp_path, spec_path, home_a, out_a, results)
     else:  # recorded on the board, not a crash
         assert "mixed" in notes["tiny-rmx"] and "mixed" in ref
 
@@ -148,7 +173,7 @@ def test_end_to_end_rerun_and_sigkill_resume(tmp_path):
     # 3. SIGKILL at three stages in turn (eval of the base, rollouts, adapter training); each
     #    restart resumes; the final board equals the reference (up to measured timings).
     home_b, out_b = tmp_path / "home_b", tmp_path / "lb_b"
-    kill_at = ["eval", "rollouts", "adapter_tau"] if trained else ["eval", "rollouts"]
+    kill_at = ["eval", "rollouts", "train"] if trained else ["eval", "rollouts"]
     killed = []
     for stage in kill_at:
         p = _rmx(home_b, spec_path, out_b)

@@ -1,4 +1,4 @@
-"""rmxbench.stats: bootstrap CIs against analytic cases and scipy, McNemar and paired tests."""
+"""rmxbench.board.statistics: bootstrap CIs against analytic cases and scipy, McNemar and paired tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rmxbench import stats
+from rmxbench.board import statistics as stats
 
 
 def _ci_width(ci):

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from rmxbench.store import DONE_MARKER, ArtifactStore, dir_sha256
+from rmxbench.pipeline.identity import adapter_identity, folder_sha256
+from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
 
 # A builder that writes 2 files deterministically, with a pause between chunks so the test can
 # kill it mid-write; it touches `started` once writing has begun.
 BUILDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from rmxbench.store import ArtifactStore
+    from rmxbench.pipeline.store import ArtifactStore
 
     home, started, pause = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
     store = ArtifactStore(home)
@@ -139,8 +140,17 @@ def test_concurrent_builders_serialise(tmp_path):
     assert (tmp_path / "a").exists() + (tmp_path / "b").exists() == 1
 
 
-def test_dir_sha256_changes_with_content(tmp_path):
+def test_folder_and_adapter_identity(tmp_path):
     (tmp_path / "a").write_text("1")
-    h1 = dir_sha256(tmp_path)
+    h1 = folder_sha256(tmp_path)
     (tmp_path / "a").write_text("2")
-    assert dir_sha256(tmp_path) != h1
+    assert folder_sha256(tmp_path) != h1
+    # an adapter is identified by its adapter_* files only: docs and bookkeeping do not count
+    (tmp_path / "adapter_config.json").write_text("{}")
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"w")
+    h = adapter_identity(tmp_path)
+    (tmp_path / "README.md").write_text("card")
+    (tmp_path / "meter.json").write_text("{}")
+    assert adapter_identity(tmp_path) == h
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"w2")
+    assert adapter_identity(tmp_path) != h

@@ -13,7 +13,7 @@ import pytest
 
 from rmxbench.errors import UserError
 from rmxbench.lm_tasks import TASKS_DIR
-from rmxbench.prompts import R1_USER, STOP_SEQUENCES, build_prompt, task_prompt, truncate_at_stops
+from rmxbench.evaluation.prompts import R1_USER, STOP_SEQUENCES, build_prompt, task_prompt, truncate_at_stops
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
@@ -74,7 +74,7 @@ def test_unknown_style_is_a_user_error():
 
 
 def test_tinymath_uses_the_embedded_test_split_and_tiny_story():
-    from rmxbench.data import load_benchmark
+    from rmxbench.evaluation.data import load_benchmark
 
     _, loaded = _load(["rmx_tinymath"])
     t = loaded["tasks"]["rmx_tinymath"]
@@ -164,7 +164,7 @@ def test_every_style_has_stop_sequences_and_a_prompt():
 # ---------------------------------------------------------------- hub row mapping (fake rows)
 
 def test_hub_mappers_match_the_local_file_format():
-    from rmxbench.hub_data import SOURCES, map_rows
+    from rmxbench.evaluation.hub_data import SOURCES, map_rows
 
     assert set(SOURCES) >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
                             "math_train", "gsm8k_train"}
@@ -177,7 +177,7 @@ def test_hub_mappers_match_the_local_file_format():
     assert (mm["id"], mm["problem"], mm["answer"]) == ("minerva_math/0001", "Q", "1.5")
     o = map_rows("olympiadbench", [{"id": 2231, "question": "Q", "final_answer": ["$69$,$84$"],
                                     "solution": ["sol1", "sol2"], "is_multiple_answer": True}])[0]
-    assert (o["answer"], o["solution"], o["source_id"]) == ("69,84", "sol1", 2231)
+    assert (o["answer"], o["solution"], o["source_id"], o["error"]) == ("69,84", "sol1", 2231, None)
     a = map_rows("aime24", [{"id": 60, "problem": "P", "solution": "S", "answer": "025", "url": "u"}])[0]
     assert (a["answer"], a["answer_raw"]) == ("25", "025")
     c = map_rows("amc23", [{"id": 0, "question": "P", "answer": 27.0, "url": "u"}])[0]
@@ -187,15 +187,37 @@ def test_hub_mappers_match_the_local_file_format():
     assert t["answer"] == "\\frac{1}{2}"
 
 
+def test_olympiadbench_tolerance_reaches_the_grader():
+    """The one OlympiadBench row with an ``error`` field (0316: "correct to one decimal place",
+    answer 4.2, error 1e-1) is graded with that absolute tolerance; rows without one are not."""
+    from lm_eval.tasks import TaskManager
+
+    from rmxbench.lm_tasks import utils
+
+    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
+    if not (shared / "olympiadbench.jsonl").is_file():
+        pytest.skip("offline benchmark data not found")
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(shared)})
+    docs = list(tm.load(["rmx_olympiadbench"])["tasks"]["rmx_olympiadbench"].test_docs())
+    with_tol = [d for d in docs if d["tolerance"] is not None]
+    assert [(d["id"], d["answer"], d["tolerance"]) for d in with_tol] == [("olympiadbench/0316", "4.2", "1e-1")]
+    doc = with_tol[0]
+    assert utils.process_results(doc, [[r"\boxed{4.25}"]])["score"] == 1.0
+    assert utils.process_results(doc, [[r"\boxed{4.3}"]])["score"] == 1.0  # inclusive
+    assert utils.process_results(doc, [[r"\boxed{4.35}"]])["score"] == 0.0
+    plain = dict(doc, tolerance=None)
+    assert utils.process_results(plain, [[r"\boxed{4.25}"]])["score"] == 0.0
+
+
 def test_hub_mapper_names_a_missing_field():
-    from rmxbench.hub_data import map_rows
+    from rmxbench.evaluation.hub_data import map_rows
 
     with pytest.raises(UserError, match="final_answer"):
         map_rows("olympiadbench", [{"question": "Q"}])
 
 
 def test_hub_source_ids_are_the_documented_ones():
-    from rmxbench.hub_data import SOURCES
+    from rmxbench.evaluation.hub_data import SOURCES
 
     assert SOURCES["gsm8k"].dataset == "openai/gsm8k" and SOURCES["gsm8k"].configs == ("main",)
     assert SOURCES["math500"].dataset == "HuggingFaceH4/MATH-500"
@@ -206,8 +228,8 @@ def test_hub_source_ids_are_the_documented_ones():
 # ---------------------------------------------------------------- evaluation argument building
 
 def test_generation_kwargs_follow_the_protocol():
-    from rmxbench.evaluation import generation_kwargs, samples_per_problem
-    from rmxbench.spec import Protocol
+    from rmxbench.evaluation.lmeval import generation_kwargs
+    from rmxbench.spec.schema import Protocol
 
     p = Protocol(max_new_tokens=123)
     g = generation_kwargs("gsm8k", p, "qwen_raw")
@@ -215,12 +237,13 @@ def test_generation_kwargs_follow_the_protocol():
     a = generation_kwargs("aime24", p, "orz_think")
     assert a == {"until": STOP_SEQUENCES["orz_think"], "max_gen_toks": 123, "do_sample": True,
                  "temperature": 0.6, "top_p": 0.95}
-    assert samples_per_problem("aime24", p) == 8 and samples_per_problem("math500", p) == 1
+    assert p.metric("aime24").k == 8 and p.metric("math500").k == 1
+    assert p.metric("aime24").name == "avg@8" and p.metric("math500").name == "pass@1"
 
 
 def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
-    from rmxbench.evaluation import model_args
-    from rmxbench.spec import ModelRef, Protocol
+    from rmxbench.evaluation.lmeval import model_args
+    from rmxbench.spec.schema import ModelRef, Protocol
 
     (tmp_path / "m").mkdir()
     ad = tmp_path / "adapter"
@@ -244,12 +267,12 @@ def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
 @pytest.mark.parametrize("task,k,expected", [("amc23", 4, {"avg@4", "pass@4", "maj@4"}),
                                              ("math500", 3, {"avg@3", "pass@3", "maj@3"}),
                                              ("aime24", 1, {"pass@1"})])
-def test_protocol_k_rewrites_repeats_and_metrics(task, k, expected):
-    from rmxbench.evaluation import _set_k
+def test_protocol_metric_decides_repeats_and_metrics(task, k, expected):
+    from rmxbench.evaluation.lmeval import load_lm_task
+    from rmxbench.spec.schema import Protocol
 
-    _, loaded = _load([f"rmx_{task}"])
-    t = loaded["tasks"][f"rmx_{task}"]
-    _set_k(t, k)
+    p = Protocol(tasks=[task], avg_at_k={"k": k, "tasks": [task] if k > 1 else []})
+    _, t = load_lm_task(task, p, "qwen_raw", metadata={"data_dir": str(FIXTURES)})
     assert t.config.repeats == k
     assert set(t._aggregation_list) == expected | {"score", "rmx_graded"}
     docs = t.test_docs()

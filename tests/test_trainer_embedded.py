@@ -1,7 +1,7 @@
 """End-to-end ReasonMaxxer on the embedded tiny model (CPU, seeded, a few minutes).
 
-Runs the `specs/tiny.yaml` recipe at one τ through :func:`train_row` (pool → rollouts → selection →
-entropy → train → validate → pick, all via the artifact store), plus the ``random_positions``
+Runs the `specs/tiny.yaml` recipe at one τ through :func:`rmxbench.pipeline.runner.train_row` (pool → rollouts →
+selection → entropy → train → validation → pick, all via the artifact store), plus the ``random_positions``
 control, and scores base / adapter / control on held-out tinymath test problems with sampled
 pass@1 (the whole 500-problem test split x 8 samples at T = 1). The adapter must beat both by at least 0.20 and keep
 malformed completions at or below 5%. Also checks the artifacts: a standard PEFT adapter dir
@@ -24,14 +24,22 @@ pytestmark = pytest.mark.skipif(not (TINY / "model.safetensors").is_file(),
                                 reason="embedded tiny model (rmxbench/embedded/tiny) not present")
 
 
+def _train(spec, store, row_id):
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.pipeline.runner import train_row
+    from rmxbench.spec.context import SpecContext
+
+    ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=store.home)
+    return train_row(build_plan(ctx, store=store, only=[row_id]), row_id)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     import torch
 
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.spec import ReasonMaxxerRow
-    from rmxbench.store import ArtifactStore
-    from rmxbench.validate import load_spec
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.check import load_spec
+    from rmxbench.spec.schema import ReasonMaxxerRow
 
     torch.set_num_threads(1)  # tiny ops: threading overhead exceeds the gain on a shared CPU
     os.environ.setdefault("RMXBENCH_THREADS", "1")
@@ -39,12 +47,11 @@ def trained(tmp_path_factory):
     base = spec.models[0]
     recipe = spec.recipes[base.reasonmaxxer[0].recipe].model_copy(update={"taus": [0.3]})
     control = recipe.model_copy(update={"objective": "random_positions"})
-    spec = spec.model_copy(update={"recipes": {"main": recipe, "control": control}})
+    base = base.model_copy(update={"reasonmaxxer": [ReasonMaxxerRow(id=f"tiny-{n}", recipe=n)
+                                                    for n in ("main", "control")]})
+    spec = spec.model_copy(update={"recipes": {"main": recipe, "control": control}, "models": [base]})
     store = ArtifactStore(tmp_path_factory.mktemp("store"))
-    out = {}
-    for name in ("main", "control"):
-        row = ReasonMaxxerRow(id=f"tiny-{name}", recipe=name)
-        out[name] = train_row(spec, base, row, store=store, spec_dir=ROOT / "specs", data_dir=None)
+    out = {name: _train(spec, store, f"tiny-{name}") for name in ("main", "control")}
     return spec, base, store, out
 
 
@@ -62,7 +69,7 @@ def test_train_row_artifacts(trained):
         json.loads((res.stage_dirs["selection"] / "split.json").read_text())["train_ids"])
     assert set(meta["versions"]) >= {"torch", "transformers", "peft"}
     assert meta["taus"][0]["validation_accuracy"] > meta["base_validation"]["accuracy"]
-    for label in ("pool", "rollouts", "selection", "entropy", "train[tau=0.3]", "validate[tau=0.3]", "pick"):
+    for label in ("pool", "rollouts", "selection", "entropy", "train[tau=0.3]", "validation[tau=0.3]", "pick"):
         assert (res.stage_dirs[label] / "meter.json").is_file(), label
         assert label in res.metadata["stage_seconds"]
         assert label == "pick" or label in meta["stage_seconds"]  # the file is written inside the pick stage
@@ -75,19 +82,16 @@ def test_train_row_artifacts(trained):
     pm = PeftModel.from_pretrained(model, str(res.adapter_dir))
     assert any("lora_B" in n and p.abs().sum() > 0 for n, p in pm.named_parameters())
     # rerun: everything cached, same adapter
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.spec import ReasonMaxxerRow
-
-    again = train_row(spec, base, ReasonMaxxerRow(id="tiny-main", recipe="main"), store=store,
-                      spec_dir=ROOT / "specs", data_dir=None)
+    again = _train(spec, store, "tiny-main")
     assert again.adapter_dir == res.adapter_dir
     assert json.loads((again.stage_dirs["pick"] / "meter.json").read_text()) == json.loads(
         (res.stage_dirs["pick"] / "meter.json").read_text())
 
 
 def test_adapter_beats_base_and_random_positions_control(trained):
-    from rmxbench.data import load_benchmark
-    from rmxbench.reasonmaxxer_trainer import BaseModelCache, validate
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.trainer import score_on_validation
+    from rmxbench.stages.common import MethodConfig
 
     spec, base, store, out = trained
     recipe = spec.recipes["main"].model_copy(update={"validation_samples": 8, "validation_temperature": 1.0})
@@ -95,11 +99,11 @@ def test_adapter_beats_base_and_random_positions_control(trained):
     # setting with the largest margin over the control on the separate 200-problem tinymath
     # *validation* split (specs/tiny.yaml says how it was chosen).
     rows = load_benchmark("tinymath")
-    models = BaseModelCache(base, ROOT / "specs")
+    config = MethodConfig(spec=spec, base=base, row_id="tiny-main", recipe_name="main", recipe=recipe,
+                          spec_dir=ROOT / "specs", data_dir=None)
     scores = {}
     for name, adapter in (("base", None), ("main", out["main"].adapter_dir), ("control", out["control"].adapter_dir)):
-        scores[name] = validate(spec, base, recipe, models, rows, adapter_dir=adapter, spec_dir=ROOT / "specs",
-                                task="tinymath")
+        scores[name] = score_on_validation(config, rows, adapter_dir=adapter, task="tinymath")
     summary = {k: (round(v["accuracy"], 3), round(v["stderr"], 3), round(v["malformed_share"], 3))
                for k, v in scores.items()}
     print("sampled pass@1 (tinymath test, 500 x 8, T=1): ", summary)

@@ -1,4 +1,4 @@
-"""``rmxbench validate`` / ``rmxbench.validate.load_spec``: every malformed spec in
+"""``rmxbench validate`` / ``rmxbench.spec.check.load_spec``: every malformed spec in
 ``tests/bad_specs/`` is rejected with a one-screen message naming the file, the line and the
 field path, exit code 1 and no traceback; good specs load exactly as ``yaml.safe_load`` +
 ``Spec.model_validate`` would; warnings (unpinned revision, missing reference) keep exit 0.
@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from rmxbench.cli import main
-from rmxbench.spec import Spec
-from rmxbench.validate import SpecError, check_spec_file, load_spec
+from rmxbench.spec.schema import Spec
+from rmxbench.spec.check import SpecError, check_spec_file, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "bad_specs"
@@ -70,6 +70,18 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     "models_empty.yaml": (14, "models", ["at least 1 item"]),
     "model_as_string.yaml": (18, "models[0].model", ["must be a mapping", "repo, revision, path"]),
     "negative_lr.yaml": (15, "recipes.tiny.optim.learning_rate", ["must be > 0", "-0.001"]),
+    # issue 10: no float anywhere in the schema accepts inf/nan (model, list item, dict value)
+    "inf_anchor_weight.yaml": (14, "recipes.tiny.anchor_weight", ["finite number", "given: inf", ">= 0"]),
+    "inf_temperature.yaml": (7, "protocol.pass_at_1.temperature", ["finite number", "given: inf"]),
+    "nan_tau.yaml": (13, "recipes.tiny.taus[1]", ["finite number", "given: nan"]),
+    "nan_price.yaml": (10, "pricing.usd_per_hour.H100-80G", ["finite number", "given: nan"]),
+    # issue 10: a value the YAML loader cannot construct is a normal error, never "internal error"
+    "date_out_of_range.yaml": (8, "pricing.date", ["cannot read this value", "month must be in 1..12",
+                                                   "'2026-13-45'", "YYYY-MM-DD"]),
+    "bad_int_tag.yaml": (7, "protocol.seed", ["cannot read this value", "'twelve'"]),
+    # issue 10: RL rows are evaluated with the base prompt unless `eval_prompt: trained`
+    "rl_prompt_style_renamed.yaml": (24, "models[0].rl_baselines[0].prompt_style",
+                                     ["now `trained_prompt_style`", "eval_prompt: trained"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
@@ -79,6 +91,53 @@ GOOD = (BAD / "bad_basis.yaml").read_text().replace("basis: quoted", "basis: rep
 def screen_rows(text: str, width: int = 80) -> int:
     """Rows the text takes on a ``width``-column terminal (long lines wrap)."""
     return sum(max(1, math.ceil(len(line) / width)) for line in text.splitlines())
+
+
+def _schema_models(model=None, seen=None) -> list:
+    """Every pydantic model class reachable from :class:`rmxbench.spec.Spec`."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from rmxbench.spec.schema import Spec
+
+    model = model or Spec
+    seen = seen if seen is not None else []
+    if model in seen:
+        return seen
+    seen.append(model)
+
+    def walk(tp):
+        for a in typing.get_args(tp) or ():
+            walk(a)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            _schema_models(tp, seen)
+
+    for f in model.model_fields.values():
+        walk(f.annotation)
+    return seen
+
+
+def test_no_float_in_the_schema_accepts_inf_or_nan():
+    """Every float field of every schema model (scalars, list items, dict values) rejects
+    inf/-inf/nan: checked field by field on the real models, not just on the fixtures."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    checked = 0
+    for model in _schema_models():
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            flat = [ann, *typing.get_args(ann), *[x for a in typing.get_args(ann) for x in typing.get_args(a)]]
+            if float not in flat:
+                continue
+            for bad in (float("inf"), float("-inf"), float("nan")):
+                value = {dict: {"k": bad}, list: [bad]}.get(typing.get_origin(ann), bad)
+                with pytest.raises(ValidationError, match="finite number"):
+                    model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
+            checked += 1
+    assert checked >= 20
 
 
 def test_fixture_table_covers_every_file():

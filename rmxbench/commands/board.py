@@ -1,7 +1,7 @@
 """``rmxbench board SPEC``: re-render the leaderboard (Markdown + HTML) from stored results.
 
 Reads ``$RMXBENCH_HOME/runs/<suite>/{results.jsonl,costs.json,notes.json}`` (written by
-``rmxbench run``; see :func:`rmxbench.board.run_dir`) and the spec's ``reference`` file (the
+``rmxbench run``; see :mod:`rmxbench.board.runfolder`) and the spec's ``reference`` file (the
 paper's reported numbers), and writes ``<out>/<suite>.md`` and ``<out>/<suite>.html``. Runs
 nothing, loads no model, imports no torch: a board with no stored results shows the paper's
 numbers only.
@@ -23,34 +23,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="paper numbers file (paper_table3.yaml shape); default: the spec's `reference`")
 
 
-def reference_path(spec, spec_path: Path, override: str | None = None) -> Path | None:
-    """The reference file: ``--reference`` > the spec's ``reference`` (relative to the spec's folder)."""
-    raw = override if override is not None else spec.reference
-    if not raw:
-        return None
-    p = Path(raw).expanduser()
-    if override is None and not p.is_absolute():
-        p = spec_path.resolve().parent / p
-    return p
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from rmxbench.board import load_reference, load_run, render, run_dir
+    from rmxbench.board.reference import load_reference
+    from rmxbench.board.render import render
+    from rmxbench.board.runfolder import load_figures, load_run, run_dir
     from rmxbench.errors import UserError
-    from rmxbench.store import default_home
-    from rmxbench.validate import load_spec
+    from rmxbench.spec.context import SpecContext
 
     console = Console()
     spec_path = Path(args.spec)
     if not spec_path.is_file():
         raise UserError(f"spec file {str(spec_path)!r} not found")
-    spec = load_spec(spec_path)
-    home = Path(args.home).expanduser() if args.home else default_home()
+    ctx = SpecContext.load(spec_path, home=args.home)
+    spec, home = ctx.spec, ctx.home
     records, costs, notes = load_run(home, spec.suite.name)
-    ref_path = reference_path(spec, spec_path, args.reference)
+    ref_path = Path(args.reference).expanduser() if args.reference is not None else ctx.reference
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         reference = load_reference(ref_path)
@@ -66,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
             self.messages.append(record.getMessage())
 
     handler = _Collect()
-    logger = logging.getLogger("rmxbench.board")
+    logger = logging.getLogger("rmxbench.board.render")
     logger.addHandler(handler)
     try:
-        md, html = render(spec, records, costs, notes, reference, args.out)
+        md, html = render(spec, records, costs, notes, reference, args.out, figures=load_figures(home, spec.suite.name))
     finally:
         logger.removeHandler(handler)
     for m in handler.messages:

@@ -17,7 +17,7 @@ import datetime as _dt
 from pathlib import Path
 
 from rmxbench.errors import UserError
-from rmxbench.spec import TASKS
+from rmxbench.spec.schema import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_ref(args: argparse.Namespace):
-    from rmxbench.spec import ModelRef
+    from rmxbench.spec.schema import ModelRef
 
     p = Path(args.model).expanduser()
     try:
@@ -68,10 +68,10 @@ def _model_ref(args: argparse.Namespace):
 
 
 def _protocol(args: argparse.Namespace, tasks: list[str] | None):
-    from rmxbench.spec import Protocol
+    from rmxbench.spec.schema import Protocol
 
     if args.spec:
-        from rmxbench.validate import load_spec
+        from rmxbench.spec.check import load_spec
 
         proto = load_spec(args.spec).protocol
     else:
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         bad = [t for t in tasks if t not in TASKS]
         if bad:
             raise UserError(f"--tasks: unknown task(s) {', '.join(bad)}; allowed: {', '.join(TASKS)}")
-    from rmxbench.prompts import STOP_SEQUENCES
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
     if args.prompt_style not in STOP_SEQUENCES:
         raise UserError(f"--prompt-style {args.prompt_style!r} is not a known style; "
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if ref.repo is not None and not ref.pinned:
         console.print(f"[yellow]warning:[/] {escape(ref.repo)}@{escape(str(ref.revision))} is not pinned to a commit sha")
 
-    from rmxbench.evaluation import evaluate_task
+    from rmxbench.evaluation.lmeval import evaluate_task
 
     records = []
     for t in protocol.tasks:

@@ -1,5 +1,6 @@
 """``rmxbench run SPEC``: train missing ReasonMaxxer adapters, evaluate every row, price the rows
-and render the board (see :mod:`rmxbench.planner` and :mod:`rmxbench.runner`).
+and render the board (see :mod:`rmxbench.pipeline.planner` and :mod:`rmxbench.pipeline.runner`; the stages are the
+table :data:`rmxbench.pipeline.stages.STAGES`).
 
 ``--dry-run`` prints the plan (what is cached, what will run) without importing torch or touching
 the network.
@@ -11,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rmxbench.planner import STAGES
+from rmxbench.pipeline.stages import STAGES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,37 +24,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
                    help="folder of benchmark JSONL files (shared/benchmarks format); default: "
                         "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
-    p.add_argument("--force", action="append", default=[], metavar="STAGE", choices=[*STAGES, "all"],
-                   help=f"rebuild STAGE and every stage after it ({'|'.join(STAGES)}|all); repeatable")
+    add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
     p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
+
+
+def add_force_argument(p: argparse.ArgumentParser) -> None:
+    """``--force STAGE`` (repeatable): the stage names of the table, or ``all``."""
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", choices=[*STAGES, "all"],
+                   help=f"rebuild STAGE and every node that reads it ({'|'.join(STAGES)}|all); repeatable")
+
+
+def context(args: argparse.Namespace):
+    """The :class:`~rmxbench.spec.context.SpecContext` of ``args.spec`` / ``--data-dir`` / ``--home``;
+    ``--home`` is also exported as ``$RMXBENCH_HOME`` so every stage uses the same store."""
+    from rmxbench.pipeline.store import HOME_ENV
+    from rmxbench.spec.context import SpecContext
+
+    ctx = SpecContext.load(Path(args.spec), data_dir=args.data_dir, home=args.home)
+    if args.home:
+        os.environ[HOME_ENV] = str(ctx.home)
+    return ctx
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.planner import build_plan, render_plan, resolve_home, resolve_spec_data_dir
-    from rmxbench.store import HOME_ENV, ArtifactStore
+    from rmxbench.pipeline.planner import build_plan, render_plan
 
     console = Console()
-    spec_path = Path(args.spec)
-    from rmxbench.validate import load_spec
-
-    spec = load_spec(spec_path)
-    home = resolve_home(args.home)
-    if args.home:
-        os.environ[HOME_ENV] = str(home)  # stages that open their own store use the same home
-    store = ArtifactStore(home)
-    data_dir = resolve_spec_data_dir(spec, spec_path, args.data_dir)
-    plan = build_plan(spec, spec_path=spec_path, store=store, data_dir=data_dir, only=args.only, force=args.force)
+    ctx = context(args)
+    plan = build_plan(ctx, only=args.only, force=args.force)
     render_plan(plan, console)
     if args.dry_run:
         return 0
 
-    from rmxbench.runner import Runner, print_summary
+    from rmxbench.pipeline.runner import Runner, print_summary
 
     # Check the output folders before hours of work, not after.
-    for flag, folder in (("--home / $RMXBENCH_HOME", Path(home)), ("--out", Path(args.out))):
+    for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
         _check_writable_dir(flag, folder)
     summary = Runner(plan, console=console, out_dir=args.out).run()
     print_summary(summary, console)

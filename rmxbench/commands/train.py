@@ -2,17 +2,14 @@
 
 ROW is a ReasonMaxxer row id, or a base-model id meaning that base's first ReasonMaxxer row.
 Stages (each cached in the artifact store, shown with a rich progress bar): pool → rollouts →
-selection → entropy → train(τ) for every τ → validate(τ) → pick. Prints the τ table (decision
+selection → entropy → train(τ) for every τ → validation(τ) → pick (the stage table's nodes of the
+row up to ``pick``, built by the runner). Prints the τ table (decision
 fraction, validation accuracy, malformed share) and the chosen adapter's path.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
-
-FORCE_CHOICES = ("pool", "rollouts", "selection", "entropy", "train", "validate", "all")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,8 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
                    help="folder of benchmark JSONL files (shared/benchmarks format); default: "
                         "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
-    p.add_argument("--force", action="append", default=[], metavar="STAGE", choices=FORCE_CHOICES,
-                   help=f"rebuild STAGE and every later stage ({'|'.join(FORCE_CHOICES)}); repeatable")
+    from rmxbench.commands.run import add_force_argument
+
+    add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
 
 
@@ -57,23 +55,17 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from rmxbench.planner import resolve_spec_data_dir
-    from rmxbench.validate import load_spec
-    from rmxbench.reasonmaxxer_trainer import train_row
-    from rmxbench.store import HOME_ENV, ArtifactStore
+    from rmxbench.commands.run import context
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.pipeline.runner import train_row
 
     console = Console()
-    spec_path = Path(args.spec)
-    spec = load_spec(spec_path)
-    base, row = find_row(spec, args.model)
-    data_dir = resolve_spec_data_dir(spec, spec_path, args.data_dir)
-    if args.home:
-        os.environ[HOME_ENV] = str(Path(args.home).expanduser())
-    store = ArtifactStore(args.home)
+    ctx = context(args)
+    base, row = find_row(ctx.spec, args.model)
+    plan = build_plan(ctx, only=[row.id], force=args.force)
     console.print(f"[bold]{escape(row.id)}[/]: recipe {escape(row.recipe)} on {escape(base.id)} "
-                  f"(store {escape(str(store.home))})")
-    res = train_row(spec, base, row, store=store, spec_dir=spec_path.resolve().parent, data_dir=data_dir,
-                    force=frozenset(args.force))
+                  f"(store {escape(str(plan.store.home))})")
+    res = train_row(plan, row.id, console=console)
     if res.status != "ok":
         console.print(f"[yellow]{escape(res.status)}[/]: {escape(res.message)}")
         return 1

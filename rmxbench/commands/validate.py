@@ -15,7 +15,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.markup import escape
 
-from rmxbench.validate import MAX_SHOWN, CheckResult, Problem, check_spec_file
+from rmxbench.spec.check import MAX_SHOWN, CheckResult, Problem, check_spec_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,16 +1,16 @@
 """Hooks for rmxbench's lm-eval tasks: data loading, prompts, the keep-all filter and scoring.
 
 Referenced from the task YAMLs with ``!function utils.<name>``. All scoring goes through
-:func:`rmxbench.grading.grade` (policy in GRADING.md), never lm-eval's own exact match.
+:func:`rmxbench.evaluation.grading.grade` (policy in GRADING.md), never lm-eval's own exact match.
 
 Run-time settings come from lm-eval's task metadata (``--metadata '{...}'`` on the command line,
 ``TaskManager(metadata=...)`` in Python) or, for the data dir, the environment:
 
-- ``prompt_style``: one of :data:`rmxbench.prompts.STOP_SEQUENCES` (default: the task YAML's,
+- ``prompt_style``: one of :data:`rmxbench.evaluation.prompts.STOP_SEQUENCES` (default: the task YAML's,
   ``qwen_raw`` for the paper tasks, ``tiny_story`` for ``rmx_tinymath``). ``r1_chat`` needs
   ``--apply_chat_template``.
 - ``data_dir``: folder of benchmark JSONL files (``shared/benchmarks`` format); else
-  ``$RMXBENCH_DATA_DIR``; else the public hub datasets (:mod:`rmxbench.hub_data`).
+  ``$RMXBENCH_DATA_DIR``; else the public hub datasets (:mod:`rmxbench.evaluation.hub_data`).
 
 Why a custom filter: lm-eval's default filter for ``generate_until`` tasks is ``take_first``,
 which silently keeps only the first of ``repeats`` samples, so "avg@8" would be pass@1 of sample 0.
@@ -34,16 +34,18 @@ def load_docs(benchmark: str, prompt_style: str | None = None, data_dir: str | N
     carries the model arguments (``pretrained=...``), which are ignored here.
 
     Each doc has string fields ``id``, ``problem``, ``answer`` (gold), ``task`` (benchmark name),
-    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.prompts.task_prompt`).
+    ``prompt_style`` and ``prompt`` (the exact context text, :func:`rmxbench.evaluation.prompts.task_prompt`),
+    and ``tolerance``: the row's own absolute numeric tolerance (OlympiadBench ``error``) as a
+    string, or ``None``.
 
     Raises:
         rmxbench.errors.UserError: unknown benchmark/style, missing data file, hub unreachable.
     """
     import datasets
 
-    from rmxbench.data import load_benchmark, resolve_data_dir
+    from rmxbench.evaluation.data import load_benchmark, resolve_data_dir
     from rmxbench.errors import UserError
-    from rmxbench.prompts import STOP_SEQUENCES, task_prompt
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES, task_prompt
 
     style = prompt_style or DEFAULT_STYLE
     if style not in STOP_SEQUENCES:
@@ -52,7 +54,8 @@ def load_docs(benchmark: str, prompt_style: str | None = None, data_dir: str | N
     ddir = resolve_data_dir(data_dir)
     rows = load_benchmark(benchmark, data_dir=ddir)
     docs = [{"id": str(r["id"]), "problem": str(r["problem"]), "answer": str(r["answer"]),
-             "task": benchmark, "prompt_style": style, "prompt": task_prompt(str(r["problem"]), style)}
+             "task": benchmark, "prompt_style": style, "prompt": task_prompt(str(r["problem"]), style),
+             "tolerance": None if r.get("error") is None else str(r["error"])}
             for r in rows]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
@@ -65,19 +68,23 @@ def truncate_keep_all(resps: Iterable[list[str]], docs: Iterable[dict]) -> list[
     the result has the same shape. Cutting at the style's stops makes the graded text identical
     to generation with exactly those stops, whatever ``until`` the run used.
     """
-    from rmxbench.prompts import truncate_at_stops
+    from rmxbench.evaluation.prompts import truncate_at_stops
 
     return [[truncate_at_stops(r, d.get("prompt_style", DEFAULT_STYLE)) for r in rs]
             for rs, d in zip(resps, docs)]
 
 
-def grade_samples(completions: list[str], gold: str, task: str | None) -> dict[str, Any]:
-    """Grade each completion; return ``{correct, extracted, rule, timed_out}`` lists (sample order)."""
-    from rmxbench.grading import grade
+def grade_samples(completions: list[str], gold: str, task: str | None,
+                  tolerance: str | None = None) -> dict[str, Any]:
+    """Grade each completion; return ``{correct, extracted, rule, timed_out}`` lists (sample order).
+
+    ``tolerance``: the problem's absolute numeric tolerance (OlympiadBench ``error``), if any.
+    """
+    from rmxbench.evaluation.grading import grade
 
     out: dict[str, list] = {"correct": [], "extracted": [], "rule": [], "timed_out": []}
     for c in completions:
-        g = grade(c, gold, task=task)
+        g = grade(c, gold, task=task, tolerance=tolerance)
         out["correct"].append(bool(g.correct))
         out["extracted"].append(g.extracted)
         out["rule"].append(g.rule)
@@ -90,7 +97,7 @@ def scores_from_verdicts(correct: list[bool], extracted: list[str | None]) -> di
 
     k = 1: ``pass@1``. k > 1: ``avg@k`` = mean correctness over all k samples, ``pass@k`` = any
     correct, ``maj@k`` = correctness of the majority extracted answer
-    (:func:`rmxbench.grading.majority_answer`; no extractable answer in any sample = 0).
+    (:func:`rmxbench.evaluation.grading.majority_answer`; no extractable answer in any sample = 0).
     ``score`` repeats the headline metric (pass@1 or avg@k) so a group can average tasks.
     """
     k = len(correct)
@@ -99,7 +106,7 @@ def scores_from_verdicts(correct: list[bool], extracted: list[str | None]) -> di
     mean = sum(correct) / k
     if k == 1:
         return {"pass@1": float(correct[0]), "score": float(correct[0])}
-    from rmxbench.grading import majority_answer
+    from rmxbench.evaluation.grading import majority_answer
 
     maj = majority_answer(list(extracted))
     maj_ok = 0.0
@@ -122,7 +129,7 @@ def process_results(doc: dict, results: list) -> dict[str, Any]:
     """
     filtered = results[0] if len(results) == 1 else [r if isinstance(r, str) else r[0] for r in results]
     completions = [filtered] if isinstance(filtered, str) else list(filtered)
-    g = grade_samples(completions, doc["answer"], doc.get("task"))
+    g = grade_samples(completions, doc["answer"], doc.get("task"), doc.get("tolerance"))
     metrics: dict[str, Any] = scores_from_verdicts(g["correct"], g["extracted"])
     metrics["rmx_graded"] = {"id": doc["id"], "completions": completions, **g}
     return metrics

@@ -50,9 +50,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from rmxbench.reasonmaxxer_config import LoraConfig, PoolConfig
+from rmxbench.spec.recipe import LoraRecipe, PoolConfig, StrictModel
 
 #: The RL algorithms a ``train:`` row may name (TRL trainers rmxbench drives).
 Algorithm = Literal["grpo"]
@@ -60,11 +60,7 @@ Algorithm = Literal["grpo"]
 LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GRPORecipe(_Strict):
+class GRPORecipe(StrictModel):
     """A named, reusable GRPO recipe (DeepSeekMath §4.1; defaults: SimpleRL-Zoo for 0.5B-14B models).
 
     Effective batch per optimiser step = ``per_device_train_batch_size ×
@@ -156,7 +152,7 @@ class GRPORecipe(_Strict):
         20, ge=1, description="Checkpoint every N optimiser steps (GRPOConfig.save_steps; SimpleRL-Zoo "
         "--save_freq 20 in its script). A killed run resumes from the last checkpoint."
     )
-    lora: LoraConfig | None = Field(
+    lora: LoraRecipe | None = Field(
         None, description="LoRA adapter instead of full fine-tuning (peft.LoraConfig via GRPOTrainer's "
         "peft_config). null = full fine-tuning (SimpleRL-Zoo)."
     )
@@ -219,7 +215,7 @@ class GRPORecipe(_Strict):
         return kw
 
 
-class TrainSpec(_Strict):
+class TrainSpec(StrictModel):
     """``train:`` block of an RL-baseline row: rmxbench trains the baseline itself."""
 
     algorithm: Algorithm = Field(description="RL algorithm; `grpo` = TRL's GRPOTrainer (DeepSeekMath §4.1).")

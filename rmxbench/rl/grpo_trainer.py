@@ -10,10 +10,10 @@ of (recipe, base model, pool rows, prompt style, grading task, work dir) → fil
   step's completions), ``reward_std``, ``loss``, ``kl`` (nats, only with β > 0), ``entropy``
   (nats), ``completion_length`` (tokens), ``learning_rate``, ``step_time`` (seconds); plus the
   run's totals (``steps``, ``resumed_from_step``, ``train_seconds``) and TRL's arguments;
-- ``reward_curve.png``: reward vs step (matplotlib);
+- ``reward_curve.png``: mean reward vs step, ±1 standard error (matplotlib);
 - ``grpo_metadata.json``: what was trained (kind ``full``/``lora``, recipe, versions).
 
-**Reward = the grader.** :func:`make_reward` wraps :func:`rmxbench.grading.grade` with the task's
+**Reward = the grader.** :func:`make_reward` wraps :func:`rmxbench.evaluation.grading.grade` with the task's
 policy, after cutting the completion at the prompt style's stop strings (what evaluation's
 generation does), so a completion earns 1 during training exactly when evaluation would count it
 correct. No second parser.
@@ -52,18 +52,18 @@ _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def make_reward(task: str, prompt_style: str) -> Callable[..., list[float]]:
-    """The GRPO reward: ``r = 1.0`` if :func:`rmxbench.grading.grade` marks the completion correct
+    """The GRPO reward: ``r = 1.0`` if :func:`rmxbench.evaluation.grading.grade` marks the completion correct
     for ``task`` (its extraction policy), else ``0.0`` (paper §5: r_i ∈ {0, 1}).
 
     The completion is first cut at the ``prompt_style``'s stop strings
-    (:func:`rmxbench.prompts.truncate_at_stops`), as evaluation's generation stops there.
+    (:func:`rmxbench.evaluation.prompts.truncate_at_stops`), as evaluation's generation stops there.
 
     Returns:
         ``reward(prompts, completions, answer, **kwargs) -> list[float]`` in TRL's reward-function
         signature (``answer``: the dataset column with each prompt's gold answer string).
     """
-    from rmxbench.prompts import truncate_at_stops
-    from rmxbench.rollouts import grade_completion
+    from rmxbench.evaluation.prompts import truncate_at_stops
+    from rmxbench.method.rollouts import grade_completion
 
     def reward(prompts: list, completions: list[str], answer: list[str], **_: Any) -> list[float]:
         return [grade_completion(truncate_at_stops(c, prompt_style), str(a), "stop", task=task)["reward"]
@@ -114,23 +114,28 @@ class GRPOResult:
     log: dict
 
 
-def _progress_callback(progress: Any | None, label: str):
+def _progress_callback(label: str):
     from transformers import TrainerCallback
 
     class _Progress(TrainerCallback):
-        """Rich progress over optimiser steps, with the running reward."""
+        """A :func:`rmxbench.progress.task` bar over optimiser steps, showing the running reward."""
 
-        def __init__(self):
-            self.task = None
+        bar = None
 
         def on_train_begin(self, args, state, control, **kw):
-            if progress is not None:
-                self.task = progress.add_task(f"{label}: GRPO", total=state.max_steps, completed=state.global_step)
+            from rmxbench import progress
+
+            self.bar = progress.task(f"{label}: GRPO", state.max_steps)
+            self.bar.p.update(self.bar.id, completed=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
-            if self.task is not None and logs and "reward" in logs:
-                progress.update(self.task, completed=state.global_step,
-                                description=f"{label}: GRPO reward {logs['reward']:.3f}")
+            if self.bar is not None and logs and "reward" in logs:
+                self.bar.p.update(self.bar.id, completed=state.global_step,
+                                  description=f"{label}: GRPO step {state.global_step}, reward {logs['reward']:.3f}")
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.done()
 
     return _Progress()
 
@@ -156,20 +161,24 @@ def _unmark_dequantized_gguf(model: Any) -> None:
         del model.config.quantization_config
 
 
-def plot_reward_curve(history: list[dict], path: Path, title: str) -> None:
-    """Write a reward-vs-step PNG (mean reward, ±1 s.d. band over the step's completions)."""
+def plot_reward_curve(history: list[dict], path: Path, title: str, completions_per_step: int) -> None:
+    """Write a reward-vs-step PNG: mean grader reward per optimiser step with a ±1 standard-error
+    band (s.d. over the step's ``completions_per_step`` completions / √n)."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [h["step"] for h in history if h.get("reward") is not None]
-    mean = [h["reward"] for h in history if h.get("reward") is not None]
-    sd = [h.get("reward_std") or 0.0 for h in history if h.get("reward") is not None]
+    pts = [h for h in history if h.get("reward") is not None]
+    steps = [h["step"] for h in pts]
+    mean = [h["reward"] for h in pts]
+    se = [(h.get("reward_std") or 0.0) / math.sqrt(max(completions_per_step, 1)) for h in pts]
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=110)
-    ax.plot(steps, mean, color="#1f6feb", lw=1.5, label="mean reward")
-    ax.fill_between(steps, [max(0.0, m - s) for m, s in zip(mean, sd)], [min(1.0, m + s) for m, s in zip(mean, sd)],
-                    color="#1f6feb", alpha=0.15, lw=0, label="±1 s.d.")
+    ax.plot(steps, mean, color="#1f6feb", lw=1.5, marker="o", ms=3, label="mean reward")
+    ax.fill_between(steps, [m - e for m, e in zip(mean, se)], [m + e for m, e in zip(mean, se)],
+                    color="#1f6feb", alpha=0.15, lw=0, label="±1 s.e.")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("reward (grader, 0/1)")
     ax.set_ylim(-0.02, 1.02)
@@ -185,7 +194,7 @@ def plot_reward_curve(history: list[dict], path: Path, title: str) -> None:
 
 def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *, prompt_style: str, task: str,
                out_dir: str | Path, work_dir: str | Path, use_vllm: bool = False, vllm_kwargs: dict | None = None,
-               label: str = "grpo", progress: Any | None = None) -> GRPOResult:
+               label: str = "grpo") -> GRPOResult:
     """Train ``model`` with GRPO on ``pool_rows`` and write the artifact into ``out_dir``.
 
     Args:
@@ -193,14 +202,14 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
         model: a loaded ``transformers`` causal LM (modified in place; full fine-tuning trains it,
             LoRA wraps it with peft), or a model id/path string TRL loads itself.
         tokenizer: the model's tokenizer (prompts of chat styles are rendered through it).
-        pool_rows: training problems (``id``, ``problem``, ``answer``), from :mod:`rmxbench.pool`.
-        prompt_style: the row's prompt style (:func:`rmxbench.prompts.build_prompt`).
-        task: grading task of the pool (:data:`rmxbench.grading.POLICIES` key), e.g. ``embedded_train``.
+        pool_rows: training problems (``id``, ``problem``, ``answer``), from :mod:`rmxbench.method.pool`.
+        prompt_style: the row's prompt style (:func:`rmxbench.evaluation.prompts.build_prompt`).
+        task: grading task of the pool (:data:`rmxbench.evaluation.grading.POLICIES` key), e.g. ``embedded_train``.
         out_dir: existing empty folder for the artifact (a store temp dir).
         work_dir: folder for TRL's checkpoints; reused to resume after a kill.
         use_vllm: generate with TRL's vLLM colocate mode instead of transformers ``generate``.
         vllm_kwargs: extra ``GRPOConfig`` ``vllm_*`` arguments (e.g. ``vllm_gpu_memory_utilization``).
-        progress: a ``rich.progress.Progress`` to add a bar to (None: no bar).
+        label: progress-bar and figure label (the row id).
 
     Returns:
         :class:`GRPOResult`.
@@ -213,7 +222,7 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
     from transformers.trainer_callback import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from rmxbench.prompts import build_prompt
+    from rmxbench.evaluation.prompts import build_prompt
 
     if not pool_rows:
         raise ValueError("GRPO needs at least one training problem")
@@ -249,7 +258,7 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
         _unmark_dequantized_gguf(model)
     trainer = GRPOTrainer(model=model, reward_funcs=make_reward(task, prompt_style), args=args,
                           train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-                          callbacks=[_progress_callback(progress, label)])
+                          callbacks=[_progress_callback(label)])
     trainer.remove_callback(PrinterCallback)  # per-step dicts on stdout; the progress bar shows the reward
     ckpt = last_checkpoint(work_dir, prune=True)
     resumed = 0
@@ -276,7 +285,9 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
            "task": task, "prompt_style": prompt_style, "n_pool": len(pool_rows),
            "trl_args": {k: v for k, v in recipe.trl_kwargs().items()}, "use_vllm": use_vllm, "history": history}
     atomic_write_json(out_dir / LOG_FILE, log)
-    plot_reward_curve(history, out_dir / CURVE_FILE, f"{label}: GRPO reward vs step ({task})")
+    plot_reward_curve(history, out_dir / CURVE_FILE, f"{label}: GRPO reward vs step, sampled at T={recipe.temperature:g} "
+                      f"({task}, {recipe.prompts_per_step} prompts × {recipe.num_generations} per step)",
+                      recipe.prompts_per_step * recipe.num_generations)
     atomic_write_json(out_dir / METADATA_FILE, {
         "kind": kind, "recipe": recipe.model_dump(mode="json"), "steps": log["steps"],
         "resumed_from_step": resumed, "train_seconds": seconds, "versions": library_versions(),

@@ -1,0 +1,143 @@
+"""Markdown renderer of the board."""
+
+
+from __future__ import annotations
+
+import warnings
+
+from rmxbench.board import statistics as stats
+
+
+#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
+from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
+
+from rmxbench.board.model import Board, Cell, Row
+from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _md, _meta_items, _missing_tag, cost_ratio_text,
+                                 cost_text, figure_caption, figure_file, fmt_ci, fmt_diff, fmt_p, fmt_usd)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_cell(cell: Cell) -> str:
+    if cell.score is None:
+        return "—" if cell.reported is None else f"— (paper {cell.reported:.3f})"
+    s = f"**{cell.score:.3f}**" if cell.best else f"{cell.score:.3f}"
+    if cell.ci is not None:
+        s += f" {fmt_ci(cell.ci)}"
+    if cell.reported is not None:
+        s += f" (paper {cell.reported:.3f}, {fmt_diff(cell.diff)})"
+    return s
+
+
+def _md_avg(row: Row, n_tasks: int) -> str:
+    c = row.avg
+    if c.score is None:
+        return "—" if c.reported is None else f"— (paper {c.reported:.3f})"
+    s = f"**{c.score:.3f}**" if c.best else f"{c.score:.3f}"
+    if c.ci is not None:
+        s += f" {fmt_ci(c.ci)}"
+    if not row.complete:
+        s += f" (incomplete: {row.avg_tasks}/{n_tasks} tasks)"
+        if c.reported is not None:
+            s += f" (paper {c.reported:.3f})"
+    elif c.reported is not None:
+        s += f" (paper {c.reported:.3f}, {fmt_diff(c.score - c.reported)})"
+    return s
+
+
+def _md_cost(row: Row) -> str:
+    """Cost cell; ``$`` is backslash-escaped (GitHub would read ``$...$`` as math)."""
+    c = row.cost
+    txt = cost_text(c)
+    txt = None if txt is None else _md(txt)
+    parts = []
+    if txt is not None:
+        parts.append((f"*{txt}*" if c.basis == "estimated" else txt) + f" ({_md(c.basis)})")
+    if row.reported_cost is not None:
+        usd, basis = row.reported_cost
+        same = c is not None and c.usd is not None and abs(c.usd - usd) < 0.5 and c.basis != "measured"
+        if not same:
+            ptxt = f"*{_md(fmt_usd(usd))}*" if basis == "estimated" else _md(fmt_usd(usd))
+            parts.append(f"(paper {ptxt}, {_md(basis or 'basis not given')})")
+    return " ".join(parts) or "—"
+
+
+def _header_labels(board: Board) -> list[str]:
+    return [f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks]
+
+
+def render_markdown(board: Board, chart: str | None = None) -> str:
+    """The board as GitHub-flavoured Markdown (pipe tables only); ``chart``: PNG file name to link."""
+    spec = board.spec
+    L: list[str] = [f"# rmxbench leaderboard: {_md(board.suite)}", ""]
+    if board.description:
+        L += [_md(board.description), ""]
+    L += _md_meta(spec)
+    L += ["", "## Results", ""]
+    heads = ["Model", *_header_labels(board), "Avg", "Cost"]
+    L.append("| " + " | ".join(heads) + " |")
+    L.append("|" + "|".join([":---"] + ["---:"] * (len(heads) - 1)) + "|")
+    note_rows: list[Row] = []
+    for fam, blocks in board.families.items():
+        L.append(f"| **{_md(fam)}** |" + " |" * (len(heads) - 1))
+        for b in blocks:
+            for r in b.rows:
+                label = _md(r.label)
+                if not r.reproduced:
+                    label += f" \\[{_missing_tag(r)}\\]"
+                if r.note:
+                    note_rows.append(r)
+                    label += f" (note {len(note_rows)})"
+                cells = [_md_cell(r.cells[t]) for t in board.tasks]
+                L.append("| " + " | ".join([label, *cells, _md_avg(r, len(board.tasks)), _md_cost(r)]) + " |")
+    L.append("")
+    L += [
+        "Cells: reproduced score [95% percentile-bootstrap CI over problems] (paper value, reproduced − paper). "
+        f"**Bold**: best reproduced value in the column among a base model's rows. "
+        "\\[paper only\\] / \\[no result\\] / \\[no checkpoint\\]: no reproduced result (the paper's numbers "
+        "where the row points at them). "
+        "Avg: mean of the task columns the row has. Cost: training cost; *italic* = estimated (as in the paper).",
+        "",
+    ]
+    if note_rows:
+        L += ["### Notes", ""]
+        for i, r in enumerate(note_rows, 1):
+            L.append(f"{i}. {_md(r.base_name)} {_md(r.label)} (`{r.row_id}`): {_md(r.note)}")
+        L.append("")
+    if chart:
+        L += [f"![Avg score vs training cost (log scale)]({chart})", ""]
+    if board.cost_ratios:
+        L += [f"- {_md(cost_ratio_text(r))}" for r in board.cost_ratios] + [""]
+    for f in board.figures:
+        L += [f"![{_md(figure_caption(f))}]({figure_file(board.suite, f)})", ""]
+    L += [f"## {PAIRED_TITLE}", ""]
+    if board.comparisons:
+        heads2 = ["Row", "vs", *_header_labels(board), "Avg"]
+        L.append("| " + " | ".join(heads2) + " |")
+        L.append("|" + "|".join([":---", ":---"] + ["---:"] * (len(heads2) - 2)) + "|")
+        for c in board.comparisons:
+            cells = [_md_paired(c.per_task.get(t)) for t in board.tasks]
+            L.append(
+                "| " + " | ".join([
+                    f"{_md(c.rmx.base_name)} {_md(c.rmx.display_name)}",
+                    _md(c.other.label if c.other.kind != "base" else c.other.display_name + " (base)"),
+                    *cells, _md_paired(c.avg),
+                ]) + " |"
+            )
+        L += ["", PAIRED_LEGEND.format(n=stats.N_RESAMPLES), ""]
+    else:
+        L += [NO_PAIRED, ""]
+    if board.warnings:
+        L += ["## Warnings", ""] + [f"- {_md(w)}" for w in board.warnings] + [""]
+    return "\n".join(L)
+
+
+def _md_paired(r: stats.PairedResult | None) -> str:
+    if r is None:
+        return "—"
+    return f"{fmt_diff(r.delta)} [{fmt_diff(r.ci[0])}, {fmt_diff(r.ci[1])}] {fmt_p(r.p)}"
+
+
+def _md_meta(spec) -> list[str]:
+    return [f"- **{_md(k)}**: {_md(v)}" for k, v in _meta_items(spec)]

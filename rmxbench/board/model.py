@@ -1,0 +1,325 @@
+"""The board model: rows, format-neutral cells (score, CI, reported number, provenance), comparison blocks and paired comparisons, built from stored records (paper Table 3 layout)."""
+
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from rmxbench.board import statistics as stats
+from rmxbench.board.reference import lookup_reported
+from rmxbench.pipeline.metering import published_cost
+from rmxbench.results import RowCost, TaskRecord
+
+
+#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
+from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
+
+
+#: Provenance keys shown first (in this order) in tooltips and the details panel; any other
+#: keys of ``TaskRecord.provenance`` follow in sorted order.
+PROVENANCE_ORDER = (
+    "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
+    "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
+    "prompt_style", "eval_prompt", "chat_template", "dtype",
+    "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
+    "grader_version", "lm_eval_version", "versions", "backend", "hardware", "device", "accelerator_name",
+    "date", "wall_seconds",
+)
+
+
+@dataclass
+class Cell:
+    """One (row, task) cell. ``score`` is None when the row has no reproduced record."""
+
+    task: str
+    score: float | None = None
+    ci: tuple[float, float] | None = None
+    reported: float | None = None
+    record: TaskRecord | None = None
+    best: bool = False
+
+    @property
+    def diff(self) -> float | None:
+        if self.score is None or self.reported is None:
+            return None
+        return self.score - self.reported
+
+
+@dataclass
+class Row:
+    row_id: str
+    kind: str  # base | rl_baseline | reasonmaxxer
+    display_name: str
+    base_id: str
+    base_name: str
+    family: str
+    spec_row: Any
+    cells: dict[str, Cell] = field(default_factory=dict)
+    avg: Cell = field(default_factory=lambda: Cell(task="avg"))
+    avg_tasks: int = 0
+    cost: RowCost | None = None
+    reported_cost: tuple[float | None, str | None] | None = None
+    note: str | None = None
+    has_reference: bool = False
+
+    @property
+    def reproduced(self) -> bool:
+        return any(c.score is not None for c in self.cells.values())
+
+    @property
+    def label(self) -> str:
+        """Display label: the base's name, or ``↪ <display_name>`` for derived rows."""
+        return self.display_name if self.kind == "base" else f"↪ {self.display_name}"
+
+    @property
+    def complete(self) -> bool:
+        return self.avg_tasks == len(self.cells)
+
+
+@dataclass
+class Block:
+    """A base model with its RL baselines and ReasonMaxxer rows (the bold/comparison unit)."""
+
+    base_id: str
+    rows: list[Row]
+
+
+@dataclass
+class Comparison:
+    """A trained row vs another row of its block: per-task and Avg paired results.
+
+    ``rmx`` is the row compared (a ReasonMaxxer row vs its base and every RL baseline, or an RL
+    row rmxbench trained itself, ``train:``, vs its base); ``other`` the row it is compared with.
+    """
+
+    rmx: Row
+    other: Row
+    per_task: dict[str, stats.PairedResult | None]
+    avg: stats.PairedResult | None
+
+
+@dataclass
+class CostRatio:
+    """Measured training cost of an RL row trained here ÷ a ReasonMaxxer row of the same base,
+    in the unit both have (USD, else GPU-hours, else CPU-hours)."""
+
+    rl: Row
+    rmx: Row
+    ratio: float
+    unit: str
+    rl_value: float
+    rmx_value: float
+
+
+@dataclass
+class Figure:
+    """A stage's figure shown next to the board (e.g. a GRPO row's reward-vs-step curve)."""
+
+    row: Row
+    name: str
+    png: bytes
+
+
+@dataclass
+class Board:
+    suite: str
+    description: str
+    tasks: list[str]
+    metrics: dict[str, str]
+    families: dict[str, list[Block]]
+    comparisons: list[Comparison]
+    warnings: list[str]
+    spec: Any
+    cost_ratios: list[CostRatio] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+    def rows(self) -> Iterable[Row]:
+        for blocks in self.families.values():
+            for b in blocks:
+                yield from b.rows
+
+
+def task_metric(protocol, task: str) -> str:
+    """The metric name of ``task`` (``"pass@1"`` or ``"avg@k"``): :meth:`Protocol.metric`."""
+    return protocol.metric(task).name
+
+
+def _rounded(x: float) -> float:
+    return round(x + 0.0, 3)
+
+
+def build_board(
+    spec,
+    records: list[TaskRecord],
+    costs: dict[str, RowCost],
+    notes: dict[str, str],
+    reference: dict | None,
+    *,
+    n_resamples: int = stats.N_RESAMPLES,
+    figures: dict[str, list[tuple[str, bytes]]] | None = None,
+) -> Board:
+    """Assemble the board's rows, cells, CIs, bold marks and paired comparisons (no I/O).
+
+    ``figures``: row id -> ``[(file name, PNG bytes)]`` of stage figures shown with the board.
+
+    Records for unknown rows or tasks outside ``protocol.tasks`` are ignored with a warning;
+    for a repeated ``(row_id, task)`` the last record wins.
+    """
+    tasks = list(spec.protocol.tasks)
+    metrics = {t: task_metric(spec.protocol, t) for t in tasks}
+    warn: list[str] = []
+    row_ids = {r.id for _, _, r in spec.rows()}
+
+    by_cell: dict[tuple[str, str], TaskRecord] = {}
+    for rec in records:
+        if rec.row_id not in row_ids:
+            warn.append(f"results for row {rec.row_id!r} ignored: no such row in the spec")
+            continue
+        if rec.task not in metrics:
+            warn.append(f"results for {rec.row_id!r} on task {rec.task!r} ignored: not in protocol.tasks")
+            continue
+        by_cell[(rec.row_id, rec.task)] = rec
+
+    families: dict[str, list[Block]] = {}
+    for base, kind, r in spec.rows():
+        if kind == "base":
+            families.setdefault(base.family, []).append(Block(base_id=base.id, rows=[]))
+        block = families[base.family][-1]
+        ref = lookup_reported(reference, r.reported)
+        if r.reported is not None and reference is not None and ref is None:
+            warn.append(
+                f"row {r.id!r}: reference has no row {r.reported.model!r} in family {r.reported.family!r}"
+            )
+        row = Row(
+            row_id=r.id, kind=kind, display_name=r.display_name, base_id=base.id,
+            base_name=base.display_name, family=base.family, spec_row=r, has_reference=ref is not None,
+        )
+        for t in tasks:
+            cell = Cell(task=t)
+            if ref is not None:
+                cell.reported = ref["scores"].get(t)
+            rec = by_cell.get((r.id, t))
+            if rec is not None:
+                cell.record = rec
+                cell.score = float(rec.score)
+                if rec.metric != metrics[t]:
+                    warn.append(f"{r.id} / {t}: record metric {rec.metric!r} differs from protocol {metrics[t]!r}")
+                if rec.per_problem:
+                    pm = stats.problem_means(rec.per_problem)
+                    vals = [pm[k] for k in sorted(pm)]
+                    cell.ci = stats.bootstrap_mean_ci(
+                        vals, n_resamples=n_resamples, seed=stats.cell_seed(t)
+                    )
+                    if abs(sum(vals) / len(vals) - cell.score) > 1e-6:
+                        warn.append(
+                            f"{r.id} / {t}: stored score {cell.score:.4f} differs from the mean of its "
+                            f"per-problem verdicts {sum(vals) / len(vals):.4f}"
+                        )
+            row.cells[t] = cell
+        # Avg over the task columns the row has.
+        have = [c for c in row.cells.values() if c.score is not None]
+        row.avg_tasks = len(have)
+        if ref is not None:
+            row.avg.reported = ref["scores"].get("avg")
+        if have:
+            row.avg.score = sum(c.score for c in have) / len(have)
+            if all(c.record is not None and c.record.per_problem for c in have):
+                strata = []
+                for c in have:
+                    pm = stats.problem_means(c.record.per_problem)
+                    strata.append([pm[k] for k in sorted(pm)])
+                row.avg.ci = stats.average_ci(strata, n_resamples=n_resamples, seed=stats.cell_seed("avg"))
+        # Cost: stored (measured / runner-filled) first, else the spec's published figure.
+        row.cost = costs.get(r.id) or (published_cost(r.cost, spec.pricing) if getattr(r, "cost", None) else None)
+        if ref is not None and ref.get("cost_usd") is not None:
+            row.reported_cost = (float(ref["cost_usd"]), ref.get("cost_basis"))
+        parts = []
+        if getattr(r, "unavailable", None):
+            parts.append(f"no public checkpoint: {r.unavailable}")
+        if notes.get(r.id):
+            parts.append(notes[r.id])
+        row.note = "; ".join(parts) or None
+        block.rows.append(row)
+
+    for blocks in families.values():
+        for b in blocks:
+            _mark_best(b, tasks)
+
+    comparisons = _comparisons(families, tasks, n_resamples)
+    for rid in sorted(set(notes) - row_ids):
+        warn.append(f"note for row {rid!r} ignored: no such row in the spec")
+    by_id = {r.row_id: r for bl in families.values() for b in bl for r in b.rows}
+    figs = [Figure(by_id[rid], name, png) for rid, items in (figures or {}).items() if rid in by_id
+            for name, png in items]
+    return Board(
+        suite=spec.suite.name, description=spec.suite.description, tasks=tasks, metrics=metrics,
+        families=families, comparisons=comparisons, warnings=sorted(set(warn)), spec=spec,
+        cost_ratios=_cost_ratios(families), figures=figs,
+    )
+
+
+def is_trained_rl(row: Row) -> bool:
+    """An RL-baseline row rmxbench trained itself (``train:`` in the spec)."""
+    return row.kind == "rl_baseline" and getattr(row.spec_row, "train", None) is not None
+
+
+def _cost_ratios(families: dict[str, list[Block]]) -> list[CostRatio]:
+    out = []
+    for blocks in families.values():
+        for b in blocks:
+            for rl in (r for r in b.rows if is_trained_rl(r) and r.cost is not None):
+                for rmx in (r for r in b.rows if r.kind == "reasonmaxxer" and r.cost is not None):
+                    if rl.cost.basis != "measured" or rmx.cost.basis != "measured":
+                        continue
+                    for attr, unit in (("usd", "USD"), ("gpu_hours", "GPU-h"), ("cpu_hours", "CPU-h")):
+                        a, m = getattr(rl.cost, attr), getattr(rmx.cost, attr)
+                        if a is not None and m:
+                            out.append(CostRatio(rl, rmx, a / m, unit, a, m))
+                            break
+    return out
+
+
+def _mark_best(block: Block, tasks: list[str]) -> None:
+    for t in tasks:
+        cells = [r.cells[t] for r in block.rows if r.cells[t].score is not None]
+        if len(cells) < 2:
+            continue
+        top = max(_rounded(c.score) for c in cells)
+        for c in cells:
+            c.best = _rounded(c.score) == top
+    complete = [r for r in block.rows if r.avg.score is not None and r.complete]
+    if len(complete) >= 2:
+        top = max(_rounded(r.avg.score) for r in complete)
+        for r in complete:
+            r.avg.best = _rounded(r.avg.score) == top
+
+
+def _comparisons(families: dict[str, list[Block]], tasks: list[str], n_resamples: int) -> list[Comparison]:
+    out = []
+    for blocks in families.values():
+        for b in blocks:
+            others = [r for r in b.rows if r.kind in ("base", "rl_baseline") and r.reproduced]
+            bases = [r for r in others if r.kind == "base"]
+            subjects = [(r, others) for r in b.rows if r.kind == "reasonmaxxer" and r.reproduced]
+            subjects += [(r, bases) for r in b.rows if is_trained_rl(r) and r.reproduced]
+            for rmx, against in subjects:
+                for other in against:
+                    per_task: dict[str, stats.PairedResult | None] = {}
+                    pairs = []
+                    for t in tasks:
+                        a, o = rmx.cells[t].record, other.cells[t].record
+                        if a is None or o is None or not a.per_problem or not o.per_problem:
+                            per_task[t] = None
+                            continue
+                        per_task[t] = stats.paired_compare(
+                            a.per_problem, o.per_problem, n_resamples=n_resamples,
+                            seed=stats.cell_seed("paired", t),
+                        )
+                        pairs.append((a.per_problem, o.per_problem))
+                    avg = stats.paired_compare_average(
+                        pairs, n_resamples=n_resamples, seed=stats.cell_seed("paired", "avg")
+                    ) if pairs else None
+                    out.append(Comparison(rmx=rmx, other=other, per_task=per_task, avg=avg))
+    return out

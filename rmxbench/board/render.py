@@ -1,0 +1,121 @@
+"""The leaderboard: paper Table 3 rebuilt from stored results, as Markdown and one HTML file.
+
+Layout (paper §6.1, Table 3): one group per model family (``base.family``); inside it, for
+every base model, the base row, its RL-baseline rows and its ReasonMaxxer rows
+(``↪ + SimpleRL-Zoo``, ``↪ + ReasonMaxxer``); one column per task in ``protocol.tasks`` order
+with the metric in the header (pass@1, or avg@k for ``protocol.avg_at_k.tasks``), then Avg
+(unweighted mean of the task columns the row has; fewer than all tasks is marked) and Cost.
+
+Each reproduced cell shows the score, its 95% percentile-bootstrap CI over problems
+(:mod:`rmxbench.board.statistics`) and, when the spec row points at the paper (``reported:``), the
+paper's number and the difference reproduced − paper. Rows without reproduced data (an RL
+baseline with no public checkpoint, a row not run yet) show the paper's numbers only, marked.
+
+**Bold** marks the best reproduced value per column within each *comparison block* — a base
+model with its RL baselines and ReasonMaxxer rows (what the paper bolds; a family such as
+``qwen2.5`` holds several base sizes, and bolding across sizes would always pick the largest).
+Values are compared at the displayed precision (3 decimals), so ties are all bold; a column
+needs at least two reproduced rows in the block to bold anything. Avg is bolded only among
+rows that have every task.
+
+Cost: USD when known (measured rows priced with the spec's ``pricing``; RL baselines from the
+spec's published ``cost``), CPU-hours for a CPU-only measured run (no USD price), with the
+basis; estimated figures in *italics*, as in the paper.
+
+Below the main table: "ReasonMaxxer vs base and RL baselines" — for every ReasonMaxxer row
+the paired difference Δ to its base and to each RL baseline of the same base model, with a
+95% paired-bootstrap CI and a p-value per task and for Avg (McNemar exact for pass@1 cells,
+paired bootstrap for avg@k cells and Avg; see :mod:`rmxbench.board.statistics`).
+
+HTML: one self-contained file (inline CSS and JS, no network). Click a column header to sort
+the rows *within each family group* (descending, ascending, original order); the group
+header rows stay put, and non-base rows carry their base model's name so a sorted row is
+still identifiable. Hover a cell for its provenance (``title``), click it for a details
+panel (model ref + revision or adapter hash, decoding, seeds, grader and lm-eval versions,
+hardware, date, n problems, CI). Every spec-supplied string is escaped (``html.escape``; the
+provenance JSON inside ``<script>`` has ``<``, ``>``, ``&`` as ``\\u003c`` …). Output is a
+pure function of the inputs (no clock, sorted keys, seeded bootstrap): rendering twice gives
+byte-identical files. Bootstrap seeds depend on the task only (:func:`rmxbench.board.statistics.cell_seed`),
+so two rows with identical verdicts get identical intervals (common random numbers).
+
+Stored results read by ``rmxbench board`` (written by the runner): :mod:`rmxbench.board.runfolder`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import warnings
+from pathlib import Path
+
+from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
+from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
+from rmxbench.board.chart import render_chart
+from rmxbench.board.html import render_html
+from rmxbench.board.markdown import render_markdown
+from rmxbench.board.model import Board, Cell, Comparison, Row, build_board, task_metric
+from rmxbench.board.text import figure_file
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def render(
+    spec,
+    records: list[TaskRecord],
+    costs: dict[str, RowCost],
+    notes: dict[str, str],
+    reference: dict | None,
+    out_dir: str | Path,
+    figures: dict[str, list[str | Path]] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``<out_dir>/<suite>.md`` and ``<out_dir>/<suite>.html`` atomically.
+
+    Args:
+        spec: the validated :class:`rmxbench.spec.schema.Spec`.
+        records: one :class:`TaskRecord` per reproduced (row, task); may be empty.
+        costs: row id -> :class:`RowCost` (measured rows; RL baselines fall back to the spec's
+            published ``cost``).
+        notes: row id -> note shown with the row (e.g. "too few mixed-success problems").
+        reference: :func:`load_reference` output, or None for no paper numbers.
+        out_dir: output folder (created if missing).
+        figures: row id -> PNG files made by its stages (e.g. a GRPO row's ``reward_curve.png``);
+            each is copied next to the board as ``<suite>.<row id>.<name>`` and embedded in the
+            HTML. Missing files are skipped with a warning.
+
+    Returns:
+        ``(md_path, html_path)``.
+    """
+    figs: dict[str, list[tuple[str, bytes]]] = {}
+    for rid, paths in (figures or {}).items():
+        for p in map(Path, paths):
+            try:
+                figs.setdefault(rid, []).append((p.name, p.read_bytes()))
+            except OSError:
+                log.warning("figure %s of row %s is missing (store cleaned?); rerun to rebuild it", p, rid)
+    board = build_board(spec, records, costs, notes, reference, figures=figs)
+    for w in board.warnings:
+        log.warning("%s", w)
+    out = Path(out_dir)
+    md_path = out / f"{board.suite}.md"
+    html_path = out / f"{board.suite}.html"
+    png_path = out / f"{board.suite}.png"
+    png = render_chart(board)
+    if png is not None:
+        atomic_write_bytes(png_path, png)
+    else:
+        png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
+    for f in board.figures:
+        atomic_write_bytes(out / figure_file(board.suite, f), f.png)
+    atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None))
+    atomic_write_text(html_path, render_html(board, chart_png=png))
+    return md_path, html_path
+
+
+__all__ = [
+    "render", "build_board", "render_markdown", "render_html", "task_metric", "Board", "Row", "Cell", "Comparison",
+]

@@ -1,0 +1,206 @@
+"""Text of board values shared by every renderer: number formats, cost text and the provenance list of a cell (one place, so Markdown, HTML and the chart say the same)."""
+
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from rmxbench.results import RowCost
+
+
+#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
+from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
+
+from rmxbench.board.model import PROVENANCE_ORDER, Board, Cell, Row, task_metric
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+def fmt_score(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def fmt_diff(x: float) -> str:
+    v = round(x, 3) + 0.0  # no "-0.000"
+    return f"{v:+.3f}"
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def fmt_p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def fmt_usd(usd: float) -> str:
+    """``$1,200`` (whole dollars from $10 or for whole amounts, as in the paper), ``$4.12``, ``<$0.01``."""
+    if 0 < usd < 0.005:
+        return "<$0.01"
+    return f"${usd:,.0f}" if usd >= 10 or float(usd).is_integer() else f"${usd:,.2f}"
+
+
+def cost_text(c: RowCost | None) -> str | None:
+    """Cost figure without the basis: ``$4.12``, ``0.012 CPU-h``, ``240 H100-80G-h`` or None."""
+    if c is None:
+        return None
+    if c.usd is not None:
+        return fmt_usd(c.usd)
+    if c.cpu_hours is not None:
+        return f"{c.cpu_hours:.3g} CPU-h"
+    if c.gpu_hours is not None:
+        return f"{c.gpu_hours:.3g} {c.gpu_type or 'GPU'}-h"
+    return None
+
+
+def cost_ratio_text(r) -> str:
+    """``+ GRPO ÷ + ReasonMaxxer training cost: 0.33× (0.00314 ÷ 0.00959 CPU-h, both measured)``
+    for a :class:`rmxbench.board.model.CostRatio`."""
+    return (f"{r.rl.display_name} ÷ {r.rmx.display_name} training cost ({r.rl.base_name}): {r.ratio:.3g}× "
+            f"({r.rl_value:.3g} ÷ {r.rmx_value:.3g} {r.unit}, both measured by rmxbench on the same machine)")
+
+
+def figure_caption(f) -> str:
+    """Caption of a board figure (:class:`rmxbench.board.model.Figure`)."""
+    what = "reward (grader, 0/1) vs optimiser step" if f.name == "reward_curve.png" else f.name
+    return f"{f.row.base_name} {f.row.display_name}: {what}"
+
+
+def figure_file(suite: str, f) -> str:
+    """File name of a board figure next to the board: ``<suite>.<row id>.<name>``."""
+    return f"{suite}.{f.row.row_id}.{f.name}"
+
+
+PAIRED_LEGEND = ("Δ = row − other on the problems both rows were scored on (ReasonMaxxer rows vs their base "
+                 "and every RL baseline; RL rows trained by rmxbench vs their base); 95% paired percentile "
+                 "bootstrap CI ({n} resamples over problems, seeded). p (two-sided): McNemar exact test for "
+                 "pass@1 cells; paired bootstrap test for avg@k cells and for Avg (tasks resampled independently).")
+PAIRED_TITLE = "Paired comparisons: Δ, 95% CI, p"
+NO_PAIRED = "No trained row has reproduced results next to a reproduced base or RL baseline yet."
+
+
+def cost_sort_key(c: RowCost | None) -> float | None:
+    """USD for sorting (rows without a USD figure sort last)."""
+    return None if c is None or c.usd is None else float(c.usd)
+
+
+def _md(s: str) -> str:
+    """Escape a spec string for a Markdown table cell: HTML-escape, backslash Markdown syntax."""
+    s = html.escape(" ".join(str(s).split()), quote=False)
+    for ch in "\\`*_[]|#~$":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
+def _h(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _script_json(obj: Any) -> str:
+    """JSON safe to embed in ``<script type="application/json">`` (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def _model_ref_text(spec_row) -> str:
+    m = getattr(spec_row, "model", None)
+    if m is None:
+        return "—"
+    if m.repo:
+        s = f"{m.repo}@{m.revision}"
+    else:
+        s = str(m.path)
+    if m.gguf_file:
+        s += f" ({m.gguf_file})"
+    return s
+
+
+def provenance(board: Board, row: Row, cell: Cell) -> list[tuple[str, str]]:
+    """Ordered ``(key, value)`` pairs describing where a cell's number comes from."""
+    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", board.metrics.get(cell.task, ""))]
+    if row.kind == "reasonmaxxer":
+        base = next(b for b in board.spec.models if b.id == row.base_id)
+        items.append(("base model", _model_ref_text(base)))
+        items.append(("recipe", row.spec_row.recipe))
+    else:
+        items.append(("model ref", _model_ref_text(row.spec_row)))
+    rec = cell.record
+    if rec is None:
+        items.append(("reproduced", "no (paper number only)" if cell.reported is not None else "no"))
+    else:
+        items.append(("score", f"{rec.score:.4f}"))
+        items.append(("95% CI", fmt_ci(cell.ci) or "n/a (no per-problem verdicts)"))
+        items.append(("n problems", str(rec.n_problems)))
+        items.append(("k", str(rec.k)))
+        if rec.timeouts:
+            items.append(("grader timeouts", str(rec.timeouts)))
+        if rec.malformed:
+            items.append(("no extractable answer", str(rec.malformed)))
+        for k_, v in sorted(rec.extra.items()):
+            items.append((k_, f"{v:.4f}" if isinstance(v, float) else str(v)))
+        prov = rec.provenance or {}
+        keys = [k_ for k_ in PROVENANCE_ORDER if k_ in prov] + sorted(k_ for k_ in prov if k_ not in PROVENANCE_ORDER)
+        for k_ in keys:
+            v = prov[k_]
+            items.append((k_, v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str, separators=(", ", ": "))))
+            if k_ == "versions" and isinstance(v, dict) and "lm-eval" in v and "lm_eval_version" not in prov:
+                items.append(("lm-eval version", str(v["lm-eval"])))
+    if cell.reported is not None:
+        items.append(("paper", f"{cell.reported:.3f}"))
+    return items
+
+
+def _cost_prov(row: Row) -> list[tuple[str, str]]:
+    c = row.cost
+    items = [("row", row.row_id), ("cost", cost_text(c) or "—")]
+    if c is not None:
+        items += [("basis", c.basis), ("source", c.source or "—")]
+        if c.usd is not None and c.cpu_hours is not None:
+            items.append(("CPU-hours", f"{c.cpu_hours:.4g}"))
+        if c.gpu_hours is not None:
+            items.append(("GPU-hours", f"{c.gpu_hours:.4g} ({c.gpu_type or 'type not stated'})"))
+        for st, sec in sorted(c.stage_seconds.items()):
+            items.append((f"{st} seconds", f"{sec:.1f}"))
+        if c.note:
+            items.append(("note", c.note))
+    if row.reported_cost is not None:
+        usd, basis = row.reported_cost
+        items.append(("paper", f"{fmt_usd(usd)} ({basis or 'basis not given'})"))
+    return items
+
+
+def _missing_tag(row: Row) -> str:
+    """Marker of a row without reproduced results."""
+    if row.has_reference:
+        return "paper only"
+    return "no checkpoint" if getattr(row.spec_row, "unavailable", None) else "no result"
+
+
+def _meta_items(spec) -> list[tuple[str, str]]:
+    p = spec.protocol
+    pa = p.pass_at_1
+    ak = p.avg_at_k
+    items = [
+        ("tasks", ", ".join(f"{TASK_LABELS.get(t, t)} ({task_metric(p, t)})" for t in p.tasks)),
+        ("pass@1 decoding", f"temperature {pa.temperature}, top-p {pa.top_p}, top-k {pa.top_k}"
+                            + (" (greedy)" if pa.temperature == 0 else "")),
+    ]
+    if any(t in ak.tasks for t in p.tasks):
+        items.append((f"avg@{ak.k} decoding", f"{ak.k} samples, temperature {ak.temperature}, top-p {ak.top_p}"))
+    items += [
+        ("generation", f"max {p.max_new_tokens} new tokens, context {p.max_model_len}, backend {p.backend}, seed {p.seed}"),
+    ]
+    if p.limit:
+        items.append(("subsets", ", ".join(f"{t}: first {n}" for t, n in sorted(p.limit.items()))))
+    pr = spec.pricing
+    prices = ", ".join(f"{k} ${v}/h" for k, v in sorted(pr.usd_per_hour.items()))
+    items.append(("pricing", f"{prices} ({pr.source}, {pr.date.isoformat()})"))
+    hw = pr.hardware
+    items.append(("hardware", f"{hw.count} × {hw.gpu_type}" if hw.gpu_type else "CPU only (costs in CPU-hours)"))
+    return items

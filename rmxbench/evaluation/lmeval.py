@@ -1,0 +1,361 @@
+"""Evaluation stage: one model (+ optional LoRA adapter) on one benchmark through lm-eval.
+
+Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval tasks (``rmxbench/lm_tasks``, linked
+as ``tasks/`` in the repository) with the spec's decoding protocol (paper §6.1, App. C):
+
+- pass@1 tasks (GSM8K, MATH-500, Minerva Math, OlympiadBench, tinymath): one generation per
+  problem, greedy unless ``protocol.pass_at_1`` says otherwise;
+- avg@k tasks (``protocol.avg_at_k.tasks``, paper: AIME24 and AMC23 with k = 8): k sampled
+  generations per problem at the protocol's temperature/top-p, and the score is the mean
+  correctness over ALL k samples of every problem (the tasks' keep-all filter makes lm-eval pass
+  every sample to the grader; lm-eval's default would keep only the first).
+
+Every completion is graded by :func:`rmxbench.evaluation.grading.grade`. Outputs in ``out_dir``:
+``results.json`` (lm-eval's results), ``samples.jsonl`` (one line per completion: prompt,
+completion, extracted answer, rule fired, verdict), ``record.json`` (the
+:class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
+
+Backends: ``hf`` (transformers, CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT)
+and ``vllm`` (GPU only; adapters through vLLM's LoRA support with ``max_lora_rank`` from the
+protocol because lm-eval's default of 16 rejects rank-32 adapters). The vLLM layer only builds
+lm-eval's ``model_args``; it cannot be exercised on a CPU-only machine.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from rmxbench.errors import UserError
+from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
+from rmxbench.spec.schema import TASKS, ModelRef, Protocol
+
+def task_name(task: str) -> str:
+    """lm-eval task name of rmxbench benchmark ``task`` (``gsm8k`` -> ``rmx_gsm8k``)."""
+    return f"rmx_{task}"
+
+
+def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """lm-eval ``generation_kwargs`` for ``task`` under ``protocol`` (all values explicit).
+
+    ``until`` = the style's stop sequences (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`; lm-eval
+    adds the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``; temperature, top-p
+    and top-k from :meth:`~rmxbench.spec.schema.Protocol.metric` (temperature 0 = greedy,
+    ``do_sample`` false).
+    """
+    from rmxbench.evaluation.prompts import STOP_SEQUENCES
+
+    m = protocol.metric(task)
+    kw: dict[str, Any] = {"until": list(STOP_SEQUENCES[prompt_style]), "max_gen_toks": protocol.max_new_tokens}
+    if m.temperature == 0:
+        kw.update(do_sample=False, temperature=0.0)
+    else:
+        kw.update(do_sample=True, temperature=float(m.temperature), top_p=float(m.top_p))
+        if m.top_k:
+            kw["top_k"] = int(m.top_k)
+    return kw
+
+
+def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """The lm-eval task config overrides of ``task``, derived from :meth:`Protocol.metric`:
+    ``repeats`` = k, the metric list (pass@1, or avg@k with pass@k and maj@k) and the
+    generation kwargs. Merged over the task's YAML config and passed to ``TaskManager.load``, so
+    the task YAML's own defaults never decide the protocol."""
+    from rmxbench.lm_tasks.utils import count_graded
+
+    m = protocol.metric(task)
+    names = ["pass@1"] if m.k == 1 else [f"avg@{m.k}", f"pass@{m.k}", f"maj@{m.k}"]
+    metric_list = [{"metric": n, "aggregation": "mean", "higher_is_better": True} for n in [*names, "score"]]
+    metric_list.append({"metric": "rmx_graded", "aggregation": count_graded, "higher_is_better": True})
+    return {"task": task_name(task), "repeats": m.k, "metric_list": metric_list,
+            "generation_kwargs": generation_kwargs(task, protocol, prompt_style)}
+
+
+def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: dict[str, Any]):
+    """``(TaskManager, Task)`` of rmxbench benchmark ``task``: the task YAML (read by lm-eval's own
+    loader) with :func:`lm_task_config` merged over it, so k, metrics and decoding come from the
+    protocol. ``metadata`` (``prompt_style``, ``data_dir``) reaches the dataset hook."""
+    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks._yaml_loader import load_yaml  # lm-eval's loader: `include`, `!function`
+
+    from rmxbench.lm_tasks import TASKS_DIR
+
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
+    name = task_name(task)
+    cfg = {**load_yaml(TASKS_DIR / f"{name}.yaml"), **lm_task_config(task, protocol, prompt_style)}
+    return tm, tm.load([cfg])["tasks"][name]
+
+
+def protocol_key(protocol: Protocol, task: str) -> dict[str, Any]:
+    """The protocol fields that change the score of ``task`` (part of its evaluation key)."""
+    m = protocol.metric(task)
+    dec = {"metric": m.name, "k": m.k, "temperature": m.temperature, "top_p": m.top_p, "top_k": m.top_k,
+           "max_new_tokens": protocol.max_new_tokens, "max_model_len": protocol.max_model_len,
+           "backend": protocol.backend, "limit": protocol.limit.get(task), "seed": protocol.seed}
+    if protocol.backend == "hf":
+        dec["batch_size"] = protocol.batch_size  # padding changes greedy numerics slightly
+    else:
+        dec["tensor_parallel_size"] = protocol.vllm.tensor_parallel_size
+    return dec
+
+
+def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_remote_code: bool,
+               adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
+               backend: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(lm-eval model name, model_args)`` for the protocol's backend.
+
+    hf: ``HFLM(pretrained, revision, gguf_file, dtype, trust_remote_code, tokenizer, peft,
+    max_length, device)``. vllm: ``VLLM(pretrained, revision, dtype, trust_remote_code,
+    tokenizer, tensor_parallel_size, data_parallel_size, gpu_memory_utilization, max_model_len,
+    seed, lora_local_path, enable_lora, max_lora_rank)`` (argument names as in lm-eval 0.4.x
+    ``models/vllm_causallms.py``).
+
+    Raises:
+        UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
+    """
+    from rmxbench.backends.modeling import hf_kwargs, tokenizer_kwargs
+
+    backend = backend or protocol.backend
+    kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
+    if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
+    tok = None
+    if model_ref.tokenizer:
+        tok = tokenizer_kwargs(model_ref, trust_remote_code=trust_remote_code,
+                               spec_dir=spec_dir)["pretrained_model_name_or_path"]
+    if backend == "hf":
+        import torch
+
+        args: dict[str, Any] = {
+            "pretrained": kw["pretrained_model_name_or_path"],
+            "dtype": kw["dtype"],
+            "trust_remote_code": kw["trust_remote_code"],
+            "max_length": protocol.max_model_len,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+        }
+        if kw.get("revision"):
+            args["revision"] = kw["revision"]
+        if kw.get("gguf_file"):
+            args["gguf_file"] = kw["gguf_file"]
+        if tok:
+            args["tokenizer"] = tok
+        if adapter_dir is not None:
+            args["peft"] = str(Path(adapter_dir).resolve())
+        return "hf", args
+    if backend == "vllm":
+        pretrained = kw["pretrained_model_name_or_path"]
+        if kw.get("gguf_file"):
+            if model_ref.repo is not None:
+                raise UserError("vLLM loads GGUF weights only from a local file; use backend hf "
+                                "or point `model.path` at a local copy")
+            pretrained = str(Path(pretrained) / kw["gguf_file"])
+        args = {
+            "pretrained": pretrained,
+            "dtype": "auto" if kw["dtype"] == "auto" else kw["dtype"],
+            "trust_remote_code": kw["trust_remote_code"],
+            "tensor_parallel_size": protocol.vllm.tensor_parallel_size,
+            "data_parallel_size": protocol.vllm.data_parallel_size,
+            "gpu_memory_utilization": protocol.vllm.gpu_memory_utilization,
+            "max_model_len": protocol.max_model_len,
+            "seed": protocol.seed,
+            "max_lora_rank": protocol.vllm.max_lora_rank,
+        }
+        if kw.get("revision"):
+            args["revision"] = kw["revision"]
+        if tok:
+            args["tokenizer"] = tok
+        if adapter_dir is not None:
+            args["lora_local_path"] = str(Path(adapter_dir).resolve())
+            args["enable_lora"] = True
+        return "vllm", args
+    raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
+
+
+def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
+    """The model (and adapter) identity of an evaluation, by :mod:`rmxbench.pipeline.identity`
+    (the same functions, hence the same hashes, as the content keys)."""
+    from rmxbench.pipeline.identity import adapter_identity, model_identity, resolve_model_path
+
+    prov: dict[str, Any] = {"model": model_ref.model_dump(mode="json")}
+    ident = model_identity(model_ref, spec_dir=Path(spec_dir) if spec_dir is not None else None)
+    if model_ref.path is not None:
+        prov["model_path_resolved"] = str(resolve_model_path(model_ref.path, spec_dir))
+        prov["model_sha256"] = ident["sha256"]
+    else:
+        prov["model_revision"] = model_ref.revision
+        prov["revision_pinned"] = model_ref.pinned
+    if adapter_dir is not None:
+        prov["adapter_dir"] = str(Path(adapter_dir).resolve())
+        prov["adapter_sha256"] = adapter_identity(adapter_dir)
+    return prov
+
+
+def _data_provenance(task: str, data_dir: Path | None) -> dict:
+    """Where the task's problems came from, with the identity hash of the file (or hub source)."""
+    from rmxbench.evaluation.benchmarks import DATASETS
+    from rmxbench.pipeline.identity import data_identity
+
+    ds = DATASETS[task]
+    ident = data_identity(task, data_dir)
+    if ds.derived_from:
+        return {"source": "derived", "derivation": ident["version"], "from": _data_provenance(ds.derived_from, data_dir)}
+    if ds.embedded:
+        return {"source": "embedded", "file": str(ds.embedded_path()), "sha256": ident["sha256"]}
+    if data_dir is not None:
+        return {"source": "data_dir", "file": str(Path(data_dir) / ds.file), "sha256": ident["sha256"]}
+    s = ds.hub
+    return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
+
+
+def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_style: str,
+                  chat_template: bool, dtype: str, trust_remote_code: bool,
+                  adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
+                  data_dir: str | Path | None = None, out_dir: str | Path, row_id: str,
+                  backend: str | None = None, eval_prompt: str = "base") -> TaskRecord:
+    """Evaluate ``model_ref`` (+ ``adapter_dir``) on benchmark ``task``; write outputs into ``out_dir``.
+
+    Args:
+        model_ref: the weights (hub repo + revision, or local path; optional ``gguf_file``).
+        task: a name in :data:`rmxbench.spec.schema.TASKS`.
+        protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
+        prompt_style: one of the styles in :mod:`rmxbench.evaluation.prompts` (paper App. C).
+        chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
+        dtype, trust_remote_code: model loading (see :func:`rmxbench.backends.modeling.hf_kwargs`).
+        adapter_dir: PEFT LoRA adapter directory, or None.
+        spec_dir: folder of the spec file (relative model paths resolve against it).
+        data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
+            -> public hub datasets.
+        out_dir: output folder (created).
+        row_id: board row id stored in the record.
+        backend: ``hf``/``vllm``; None = ``protocol.backend``.
+        eval_prompt: which prompt this row uses, recorded in the provenance for the board:
+            ``base`` (the family's base prompt, paper App. C) or ``trained`` (an RL checkpoint's
+            own training prompt, ``RLBaseline.eval_prompt``).
+
+    Returns:
+        The :class:`TaskRecord`: score = pass@1 (k = 1) or avg@k = mean correctness over all k
+        samples of every problem; ``extra`` holds pass@k and maj@k; ``per_problem`` maps problem
+        id -> k verdicts in sample order.
+
+    Raises:
+        UserError: unknown task/style, missing data/model/adapter, unsupported backend.
+    """
+    from rmxbench.evaluation.data import resolve_data_dir
+    from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
+
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+    if prompt_style not in STOP_SEQUENCES:
+        raise UserError(f"unknown prompt style {prompt_style!r}; allowed: {', '.join(sorted(STOP_SEQUENCES))}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
+    metric = protocol.metric(task)
+    k = metric.k
+    cfg = lm_task_config(task, protocol, prompt_style)
+    gen = cfg["generation_kwargs"]
+    apply_chat = bool(chat_template or prompt_style in CHAT_STYLES)
+    limit = protocol.limit.get(task)
+    model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
+                                   adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
+
+    import lm_eval
+
+    meta: dict[str, Any] = {"prompt_style": prompt_style}
+    if ddir is not None:
+        meta["data_dir"] = str(ddir)
+    name = task_name(task)
+    tm, task_obj = load_lm_task(task, protocol, prompt_style, metadata=meta)
+
+    from rmxbench.pipeline.metering import metered
+
+    with metered("eval", out_dir) as meter:
+        t0 = time.perf_counter()
+        res = lm_eval.simple_evaluate(
+            model=model_name, model_args=margs, tasks=[task_obj], task_manager=tm,
+            batch_size=protocol.batch_size if model_name == "hf" else "auto",
+            limit=limit, log_samples=True, apply_chat_template=apply_chat,
+            random_seed=protocol.seed, numpy_random_seed=protocol.seed, torch_random_seed=protocol.seed,
+            fewshot_random_seed=protocol.seed, bootstrap_iters=0,
+        )
+        wall = time.perf_counter() - t0
+        meter["items"] = sum(len(ex["rmx_graded"]["correct"]) for ex in (res or {}).get("samples", {}).get(name, []))
+    if res is None:  # non-zero rank in a distributed run
+        raise UserError("lm-eval returned no results on this process (non-zero rank)")
+    samples = res.pop("samples")[name]
+    atomic_write_json(out_dir / "results.json", res)
+
+    lines, per_problem, extra_acc = [], {}, {"pass": [], "maj": []}
+    timeouts = malformed = 0
+    from rmxbench.lm_tasks.utils import scores_from_verdicts
+
+    for ex in sorted(samples, key=lambda e: e["doc_id"]):
+        d = ex["rmx_graded"]
+        doc = ex["doc"]
+        prompt = ex["arguments"][0][0] if ex["arguments"] else doc["prompt"]
+        raw = ex["resps"][0] if ex["resps"] else []
+        if len(d["correct"]) != k:
+            raise RuntimeError(f"{name}: problem {d['id']} has {len(d['correct'])} graded samples, expected {k}")
+        per_problem[d["id"]] = list(d["correct"])
+        m = scores_from_verdicts(d["correct"], d["extracted"])
+        if k > 1:
+            extra_acc["pass"].append(m[f"pass@{k}"])
+            extra_acc["maj"].append(m[f"maj@{k}"])
+        for j in range(k):
+            timeouts += int(d["timed_out"][j])
+            malformed += int(d["extracted"][j] is None)
+            lines.append(json.dumps({
+                "id": d["id"], "task": task, "sample": j, "prompt": prompt,
+                "completion": d["completions"][j], "raw_completion": raw[j] if j < len(raw) else None,
+                "gold": doc["answer"], "extracted": d["extracted"][j], "rule": d["rule"][j],
+                "correct": d["correct"][j], "timed_out": d["timed_out"][j]}, ensure_ascii=False))
+    atomic_write_text(out_dir / "samples.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+
+    n = len(per_problem)
+    all_v = [v for vs in per_problem.values() for v in vs]
+    score = sum(all_v) / len(all_v) if all_v else 0.0
+    lm_score = res["results"][name].get("score,graded")
+    if lm_score is not None and abs(lm_score - score) > 1e-9:
+        raise RuntimeError(f"{name}: lm-eval score {lm_score} != per-sample mean {score}")
+    extra = {}
+    if k > 1 and n:
+        extra = {f"pass@{k}": sum(extra_acc["pass"]) / n, f"maj@{k}": sum(extra_acc["maj"]) / n}
+
+    from rmxbench.evaluation.grading import GRADER_VERSION
+    from rmxbench.pipeline.metering import device_info
+
+    prov = {
+        **_model_provenance(model_ref, spec_dir, adapter_dir),
+        "row_id": row_id, "task": task, "lm_eval_task": name,
+        "backend": model_name, "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
+        "prompt_style": prompt_style, "eval_prompt": eval_prompt, "chat_template": apply_chat,
+        "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
+        "seeds": {"seed": protocol.seed},
+        "limit": limit, "data": _data_provenance(task, ddir),
+        "grader_version": GRADER_VERSION, "versions": library_versions(),
+        "hardware": {**device_info(), "platform": platform.platform(), "processor": platform.processor() or None},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": wall,
+    }
+    rec = TaskRecord(row_id=row_id, task=task, metric=metric.name, score=score,
+                     n_problems=n, k=k, per_problem=per_problem, extra=extra, timeouts=timeouts,
+                     malformed=malformed, provenance=prov)
+    atomic_write_json(out_dir / "record.json", rec.to_json())
+    return rec
+
+
+def evaluate(model_ref: ModelRef, *, protocol: Protocol, tasks: list[str] | None = None, prompt_style: str,
+             chat_template: bool, dtype: str, adapter: str | Path | None = None, out_dir: str | Path,
+             trust_remote_code: bool = False, spec_dir: str | Path | None = None,
+             data_dir: str | Path | None = None, row_id: str = "model",
+             backend: str | None = None) -> dict[str, TaskRecord]:
+    """Run :func:`evaluate_task` for each task (default ``protocol.tasks``) into ``out_dir/<task>/``."""
+    return {t: evaluate_task(model_ref, t, protocol=protocol, prompt_style=prompt_style,
+                             chat_template=chat_template, dtype=dtype, trust_remote_code=trust_remote_code,
+                             adapter_dir=adapter, spec_dir=spec_dir, data_dir=data_dir,
+                             out_dir=Path(out_dir) / t, row_id=row_id, backend=backend)
+            for t in (tasks or list(protocol.tasks))}

@@ -1,0 +1,195 @@
+"""The stage graph: stage declarations (:class:`Stage`), their instances (:class:`Node`) and the
+graph of one spec (:class:`Graph`).
+
+A **stage** is a row of the table in :mod:`rmxbench.pipeline.stages`: a name (its store folder
+and ``--force`` value), the module that implements it, a code version and the stages it reads.
+A stage module defines two functions (and optionally a third):
+
+- ``declare(plan: PlanContext, row: RowView, graph: Graph) -> None``: add this stage's nodes for
+  ``row`` (zero, one, or one per τ / task) with :meth:`Graph.add`, naming their inputs (nodes
+  already in the graph: of this row or of other rows) and their key parts. Torch-free and
+  offline: only configuration and identities (:mod:`rmxbench.pipeline.identity`).
+- ``build(config, inputs: dict[str, Path], out_dir: Path) -> None``: produce the artifact of one
+  node into ``out_dir`` (a temp folder the store renames into place) from ``config`` (what
+  ``declare`` gave the node) and its input artifact folders (role -> folder).
+- ``halt(out_dir: Path) -> str | None`` (optional): a plain-language reason why the stages after
+  this node cannot run (e.g. too few mixed-success problems), or None.
+
+A node's content key is ``store.key(stage, code=<code version>, **parts, inputs={role: key})``:
+everything that determines it, including the keys of its inputs, so every key of a plan is known
+before anything runs (``rmxbench run --dry-run``) and nothing is re-keyed at run time.
+
+This module imports nothing heavy and nothing from the planner or runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable, Iterator
+
+from rmxbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One entry of the stage table.
+
+    Attributes:
+        name: store folder (``$RMXBENCH_HOME/<name>/<key>/``) and ``--force`` value.
+        module: dotted path of the module with ``declare``/``build`` (imported lazily).
+        code: code version, part of every key (bump it to invalidate this stage and its dependents).
+        after: names of the stages whose artifacts this stage reads (``--force`` closure, docs).
+        artifact: what the artifact folder holds (ARCHITECTURE.md's table).
+        training: True when its wall time counts toward a row's measured training cost.
+        figures: file names in the artifact shown next to the board (e.g. ``reward_curve.png``).
+    """
+
+    name: str
+    module: str
+    code: str
+    after: tuple[str, ...] = ()
+    artifact: str = ""
+    training: bool = False
+    figures: tuple[str, ...] = ()
+
+    def load(self) -> ModuleType:
+        """The stage module (must define ``declare`` and ``build``)."""
+        return importlib.import_module(self.module)
+
+
+@dataclass(eq=False)
+class Node:
+    """One artifact to build: a stage applied to one row (and one τ or task).
+
+    Attributes:
+        stage: stage name.
+        row_id: the board row it belongs to.
+        label: display label, unique within the row (``train[tau=0.3]``, ``eval tinymath``).
+        config: passed to the stage's ``build`` (any object; not part of the key by itself).
+        parts: key parts (JSON-able; everything in ``config`` that changes the artifact).
+        inputs: role -> upstream node; the build receives role -> artifact folder.
+        task: the benchmark of an evaluation cell (None otherwise).
+        provides: what the artifact is for later stages (``"adapter"``, ``"checkpoint"``) or None.
+        key: the content key (set by :meth:`Graph.add`).
+    """
+
+    stage: str
+    row_id: str
+    label: str
+    config: Any = None
+    parts: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, "Node"] = field(default_factory=dict)
+    task: str | None = None
+    provides: str | None = None
+    key: str = ""
+
+
+class Graph:
+    """The nodes of one plan, each keyed on add. ``table``: the stage table (name -> Stage)."""
+
+    def __init__(self, table: dict[str, Stage], key_fn: Callable[..., str]):
+        self.table = table
+        self._key = key_fn
+        self.nodes: list[Node] = []
+
+    def add(self, node: Node) -> Node:
+        """Key ``node`` (see module doc) and add it; returns it.
+
+        Raises:
+            ValueError: unknown stage, an input not in the graph, or a duplicate (row, label).
+        """
+        st = self.table.get(node.stage)
+        if st is None:
+            raise ValueError(f"node of unknown stage {node.stage!r}; stages: {', '.join(self.table)}")
+        for role, n in node.inputs.items():
+            if not n.key or n not in self.nodes:
+                raise ValueError(f"{node.row_id} {node.label}: input {role!r} is not a node of the graph")
+        if self.find(node.row_id, label=node.label):
+            raise ValueError(f"duplicate node {node.row_id} {node.label}")
+        node.key = self._key(node.stage, code=st.code, **node.parts,
+                             inputs={role: n.key for role, n in node.inputs.items()})
+        self.nodes.append(node)
+        return node
+
+    def find(self, row_id: str | None = None, stage: str | None = None, *, label: str | None = None,
+             provides: str | None = None) -> list[Node]:
+        """Nodes matching every given filter, in the order they were added."""
+        return [n for n in self.nodes if (row_id is None or n.row_id == row_id) and (stage is None or n.stage == stage)
+                and (label is None or n.label == label) and (provides is None or n.provides == provides)]
+
+    def one(self, row_id: str, stage: str, *, label: str | None = None) -> Node | None:
+        """The single node of ``row_id``'s ``stage`` (with ``label``), or None."""
+        found = self.find(row_id, stage, label=label)
+        return found[-1] if found else None
+
+    def dependents(self, node: Node) -> list[Node]:
+        """Every node that reads ``node`` directly or transitively (in graph order)."""
+        hit: set[int] = {id(node)}
+        out = []
+        for n in self.nodes:
+            if any(id(i) in hit for i in n.inputs.values()):
+                hit.add(id(n))
+                out.append(n)
+        return out
+
+    def ancestors(self, node: Node) -> list[Node]:
+        """Every node ``node`` reads, directly or transitively (in graph order)."""
+        seen: dict[int, Node] = {}
+
+        def walk(n: Node) -> None:
+            for i in n.inputs.values():
+                if id(i) not in seen:
+                    seen[id(i)] = i
+                    walk(i)
+        walk(node)
+        return [n for n in self.nodes if id(n) in seen]
+
+    def ordered(self, row_order: dict[str, int]) -> list[Node]:
+        """Nodes in an execution order: inputs first, otherwise by row (board order), then as added."""
+        pos = {id(n): i for i, n in enumerate(self.nodes)}
+        done: set[int] = set()
+        out: list[Node] = []
+
+        def visit(n: Node) -> None:
+            if id(n) in done:
+                return
+            done.add(id(n))
+            for i in sorted(n.inputs.values(), key=lambda x: (row_order.get(x.row_id, 1 << 30), pos[id(x)])):
+                visit(i)
+            out.append(n)
+        for n in sorted(self.nodes, key=lambda x: (row_order.get(x.row_id, 1 << 30), pos[id(x)])):
+            visit(n)
+        return out
+
+
+def force_closure(table: dict[str, Stage], names: Iterable[str]) -> frozenset[str]:
+    """Stages to rebuild for ``--force`` values: each named stage and every stage that reads it,
+    transitively (``all``: every stage). Example: ``{"entropy"}`` -> entropy, train, validation,
+    pick, eval.
+
+    Raises:
+        UserError: an unknown stage name (the message lists the allowed values).
+    """
+    out: set[str] = set()
+    for s in names:
+        if s == "all":
+            return frozenset(table)
+        if s not in table:
+            raise UserError(f"--force {s!r} is not a stage; allowed: {', '.join(table)}, all")
+        out.add(s)
+    changed = True
+    while changed:
+        changed = False
+        for st in table.values():
+            if st.name not in out and out & set(st.after):
+                out.add(st.name)
+                changed = True
+    return frozenset(out)
+
+
+def iter_inputs(inputs: dict[str, Path], prefix: str) -> Iterator[tuple[str, Path]]:
+    """``(role, folder)`` of the inputs whose role starts with ``prefix`` (e.g. ``"train["``)."""
+    return ((r, p) for r, p in inputs.items() if r.startswith(prefix))

@@ -1,0 +1,158 @@
+"""Content-addressed artifact store: every stage output lives under a key of all its inputs.
+
+Layout: ``$RMXBENCH_HOME/<stage>/<key>/`` where ``key`` is the sha256 (first 20 hex digits) of
+the canonical JSON of everything that determines the output (model reference + revision, the
+stage's config, input artifact keys, data-file hashes, the stage's code version; hashes of files
+and folders come from :mod:`rmxbench.pipeline.identity`). A stage
+builds into ``<stage>/.tmp-<key>-<pid>-<rand>/`` and the finished folder is renamed into place
+(``os.rename`` of a directory is atomic on POSIX), so a partially written artifact is never
+visible: a run killed at any point (SIGKILL, Ctrl-C) leaves at most a ``.tmp-*`` folder, which
+the next build of the same key deletes. Changing nothing reruns nothing.
+
+``RMXBENCH_HOME`` defaults to the user cache directory (``platformdirs.user_cache_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+HOME_ENV = "RMXBENCH_HOME"
+DONE_MARKER = "_complete.json"
+
+
+def default_home() -> Path:
+    """``$RMXBENCH_HOME`` if set, else the platform's user cache dir for rmxbench."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rmxbench"))
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, no whitespace); pydantic models and paths are converted."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "model_dump"):
+            return o.model_dump(mode="json")
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, (set, frozenset)):
+            return sorted(o)
+        raise TypeError(f"cannot key object of type {type(o).__name__}")
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=default)
+
+
+class ArtifactStore:
+    """The on-disk store. ``home`` defaults to :func:`default_home`.
+
+    Example::
+
+        store = ArtifactStore()
+        key = store.key("rollouts", model=ref, config=recipe.rollouts, pool=pool_key, code="1")
+        out = store.build("rollouts", key, lambda tmp: write_rollouts(tmp))
+    """
+
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home).expanduser() if home is not None else default_home()
+
+    @staticmethod
+    def key(stage: str, **parts: Any) -> str:
+        """Key of a stage output: sha256 of ``{"stage": stage, **parts}`` as canonical JSON (20 hex)."""
+        return hashlib.sha256(canonical_json({"stage": stage, **parts}).encode()).hexdigest()[:20]
+
+    def path(self, stage: str, key: str) -> Path:
+        """Final folder of ``(stage, key)`` (may not exist yet)."""
+        if not stage.replace("_", "").isalnum() or not key.isalnum():
+            raise ValueError(f"unsafe stage/key: {stage!r}/{key!r}")
+        return self.home / stage / key
+
+    def get(self, stage: str, key: str) -> Path | None:
+        """The finished artifact folder, or None if it has not been built."""
+        p = self.path(stage, key)
+        return p if (p / DONE_MARKER).is_file() else None
+
+    def build(self, stage: str, key: str, fn: Callable[[Path], Any], *, force: bool = False,
+              meta: dict[str, Any] | None = None) -> Path:
+        """Return the artifact folder for ``(stage, key)``, building it with ``fn(tmp_dir)`` if missing.
+
+        ``fn`` writes its files into ``tmp_dir``; after it returns, a ``_complete.json`` marker
+        (with ``meta``) is written and the folder is renamed into place. With ``force`` an
+        existing artifact is replaced. Stale ``.tmp-<key>-*`` folders from killed runs are removed.
+
+        Concurrent builds of the same key (two ``rmxbench run`` processes sharing a home) are
+        serialised with an advisory lock on ``<stage>/.lock-<key>``: the second waits, then finds
+        the artifact built and returns it (unless ``force``). A process killed while holding the
+        lock releases it (the kernel drops the record locks of dead processes).
+
+        Raises:
+            Whatever ``fn`` raises; the temp folder is removed and nothing is published.
+        """
+        final = self.path(stage, key)
+        if not force and self.get(stage, key) is not None:
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with _key_lock(final.parent / f".lock-{key}"):
+            if not force and self.get(stage, key) is not None:  # built by another process meanwhile
+                return final
+            for stale in final.parent.glob(f".tmp-{key}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir()
+            try:
+                fn(tmp)
+                with (tmp / DONE_MARKER).open("w") as fh:
+                    json.dump({"stage": stage, "key": key, **(meta or {})}, fh, sort_keys=True, default=str)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if final.exists():
+                    trash = final.parent / f".tmp-{key}-old-{uuid.uuid4().hex[:8]}"
+                    os.rename(final, trash)
+                    shutil.rmtree(trash, ignore_errors=True)
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return final
+
+
+_HELD: set[str] = set()
+
+
+@contextmanager
+def _key_lock(lock_path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``lock_path`` (POSIX record lock, ``fcntl.lockf``; a no-op where
+    unavailable).
+
+    Record locks belong to the process: the kernel drops them when it dies (SIGKILL included) and a
+    forked child does not inherit them, so an orphaned worker of a killed run cannot block the
+    restart. Re-entrant within a process (a nested build of the same key does not deadlock).
+    """
+    name = str(lock_path)
+    if name in _HELD:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock
+        fcntl = None
+    fh = open(lock_path, "a+")
+    try:
+        if fcntl is not None:
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_EX)
+        _HELD.add(name)
+        try:
+            yield
+        finally:
+            _HELD.discard(name)
+    finally:
+        fh.close()  # closing the descriptor releases the lock

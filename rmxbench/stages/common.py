@@ -1,0 +1,85 @@
+"""Shared by the ReasonMaxxer method stages: their config object and small readers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmxbench.pipeline.rows import PlanContext, RowView
+
+#: File written into every adapter folder (per τ and the picked one).
+METADATA_FILE = "rmx_metadata.json"
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Config of a method stage node: the spec, the row's base model and recipe, resolved paths,
+    and the τ of a per-τ node (None for the base-model validation)."""
+
+    spec: Any
+    base: Any
+    row_id: str
+    recipe_name: str
+    recipe: Any
+    spec_dir: Path
+    data_dir: Path | None
+    tau: float | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.spec.protocol.backend
+
+
+def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> MethodConfig:
+    """The :class:`MethodConfig` of a ReasonMaxxer ``row``."""
+    return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
+                        recipe=plan.spec.recipes[row.row.recipe], spec_dir=plan.ctx.dir,
+                        data_dir=plan.ctx.data_dir, tau=tau)
+
+
+def model_part(plan: PlanContext, row: RowView) -> dict[str, Any]:
+    """Key part identifying the base weights the method stages run on (identity + dtype)."""
+    return {**plan.model_id(row.base.model), "dtype": row.base.dtype}
+
+
+def is_method_row(row: RowView) -> bool:
+    """True for ReasonMaxxer rows (the rows the method stages apply to)."""
+    return row.kind == "reasonmaxxer"
+
+
+def tau_label(tau: float | None) -> str:
+    """``tau=0.3`` (or ``base`` for the base-model validation)."""
+    return "base" if tau is None else f"tau={tau:g}"
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    Path(path).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> dict[str, Any]:
+    """The part of ``rmx_metadata.json`` every adapter shares: row, recipe, pool report, selection
+    statistics, seeds, library versions, grader version."""
+    from rmxbench.pipeline.identity import grader_version, model_identity
+    from rmxbench.results import library_versions
+
+    split = read_json(selection_dir / "split.json")
+    recipe = config.recipe
+    return {
+        "row": config.row_id, "base": config.base.id, "recipe_name": config.recipe_name,
+        "recipe": recipe.model_dump(mode="json"),
+        "model": {**model_identity(config.base.model, spec_dir=config.spec_dir), "dtype": config.base.dtype},
+        "pool": read_json(pool_dir / "pool.json"),
+        "selection": {k: v for k, v in split.items() if k not in ("train_ids", "validation_ids")},
+        "seeds": {"recipe": recipe.seed, "rollouts": recipe.seed, "validation": recipe.seed + 1},
+        "versions": library_versions(), "grader_version": grader_version(),
+    }

@@ -1,0 +1,65 @@
+"""Stage ``entropy``: per-token entropy H_t (nats) of the base model on every selected rollout,
+teacher-forced (paper Eq. 2; :func:`rmxbench.method.entropy.score_sequences`). τ-independent: the
+gate H_t > τ is applied when a τ's training set is built, so a new τ list reuses this artifact.
+
+Artifact: ``entropy.pt`` (problem id -> per-sample H_t tensors), ``entropy.json`` (quantiles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_json
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if not is_method_row(row):
+        return
+    recipe = plan.spec.recipes[row.row.recipe]
+    graph.add(Node("entropy", row.id, "entropy", method_config(plan, row),
+                   inputs={"rollouts": graph.one(row.id, "rollouts"), "selection": graph.one(row.id, "selection")},
+                   parts=dict(model=model_part(plan, row), max_seq_len=recipe.optim.max_seq_len)))
+
+
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    import torch
+
+    from rmxbench import progress
+    from rmxbench.method.entropy import score_sequences
+    from rmxbench.method.models import base_model
+    from rmxbench.results import atomic_write_json
+    from rmxbench.stages.rollouts import load
+
+    recipe = config.recipe
+    split = read_json(inputs["selection"] / "split.json")
+    train_ids = split["train_ids"]
+    bar = progress.task(f"{config.row_id}: entropy ({split['n_sequences']} sequences)", split["n_sequences"])
+    model, tok = base_model(config.base, config.spec_dir)
+    by_id = {r["id"]: r for r in load(inputs["rollouts"])}
+    seqs, owners = [], []
+    for pid in train_ids:
+        for j, s in enumerate(by_id[pid]["samples"]):
+            seqs.append((list(by_id[pid]["prompt_ids"]) + list(s["completion_ids"]))[:recipe.optim.max_seq_len])
+            owners.append((pid, j))
+    H = score_sequences(model, seqs, batch_size=max(1, recipe.rollouts.batch_size), progress=bar.advance,
+                        pad_id=tok.pad_token_id or 0)
+    out: dict[str, list] = {pid: [None] * len(by_id[pid]["samples"]) for pid in train_ids}
+    for (pid, j), h in zip(owners, H):
+        out[pid][j] = h
+    torch.save(out, out_dir / "entropy.pt")
+    comp = torch.cat([h[len(by_id[pid]["prompt_ids"]):] for (pid, _), h in zip(owners, H)])
+    qs = [0.5, 0.9, 0.95, 0.98, 0.99]
+    atomic_write_json(out_dir / "entropy.json", {
+        "unit": "nats", "n_sequences": len(seqs), "completion_tokens": int(comp.numel()),
+        "completion_quantiles": {str(q): float(torch.quantile(comp, q)) for q in qs} if comp.numel() else {},
+        "share_above_tau": {f"{t:g}": float((comp > t).float().mean()) for t in recipe.taus}
+        if comp.numel() else {}})
+    bar.done()
+
+
+def load(out_dir: Path) -> dict[str, list]:
+    """The entropies of an ``entropy`` artifact folder (problem id -> per-sample H_t tensors)."""
+    import torch
+
+    return torch.load(Path(out_dir) / "entropy.pt", weights_only=False)

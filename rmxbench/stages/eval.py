@@ -1,0 +1,104 @@
+"""Stage ``eval``: one row on one benchmark through lm-eval, every completion graded by the one
+grader (paper §6.1, App. C; :func:`rmxbench.evaluation.lmeval.evaluate_task`).
+
+One node per (row, task). A row whose weights come from an earlier stage (a ReasonMaxxer row's
+``pick``, or any node that ``provides`` ``"adapter"`` / ``"checkpoint"`` for the row, e.g. a GRPO
+training stage) reads it as input ``adapter`` / ``checkpoint``, and its key contains that node's
+key (so it is known at ``--dry-run``); other rows are keyed by their model identity.
+
+Artifact: ``results.json`` (lm-eval's), ``samples.jsonl`` (prompt, completion, extracted answer,
+rule, verdict), ``record.json`` (:class:`~rmxbench.results.TaskRecord`), ``key_parts.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity, tasks_identity
+from rmxbench.pipeline.rows import EvalSettings
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Config of one evaluation cell."""
+
+    protocol: Any
+    settings: EvalSettings
+    task: str
+    row_id: str
+    spec_dir: Path
+    data_dir: Path | None
+    parts: dict
+
+
+def weights_source(graph: Graph, row_id: str) -> tuple[str, Node] | None:
+    """``(role, node)`` of the last node of ``row_id`` that provides its adapter or checkpoint."""
+    found = [n for n in graph.find(row_id) if n.provides in ("adapter", "checkpoint")]
+    return (found[-1].provides, found[-1]) if found else None
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if row.unavailable:
+        return
+    s = row.settings
+    src = weights_source(graph, row.id)
+    if row.kind == "reasonmaxxer" and src is None:  # pragma: no cover - the pick stage always declares one
+        raise ValueError(f"{row.id}: no stage provides the adapter to evaluate")
+    from rmxbench.evaluation.lmeval import protocol_key
+
+    for task in plan.spec.protocol.tasks:
+        parts = {
+            "model": plan.model_id(s.model) if src is None or src[0] == "adapter" else None,
+            "task": task,
+            "protocol": protocol_key(plan.spec.protocol, task),
+            "prompt": prompt_identity(s.prompt_style),
+            "chat_template": s.chat_template,
+            "dtype": s.dtype,
+            "grader": grader_version(),
+            "data": plan.data_id(task),
+            "lm_eval": library_version("lm_eval"),
+            "tasks": tasks_identity(),
+        }
+        cfg = EvalConfig(plan.spec.protocol, s, task, row.id, plan.ctx.dir, plan.ctx.data_dir, parts)
+        graph.add(Node("eval", row.id, f"eval {task}", cfg, parts=parts, task=task,
+                       inputs={src[0]: src[1]} if src else {}))
+
+
+def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    from rmxbench.evaluation.lmeval import evaluate_task
+    from rmxbench.results import atomic_write_json
+
+    s = config.settings
+    model = s.model
+    if "checkpoint" in inputs:  # full weights built by an earlier stage
+        model = model.model_copy(update={"repo": None, "revision": None, "path": str(inputs["checkpoint"]),
+                                         "gguf_file": None})
+    adapter = inputs.get("adapter")
+    record = evaluate_task(model, config.task, protocol=config.protocol, prompt_style=s.prompt_style,
+                           chat_template=s.chat_template, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                           adapter_dir=adapter, spec_dir=config.spec_dir, data_dir=config.data_dir,
+                           out_dir=out_dir, row_id=config.row_id, eval_prompt=s.eval_prompt)
+    if adapter is not None and (adapter / "rmx_metadata.json").is_file():
+        import json
+
+        meta = json.loads((adapter / "rmx_metadata.json").read_text())
+        record.provenance.update(picked_tau=meta.get("tau"), decision_fraction=meta.get("decision_fraction"))
+    if adapter is not None:
+        record.provenance["adapter_key"] = adapter.name  # the key of the node that built it
+    atomic_write_json(out_dir / "record.json", record.to_json())
+    resolved = {"inputs": {r: p.name for r, p in inputs.items()}}
+    if adapter is not None:  # the adapter the input key resolved to, by the one identity function
+        resolved["adapter_sha256"] = record.provenance["adapter_sha256"]
+    atomic_write_json(out_dir / "key_parts.json", {**config.parts, **resolved})
+
+
+def load_record(out_dir: Path) -> Any:
+    """The :class:`~rmxbench.results.TaskRecord` of an eval artifact folder."""
+    import json
+
+    from rmxbench.results import TaskRecord
+
+    return TaskRecord.from_json(json.loads((Path(out_dir) / "record.json").read_text()))

@@ -1,0 +1,44 @@
+"""Stage ``pool``: draw the rollout pool and the validation split from the recipe's pool source,
+level-balanced and decontaminated against the evaluation sets (paper §6.1; :mod:`rmxbench.method.pool`).
+
+Artifact: ``pool.jsonl`` (rollout problems), ``validation.jsonl`` (disjoint validation problems),
+``pool.json`` (sizes, contamination counts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, write_jsonl
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if not is_method_row(row):
+        return
+    recipe = plan.spec.recipes[row.row.recipe]
+    graph.add(Node("pool", row.id, "pool", method_config(plan, row), parts=dict(
+        config=recipe.pool, validation_problems=recipe.selection.validation_problems, seed=recipe.seed,
+        source=plan.data_id(recipe.pool.source), eval_sets={t: plan.data_id(t) for t in plan.spec.protocol.tasks})))
+
+
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    from rmxbench import progress
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.pool import load_eval_sets, select_pool
+    from rmxbench.results import atomic_write_json
+
+    recipe, data_dir = config.recipe, config.data_dir
+    bar = progress.task(f"{config.row_id}: pool ({recipe.pool.source})")
+    sel = select_pool(load_benchmark(recipe.pool.source, data_dir=data_dir), size=recipe.pool.size,
+                      validation_size=recipe.selection.validation_problems, seed=recipe.seed,
+                      balance_levels=recipe.pool.balance_levels, contamination=recipe.pool.contamination,
+                      eval_sets=load_eval_sets(config.spec.protocol.tasks, data_dir=data_dir)
+                      if recipe.pool.contamination != "off" else {},
+                      source_name=recipe.pool.source)
+    write_jsonl(out_dir / "pool.jsonl", sel.pool)
+    write_jsonl(out_dir / "validation.jsonl", sel.validation)
+    atomic_write_json(out_dir / "pool.json", sel.report)
+    bar.done(f"{config.row_id}: pool {len(sel.pool)} problems + {len(sel.validation)} validation "
+             f"({json.loads(json.dumps(sel.report))['contaminated_dropped']} contaminated dropped)")

@@ -1,0 +1,56 @@
+"""Stage ``train``: one LoRA adapter per τ with the ReasonMaxxer loss on the decision tokens
+(H_t > τ) of the selected rollouts (paper §5.2-5.3, Eq. 5-7, App. B;
+:func:`rmxbench.method.trainer.train_adapter`).
+
+Artifact (one per τ): a PEFT adapter dir (``adapter_config.json``, ``adapter_model.safetensors``),
+``train_log.json`` (per-update loss, KL, lr, grad norm; decision fraction), ``rmx_metadata.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
+                                    model_part, read_json, tau_label)
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if not is_method_row(row):
+        return
+    recipe = plan.spec.recipes[row.row.recipe]
+    inputs = {s: graph.one(row.id, s) for s in ("pool", "rollouts", "selection", "entropy")}
+    for tau in recipe.taus:
+        graph.add(Node("train", row.id, f"train[{tau_label(tau)}]", method_config(plan, row, tau), inputs=inputs,
+                       provides="adapter", parts=dict(
+                           model=model_part(plan, row), tau=tau, objective=recipe.objective, lora=recipe.lora,
+                           optim=recipe.optim, advantage_clip=recipe.advantage_clip,
+                           advantage_eps=recipe.advantage_eps, anchor_weight=recipe.anchor_weight,
+                           negative_floor=recipe.negative_floor, seed=recipe.seed)))
+
+
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    import math
+
+    from rmxbench import progress
+    from rmxbench.method.models import base_model
+    from rmxbench.method.trainer import build_training_set, train_adapter
+    from rmxbench.results import atomic_write_json
+    from rmxbench.stages import entropy, rollouts
+
+    recipe, tau, oc = config.recipe, config.tau, config.recipe.optim
+    split = read_json(inputs["selection"] / "split.json")
+    items, dstats = build_training_set(rollouts.load(inputs["rollouts"]), split["train_ids"],
+                                       entropy.load(inputs["entropy"]), tau=tau, objective=recipe.objective,
+                                       max_seq_len=oc.max_seq_len, advantage_clip=recipe.advantage_clip,
+                                       advantage_eps=recipe.advantage_eps, seed=recipe.seed)
+    micro_total = math.ceil(oc.epochs * math.ceil(len(items) / oc.batch_size))
+    bar = progress.task(f"{config.row_id}: train {tau_label(tau)} ({dstats['decision_fraction']:.1%} decision "
+                        "tokens)", micro_total)
+    model, tok = base_model(config.base, config.spec_dir)
+    log = train_adapter(model, items, recipe, pad_id=tok.pad_token_id or 0, out_dir=out_dir, on_step=bar.advance)
+    atomic_write_json(out_dir / "train_log.json", {**log, **dstats, "tau": tau})
+    atomic_write_json(out_dir / METADATA_FILE, {**base_metadata(config, inputs["pool"], inputs["selection"]),
+                                                "tau": tau, **dstats,
+                                                "train": {k: v for k, v in log.items() if k != "history"}})
+    bar.done()

@@ -1,0 +1,49 @@
+"""Stage ``validation``: score the base model and each τ's adapter on the validation split
+(sampled pass@1, malformed share; paper §6.1 τ selection; :func:`rmxbench.method.trainer.score_on_validation`).
+
+Artifact (one per τ, plus ``validation[base]``): ``validation.json`` (accuracy, stderr,
+malformed share, per-problem accuracy, example completions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.identity import grader_version
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_jsonl, tau_label
+
+
+def decoding(recipe) -> dict:
+    """The validation decoding of a recipe (part of the key and of the adapter's metadata)."""
+    return {"samples": recipe.validation_samples, "temperature": recipe.validation_temperature,
+            "top_p": recipe.rollouts.top_p, "top_k": recipe.rollouts.top_k,
+            "max_new_tokens": recipe.rollouts.max_new_tokens}
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if not is_method_row(row):
+        return
+    recipe = plan.spec.recipes[row.row.recipe]
+    for tau in [None, *recipe.taus]:
+        inputs = {"pool": graph.one(row.id, "pool")}
+        if tau is not None:
+            inputs["adapter"] = graph.one(row.id, "train", label=f"train[{tau_label(tau)}]")
+        graph.add(Node("validation", row.id, f"validation[{tau_label(tau)}]", method_config(plan, row, tau),
+                       inputs=inputs, parts=dict(
+                           model=model_part(plan, row), decoding=decoding(recipe), prompt_style=row.base.prompt_style,
+                           backend=plan.spec.protocol.backend, grader=grader_version(), seed=recipe.seed)))
+
+
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    from rmxbench import progress
+    from rmxbench.method.trainer import score_on_validation
+    from rmxbench.results import atomic_write_json
+
+    rows = read_jsonl(inputs["pool"] / "validation.jsonl")
+    label = tau_label(config.tau)
+    bar = progress.task(f"{config.row_id}: validation {label} ({len(rows)} problems)", len(rows))
+    res = score_on_validation(config, rows, adapter_dir=inputs.get("adapter"), on_batch=bar.advance)
+    atomic_write_json(out_dir / "validation.json", res)
+    bar.done(f"{config.row_id}: validation {label}: accuracy {res['accuracy']:.3f}, "
+             f"malformed {res['malformed_share']:.1%}")

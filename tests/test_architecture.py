@@ -1,0 +1,72 @@
+"""Architecture rules (issue 8), checked on the source so a violation fails CI:
+
+- no module under ``rmxbench/`` over 600 lines;
+- stage modules, the method and the identity/graph/table modules import nothing from the
+  planner or the runner (a stage depends on its inputs, never on the orchestrator);
+- every stage of the table has a module with ``declare`` and ``build``;
+- ``Protocol.metric`` is the only place deciding pass@1 vs avg@k (no other module reads
+  ``avg_at_k.tasks``).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "rmxbench"
+MAX_LINES = 600
+
+
+def _modules():
+    return sorted(p for p in PKG.rglob("*.py") if "embedded/tiny" not in str(p))
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(n, ast.ImportFrom) and n.module:
+            out.add(n.module)
+        elif isinstance(n, ast.Import):
+            out.update(a.name for a in n.names)
+    return out
+
+
+def test_no_module_over_600_lines():
+    long = {str(p.relative_to(PKG)): n for p in _modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("folder", ["stages", "method", "evaluation", "backends", "spec"])
+def test_stages_and_method_do_not_import_planner_or_runner(folder):
+    bad = {}
+    for p in (PKG / folder).rglob("*.py"):
+        hit = {m for m in _imports(p) if m in ("rmxbench.pipeline.planner", "rmxbench.pipeline.runner")}
+        if hit:
+            bad[str(p.relative_to(PKG))] = hit
+    for name in ("identity", "graph", "stages", "rows", "store", "metering"):
+        p = PKG / "pipeline" / f"{name}.py"
+        hit = {m for m in _imports(p) if m in ("rmxbench.pipeline.planner", "rmxbench.pipeline.runner")}
+        if hit:
+            bad[str(p.relative_to(PKG))] = hit
+    assert not bad, f"stage-side modules importing the orchestrator: {bad}"
+
+
+def test_every_stage_module_declares_and_builds():
+    from rmxbench.pipeline.stages import STAGES
+
+    for st in STAGES.values():
+        mod = importlib.import_module(st.module)
+        assert callable(getattr(mod, "declare", None)) and callable(getattr(mod, "build", None)), st.name
+        assert all(a in STAGES for a in st.after), st.name
+
+
+def test_metric_rule_has_one_home():
+    import re
+
+    rule = re.compile(r"\bin\s+[\w.]*avg_at_k\.tasks")  # "task in protocol.avg_at_k.tasks"
+    users = [str(p.relative_to(PKG)) for p in _modules() if rule.search(p.read_text(encoding="utf-8"))]
+    assert users == ["spec/schema.py"], users
