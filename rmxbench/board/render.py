@@ -22,8 +22,10 @@ Cost: USD when known (measured rows priced with the spec's ``pricing``; RL basel
 spec's published ``cost``), CPU-hours for a CPU-only measured run (no USD price), with the
 basis; estimated figures in *italics*, as in the paper.
 
-Below the main table: "ReasonMaxxer vs base and RL baselines" — for every ReasonMaxxer row
-the paired difference Δ to its base and to each RL baseline of the same base model, with a
+Below the main table: the cost ratio of each RL row trained here (``train:``) to its base's
+ReasonMaxxer row (both measured), stage figures (a GRPO row's reward curve), then "Paired
+comparisons" — for every ReasonMaxxer row the paired difference Δ to its base and to each RL
+baseline of the same base model, and for every RL row trained here Δ to its base, with a
 95% paired-bootstrap CI and a p-value per task and for Avg (McNemar exact for pass@1 cells,
 paired bootstrap for avg@k cells and Avg; see :mod:`rmxbench.board.statistics`).
 
