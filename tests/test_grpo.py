@@ -170,3 +170,34 @@ def test_sigkill_during_grpo_resumes_from_checkpoint_to_the_same_board(tmp_path)
     board_a, board_b = ((tmp_path / d / "mini-grpo.md").read_text() for d in ("lb_a", "lb_b"))
     assert "+ GRPO" in board_a and "(measured)" in board_a and "reward_curve.png" in board_a
     assert _normalise(board_b) == _normalise(board_a)
+
+
+def test_board_shows_trained_rl_row_paired_test_cost_ratio_and_reward_curve(tmp_path):
+    """A `train:` RL row gets a paired test vs its base, the measured cost ratio to the
+    ReasonMaxxer row, and its reward curve next to the board (Markdown link, HTML embedded)."""
+    from test_board import pass1
+
+    from rmxbench.board.render import build_board, render
+    from rmxbench.results import RowCost
+    from rmxbench.spec.check import load_spec
+
+    spec = load_spec(REPO / "specs" / "tiny.yaml")
+    records = [pass1("tiny", "tinymath", 100, 30), pass1("tiny-grpo", "tinymath", 100, 90),
+               pass1("tiny-rmx", "tinymath", 100, 80)]
+    costs = {"tiny-grpo": RowCost(cpu_hours=0.003, basis="measured", source="m"),
+             "tiny-rmx": RowCost(cpu_hours=0.012, basis="measured", source="m")}
+    png = tmp_path / "reward_curve.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n fake")
+    board = build_board(spec, records, costs, {}, None)
+    pairs = {(c.rmx.row_id, c.other.row_id): c for c in board.comparisons}
+    assert set(pairs) == {("tiny-rmx", "tiny"), ("tiny-rmx", "tiny-grpo"), ("tiny-grpo", "tiny")}
+    assert pairs[("tiny-grpo", "tiny")].per_task["tinymath"].delta == pytest.approx(0.60)
+    (ratio,) = board.cost_ratios
+    assert (ratio.rl.row_id, ratio.rmx.row_id, ratio.unit) == ("tiny-grpo", "tiny-rmx", "CPU-h")
+    assert ratio.ratio == pytest.approx(0.25)
+    md, html = render(spec, records, costs, {}, None, tmp_path / "lb", figures={"tiny-grpo": [png]})
+    md_text, html_text = md.read_text(), html.read_text()
+    assert "0.25× (0.003 ÷ 0.012 CPU-h" in md_text and "0.25×" in html_text
+    assert "(tiny.tiny-grpo.reward_curve.png)" in md_text
+    assert (tmp_path / "lb" / "tiny.tiny-grpo.reward_curve.png").read_bytes() == png.read_bytes()
+    assert "data:image/png;base64," in html_text and "reward (grader, 0/1) vs optimiser step" in html_text

@@ -283,9 +283,9 @@ def render_html(board: Board, chart_png: bytes | None = None) -> str:
         "Click a header to sort within each family (descending, ascending, original); "
         "hover or click a cell for its provenance.</p>"
     )
-    if chart_png is not None:
-        import base64
+    import base64
 
+    if chart_png is not None:
         H.append(
             '<figure class="chart"><img alt="Avg score vs training cost (log scale)" '
             f'src="data:image/png;base64,{base64.b64encode(chart_png).decode("ascii")}">'
@@ -295,8 +295,6 @@ def render_html(board: Board, chart_png: bytes | None = None) -> str:
     if board.cost_ratios:
         H.append('<ul class="ratios">' + "".join(f"<li>{_h(cost_ratio_text(r))}</li>" for r in board.cost_ratios) + "</ul>")
     for f in board.figures:
-        import base64
-
         H.append(f'<figure class="chart"><img alt="{_h(figure_caption(f))}" '
                  f'src="data:image/png;base64,{base64.b64encode(f.png).decode("ascii")}">'
                  f"<figcaption>{_h(figure_caption(f))}</figcaption></figure>")
