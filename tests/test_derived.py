@@ -23,11 +23,14 @@ def test_gsm8k_calc_is_a_registered_benchmark(shared_dir):
 
     data = shared_dir / "benchmarks"
     test, pool = load_benchmark("gsm8k_calc", data_dir=data), load_benchmark("gsm8k_calc_train", data_dir=data)
-    assert (len(test), len(pool)) == (2152, 7358)
-    assert test[0] == {"id": "gsm8k/0000#1", "problem": "What is 9 * 2?", "answer": "18",
-                       "source_id": "gsm8k/0000", "expression": "9*2"}
-    assert "gsm8k_calc" in TASKS and "gsm8k_calc_train" in POOLS and DATASETS["gsm8k_calc"].derived_from == "gsm8k"
+    assert (len(test), len(pool)) == (862, 7358)
+    assert not {r["expression"] for r in test} & {r["expression"] for r in pool}  # held out by construction
+    assert pool[0] == {"id": "gsm8k_train/0000#0", "problem": "What is 48 / 2?", "answer": "24",
+                       "source_id": "gsm8k_train/0000", "expression": "48/2"}
+    assert "gsm8k_calc" in TASKS and "gsm8k_calc_train" in POOLS
+    assert DATASETS["gsm8k_calc"].derived_from == ("gsm8k", "gsm8k_train")
     ident = data_identity("gsm8k_calc", data)
-    assert ident["version"] == "gsm8k_calc-1" and ident["from"] == data_identity("gsm8k", data)
+    assert ident["version"] == "gsm8k_calc-2"
+    assert ident["from"] == [data_identity("gsm8k", data), data_identity("gsm8k_train", data)]
     assert policy_for("gsm8k_calc") == policy_for("gsm8k")
     assert grade("9 * 2 = 18. The final answer is 18.", "18", task="gsm8k_calc").correct

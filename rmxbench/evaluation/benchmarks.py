@@ -30,7 +30,7 @@ class Benchmark:
         grading: grading-policy key (:data:`rmxbench.evaluation.grading.POLICIES`).
         metric: default metric, ``pass@1`` or ``avg@k`` (k from the spec's protocol).
         test: True for evaluation benchmarks (board columns); False for training pools.
-        derived_from: for a derived benchmark (built at load time, never stored), the benchmark
+        derived_from: for a derived benchmark (built at load time, never stored), the benchmarks
             whose rows it is built from; ``derive`` names the derivation in
             :data:`rmxbench.evaluation.derived.DERIVATIONS`.
     """
@@ -42,7 +42,7 @@ class Benchmark:
     grading: str | None = None
     metric: Literal["pass@1", "avg@k"] = "pass@1"
     test: bool = True
-    derived_from: str | None = None
+    derived_from: tuple[str, ...] = ()
     derive: str | None = None
 
     @property
@@ -74,11 +74,12 @@ _ALL = (
     Benchmark("amc23", "AMC23", file="amc23.jsonl", grading="amc23", metric="avg@k"),
     Benchmark("tinymath", "TinyMath", embedded="test", grading="tinymath"),
     # derived (rmxbench/evaluation/derived.py): GSM8K's single-operation calculator steps
-    Benchmark("gsm8k_calc", "GSM8K-calc (derived)", grading="gsm8k", derived_from="gsm8k", derive="gsm8k_calc"),
+    Benchmark("gsm8k_calc", "GSM8K-calc (derived)", grading="gsm8k", derived_from=("gsm8k", "gsm8k_train"),
+              derive="gsm8k_calc_held_out"),
     # training pools (grade like the benchmark they come from)
     Benchmark("math_train", "MATH train", file="math_train.jsonl", grading="math500", test=False),
     Benchmark("gsm8k_train", "GSM8K train", file="gsm8k_train.jsonl", grading="gsm8k", test=False),
-    Benchmark("gsm8k_calc_train", "GSM8K-calc train (derived)", grading="gsm8k", derived_from="gsm8k_train",
+    Benchmark("gsm8k_calc_train", "GSM8K-calc train (derived)", grading="gsm8k", derived_from=("gsm8k_train",),
               derive="gsm8k_calc", test=False),
     Benchmark("embedded_train", "TinyMath pool", embedded="pool", grading="tinymath", test=False),
     Benchmark("tinymath_validation", "TinyMath validation", embedded="validation", grading="tinymath", test=False),

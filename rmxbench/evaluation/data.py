@@ -76,7 +76,7 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
     if ds.derived_from:
         from rmxbench.evaluation.derived import DERIVATIONS
 
-        rows = DERIVATIONS[ds.derive](load_benchmark(ds.derived_from, data_dir=data_dir))
+        rows = DERIVATIONS[ds.derive](*(load_benchmark(n, data_dir=data_dir) for n in ds.derived_from))
     elif ds.embedded:
         rows = read_jsonl(ds.embedded_path())
     elif data_dir is not None:

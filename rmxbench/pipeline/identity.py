@@ -183,7 +183,8 @@ def data_identity(name: str, data_dir: Path | None, hashes: HashCache | None = N
     if ds.derived_from:
         from rmxbench.evaluation.derived import VERSIONS
 
-        return {"derived": name, "version": VERSIONS[ds.derive], "from": data_identity(ds.derived_from, data_dir, hashes)}
+        return {"derived": name, "version": VERSIONS[ds.derive],
+                "from": [data_identity(n, data_dir, hashes) for n in ds.derived_from]}
     if ds.embedded:
         return {"embedded": name, "sha256": hashes.sha256(ds.embedded_path())}
     if data_dir is not None:
