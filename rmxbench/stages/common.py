@@ -29,7 +29,16 @@ class MethodConfig:
 
     @property
     def backend(self) -> str:
-        return self.spec.protocol.backend
+        """``hf``/``vllm``: the protocol's backend with ``auto`` resolved (the value in the keys)."""
+        return backend_part(self.spec)
+
+
+def backend_part(spec: Any) -> str:
+    """The generation backend a method stage runs and is keyed by: ``spec.protocol.backend`` with
+    ``auto`` resolved by :func:`rmxbench.backends.select.resolve_backend` (torch-free)."""
+    from rmxbench.backends.select import resolve_backend
+
+    return resolve_backend(spec.protocol.backend)
 
 
 def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> MethodConfig:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version
-from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_jsonl
+from rmxbench.stages.common import MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl
 
 
 def declare(plan, row, graph: Graph) -> None:
@@ -22,7 +22,7 @@ def declare(plan, row, graph: Graph) -> None:
                    inputs={"pool": graph.one(row.id, "pool")},
                    parts=dict(model=model_part(plan, row), config=recipe.rollouts, seed=recipe.seed,
                               prompt_style=row.base.prompt_style, chat_template=row.base.chat_template,
-                              backend=plan.spec.protocol.backend, grader=grader_version(),
+                              backend=backend_part(plan.spec), grader=grader_version(),
                               task=recipe.pool.source)))
 
 
@@ -41,11 +41,11 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     pool_rows = read_jsonl(inputs["pool"] / "pool.jsonl")
     bar = progress.task(f"{config.row_id}: rollouts ({len(pool_rows)} problems x K={rc.k})", len(pool_rows))
     model, tok = model_for_generation(base, config.spec_dir, config.backend)
-    gen = generator(config, model, tok, adapter_dir=None)
     prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in pool_rows]
     dec = Decoding(n=rc.k, temperature=rc.temperature, top_p=rc.top_p, top_k=rc.top_k,
                    max_new_tokens=rc.max_new_tokens, seed=recipe.seed,
                    stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
+    gen = generator(config, model, tok, adapter_dir=None, seed=dec.seed)
     res = generate_rollouts(gen, pool_rows, prompts, decoding=dec, task=recipe.pool.source, progress=bar.advance)
     torch.save(res, out_dir / "rollouts.pt")
     atomic_write_json(out_dir / "rollouts_summary.json", {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version
-from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_jsonl, tau_label
+from rmxbench.stages.common import MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl, tau_label
 
 
 def decoding(recipe) -> dict:
@@ -32,7 +32,7 @@ def declare(plan, row, graph: Graph) -> None:
         graph.add(Node("validation", row.id, f"validation[{tau_label(tau)}]", method_config(plan, row, tau),
                        inputs=inputs, parts=dict(
                            model=model_part(plan, row), decoding=decoding(recipe), prompt_style=row.base.prompt_style,
-                           backend=plan.spec.protocol.backend, grader=grader_version(), seed=recipe.seed)))
+                           backend=backend_part(plan.spec), grader=grader_version(), seed=recipe.seed)))
 
 
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:

