@@ -52,7 +52,8 @@ def setup(tmp_path_factory):
     recipe = spec.recipes[base_spec.reasonmaxxer[0].recipe]
     recipe = recipe.model_copy(update={"taus": [0.3, 0.6], "pool": recipe.pool.model_copy(update={"size": 64}),
                                        "selection": recipe.selection.model_copy(update={"validation_problems": 16})})
-    base_spec = base_spec.model_copy(update={"reasonmaxxer": [ReasonMaxxerRow(id="tiny-r", recipe="r")]})
+    base_spec = base_spec.model_copy(update={"reasonmaxxer": [ReasonMaxxerRow(id="tiny-r", recipe="r")],
+                                             "rl_baselines": []})  # no GRPO training in these tests
     spec = spec.model_copy(update={"recipes": {"r": recipe}, "models": [base_spec]})
     store = ArtifactStore(tmp_path_factory.mktemp("store"))
     ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=store.home)

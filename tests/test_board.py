@@ -273,8 +273,8 @@ def test_paired_significance_table(rendered, built):
         assert same.per_task[t].p == 1.0 and same.per_task[t].delta == 0.0
     assert same.avg.p == 1.0
     # The rendered table: one row per comparison, with Δ, CI and p.
-    rows = md_table(md, "## ReasonMaxxer vs base")
-    assert rows[0] == ["ReasonMaxxer row", "vs", "GSM8K pass@1", "MATH-500 pass@1", f"AIME24 avg@{K}", "Avg"]
+    rows = md_table(md, "## Paired comparisons")
+    assert rows[0] == ["Row", "vs", "GSM8K pass@1", "MATH-500 pass@1", f"AIME24 avg@{K}", "Avg"]
     line = next(r for r in rows if r[1].endswith("(base)") and r[0].endswith("+ ReasonMaxxer"))
     assert line[2].startswith("+0.300 [") and line[2].endswith("p<0.001")
     twin = next(r for r in rows if r[1] == "↪ + Twin")

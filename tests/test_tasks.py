@@ -37,7 +37,7 @@ def test_all_tasks_and_group_are_indexed():
     tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     names = {n for n in tm.all_tasks if n.startswith("rmx_")}
     assert names == {"rmx_gsm8k", "rmx_math500", "rmx_minerva_math", "rmx_olympiadbench", "rmx_aime24",
-                     "rmx_amc23", "rmx_tinymath", "rmx_paper"}
+                     "rmx_amc23", "rmx_tinymath", "rmx_gsm8k_calc", "rmx_paper"}
 
 
 def test_paper_group_contains_the_six_tasks():

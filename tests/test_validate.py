@@ -318,7 +318,9 @@ def test_readme_spec_example_validates(tmp_path):
     p = tmp_path / "readme.yaml"
     p.write_text(block.replace("<40-hex commit sha>", "a" * 40).replace("<sha>", "b" * 40))
     spec = load_spec(p)
-    assert [r.id for _, _, r in spec.rows()] == ["qwen2.5-1.5b", "qwen2.5-1.5b-simplerl-zoo", "qwen2.5-1.5b-rmx"]
+    assert [r.id for _, _, r in spec.rows()] == ["qwen2.5-1.5b", "qwen2.5-1.5b-simplerl-zoo", "qwen2.5-1.5b-grpo-here",
+                                                 "qwen2.5-1.5b-rmx"]
+    assert spec.models[0].rl_baselines[1].train.recipe in spec.rl_recipes
 
 
 def test_spec_error_prints_one_screen_through_any_command(capsys):

@@ -14,7 +14,9 @@ from rmxbench.board import statistics as stats
 from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 
 from rmxbench.board.model import Board, Cell, Row
-from rmxbench.board.text import _cost_prov, _meta_items, _missing_tag, _h, _script_json, cost_sort_key, cost_text, fmt_ci, fmt_diff, fmt_p, fmt_usd, provenance
+from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _cost_prov, _h, _meta_items, _missing_tag, _script_json,
+                                 cost_ratio_text, cost_sort_key, cost_text, figure_caption, fmt_ci, fmt_diff, fmt_p, fmt_usd,
+                                 provenance)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -282,18 +284,24 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
         "Click a header to sort within each family (descending, ascending, original); "
         "hover or click a cell for its provenance.</p>"
     )
-    if chart_png is not None:
-        import base64
+    import base64
 
+    if chart_png is not None:
         H.append(
             '<figure class="chart"><img alt="Avg score vs training cost (log scale)" '
             f'src="data:image/png;base64,{base64.b64encode(chart_png).decode("ascii")}">'
             "<figcaption>Avg vs training cost: filled = reproduced, hollow = paper; "
             "square = RL baseline, star = ReasonMaxxer.</figcaption></figure>"
         )
-    H.append("<h2>ReasonMaxxer vs base and RL baselines: Δ, 95% CI, p</h2>")
+    if board.cost_ratios:
+        H.append('<ul class="ratios">' + "".join(f"<li>{_h(cost_ratio_text(r))}</li>" for r in board.cost_ratios) + "</ul>")
+    for f in board.figures:
+        H.append(f'<figure class="chart"><img alt="{_h(figure_caption(f))}" '
+                 f'src="data:image/png;base64,{base64.b64encode(f.png).decode("ascii")}">'
+                 f"<figcaption>{_h(figure_caption(f))}</figcaption></figure>")
+    H.append(f"<h2>{_h(PAIRED_TITLE)}</h2>")
     if board.comparisons:
-        heads2 = ["ReasonMaxxer row", "vs", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg"]
+        heads2 = ["Row", "vs", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg"]
         H.append('<table id="paired" class="paired"><thead><tr>' + "".join(f'<th scope="col">{_h(h)}</th>' for h in heads2) + "</tr></thead><tbody>")
         for c in board.comparisons:
             tds = [
@@ -313,13 +321,9 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
                 )
             H.append("<tr>" + "".join(tds) + "</tr>")
         H.append("</tbody></table>")
-        H.append(
-            '<p class="legend">Δ = ReasonMaxxer − other on the problems both rows were scored on; 95% paired '
-            "percentile-bootstrap CI. p (two-sided): McNemar exact test for pass@1 cells; paired bootstrap "
-            "test for avg@k cells and for Avg (each task's problems resampled independently).</p>"
-        )
+        H.append(f'<p class="legend">{_h(PAIRED_LEGEND.format(n=stats.N_RESAMPLES))}</p>')
     else:
-        H.append("<p>No ReasonMaxxer row has reproduced results next to a reproduced base or RL baseline yet.</p>")
+        H.append(f"<p>{_h(NO_PAIRED)}</p>")
     if sections:
         H.append(f"<h2>Analyses (paper §3, §4, §6.3)</h2>\n{sections}")
     if board.warnings:

@@ -12,7 +12,8 @@ from rmxbench.board import statistics as stats
 from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 
 from rmxbench.board.model import Board, Cell, Row
-from rmxbench.board.text import _md, _meta_items, _missing_tag, cost_text, fmt_ci, fmt_diff, fmt_p, fmt_usd
+from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _md, _meta_items, _missing_tag, cost_ratio_text,
+                                 cost_text, figure_caption, figure_file, fmt_ci, fmt_diff, fmt_p, fmt_usd)
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -107,9 +108,13 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
         L.append("")
     if chart:
         L += [f"![Avg score vs training cost (log scale)]({chart})", ""]
-    L += ["## ReasonMaxxer vs base and RL baselines: Δ, 95% CI, p", ""]
+    if board.cost_ratios:
+        L += [f"- {_md(cost_ratio_text(r))}" for r in board.cost_ratios] + [""]
+    for f in board.figures:
+        L += [f"![{_md(figure_caption(f))}]({figure_file(board.suite, f)})", ""]
+    L += [f"## {PAIRED_TITLE}", ""]
     if board.comparisons:
-        heads2 = ["ReasonMaxxer row", "vs", *_header_labels(board), "Avg"]
+        heads2 = ["Row", "vs", *_header_labels(board), "Avg"]
         L.append("| " + " | ".join(heads2) + " |")
         L.append("|" + "|".join([":---", ":---"] + ["---:"] * (len(heads2) - 2)) + "|")
         for c in board.comparisons:
@@ -121,15 +126,9 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
                     *cells, _md_paired(c.avg),
                 ]) + " |"
             )
-        L += [
-            "",
-            f"Δ = ReasonMaxxer − other on the problems both rows were scored on; 95% paired percentile "
-            f"bootstrap CI ({stats.N_RESAMPLES} resamples over problems, seeded). p (two-sided): McNemar exact "
-            "test for pass@1 cells; paired bootstrap test for avg@k cells and for Avg (tasks resampled independently).",
-            "",
-        ]
+        L += ["", PAIRED_LEGEND.format(n=stats.N_RESAMPLES), ""]
     else:
-        L += ["No ReasonMaxxer row has reproduced results next to a reproduced base or RL baseline yet.", ""]
+        L += [NO_PAIRED, ""]
     if sections:
         L += ["## Analyses (paper §3, §4, §6.3)", "", sections, ""]
     if board.warnings:

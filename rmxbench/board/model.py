@@ -88,12 +88,38 @@ class Block:
 
 @dataclass
 class Comparison:
-    """ReasonMaxxer row vs a base/RL row: per-task and Avg paired results."""
+    """A trained row vs another row of its block: per-task and Avg paired results.
+
+    ``rmx`` is the row compared (a ReasonMaxxer row vs its base and every RL baseline, or an RL
+    row rmxbench trained itself, ``train:``, vs its base); ``other`` the row it is compared with.
+    """
 
     rmx: Row
     other: Row
     per_task: dict[str, stats.PairedResult | None]
     avg: stats.PairedResult | None
+
+
+@dataclass
+class CostRatio:
+    """Measured training cost of an RL row trained here ÷ a ReasonMaxxer row of the same base,
+    in the unit both have (USD, else GPU-hours, else CPU-hours)."""
+
+    rl: Row
+    rmx: Row
+    ratio: float
+    unit: str
+    rl_value: float
+    rmx_value: float
+
+
+@dataclass
+class Figure:
+    """A stage's figure shown next to the board (e.g. a GRPO row's reward-vs-step curve)."""
+
+    row: Row
+    name: str
+    png: bytes
 
 
 @dataclass
@@ -106,6 +132,8 @@ class Board:
     comparisons: list[Comparison]
     warnings: list[str]
     spec: Any
+    cost_ratios: list[CostRatio] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
 
     def rows(self) -> Iterable[Row]:
         for blocks in self.families.values():
@@ -130,8 +158,11 @@ def build_board(
     reference: dict | None,
     *,
     n_resamples: int = stats.N_RESAMPLES,
+    figures: dict[str, list[tuple[str, bytes]]] | None = None,
 ) -> Board:
     """Assemble the board's rows, cells, CIs, bold marks and paired comparisons (no I/O).
+
+    ``figures``: row id -> ``[(file name, PNG bytes)]`` of stage figures shown with the board.
 
     Records for unknown rows or tasks outside ``protocol.tasks`` are ignored with a warning;
     for a repeated ``(row_id, task)`` the last record wins.
@@ -219,10 +250,35 @@ def build_board(
     comparisons = _comparisons(families, tasks, n_resamples)
     for rid in sorted(set(notes) - row_ids):
         warn.append(f"note for row {rid!r} ignored: no such row in the spec")
+    by_id = {r.row_id: r for bl in families.values() for b in bl for r in b.rows}
+    figs = [Figure(by_id[rid], name, png) for rid, items in (figures or {}).items() if rid in by_id
+            for name, png in items]
     return Board(
         suite=spec.suite.name, description=spec.suite.description, tasks=tasks, metrics=metrics,
         families=families, comparisons=comparisons, warnings=sorted(set(warn)), spec=spec,
+        cost_ratios=_cost_ratios(families), figures=figs,
     )
+
+
+def is_trained_rl(row: Row) -> bool:
+    """An RL-baseline row rmxbench trained itself (``train:`` in the spec)."""
+    return row.kind == "rl_baseline" and getattr(row.spec_row, "train", None) is not None
+
+
+def _cost_ratios(families: dict[str, list[Block]]) -> list[CostRatio]:
+    out = []
+    for blocks in families.values():
+        for b in blocks:
+            for rl in (r for r in b.rows if is_trained_rl(r) and r.cost is not None):
+                for rmx in (r for r in b.rows if r.kind == "reasonmaxxer" and r.cost is not None):
+                    if rl.cost.basis != "measured" or rmx.cost.basis != "measured":
+                        continue
+                    for attr, unit in (("usd", "USD"), ("gpu_hours", "GPU-h"), ("cpu_hours", "CPU-h")):
+                        a, m = getattr(rl.cost, attr), getattr(rmx.cost, attr)
+                        if a is not None and m:
+                            out.append(CostRatio(rl, rmx, a / m, unit, a, m))
+                            break
+    return out
 
 
 def _mark_best(block: Block, tasks: list[str]) -> None:
@@ -245,8 +301,11 @@ def _comparisons(families: dict[str, list[Block]], tasks: list[str], n_resamples
     for blocks in families.values():
         for b in blocks:
             others = [r for r in b.rows if r.kind in ("base", "rl_baseline") and r.reproduced]
-            for rmx in (r for r in b.rows if r.kind == "reasonmaxxer" and r.reproduced):
-                for other in others:
+            bases = [r for r in others if r.kind == "base"]
+            subjects = [(r, others) for r in b.rows if r.kind == "reasonmaxxer" and r.reproduced]
+            subjects += [(r, bases) for r in b.rows if is_trained_rl(r) and r.reproduced]
+            for rmx, against in subjects:
+                for other in against:
                     per_task: dict[str, stats.PairedResult | None] = {}
                     pairs = []
                     for t in tasks:

@@ -22,8 +22,10 @@ Cost: USD when known (measured rows priced with the spec's ``pricing``; RL basel
 spec's published ``cost``), CPU-hours for a CPU-only measured run (no USD price), with the
 basis; estimated figures in *italics*, as in the paper.
 
-Below the main table: "ReasonMaxxer vs base and RL baselines" — for every ReasonMaxxer row
-the paired difference Δ to its base and to each RL baseline of the same base model, with a
+Below the main table: the cost ratio of each RL row trained here (``train:``) to its base's
+ReasonMaxxer row (both measured), stage figures (a GRPO row's reward curve), then "Paired
+comparisons" — for every ReasonMaxxer row the paired difference Δ to its base and to each RL
+baseline of the same base model, and for every RL row trained here Δ to its base, with a
 95% paired-bootstrap CI and a p-value per task and for Avg (McNemar exact for pass@1 cells,
 paired bootstrap for avg@k cells and Avg; see :mod:`rmxbench.board.statistics`).
 
@@ -59,6 +61,7 @@ from rmxbench.board.chart import render_chart
 from rmxbench.board.html import render_html
 from rmxbench.board.markdown import render_markdown
 from rmxbench.board.model import Board, Cell, Comparison, Row, build_board, task_metric
+from rmxbench.board.text import figure_file
 
 
 # --------------------------------------------------------------------------- entry point
@@ -71,6 +74,7 @@ def render(
     notes: dict[str, str],
     reference: dict | None,
     out_dir: str | Path,
+    figures: dict[str, list[str | Path]] | None = None,
     *,
     analyses: Sequence[Path] = (),
 ) -> tuple[Path, Path]:
@@ -84,6 +88,9 @@ def render(
         notes: row id -> note shown with the row (e.g. "too few mixed-success problems").
         reference: :func:`load_reference` output, or None for no paper numbers.
         out_dir: output folder (created if missing).
+        figures: row id -> PNG files made by its stages (e.g. a GRPO row's ``reward_curve.png``);
+            each is copied next to the board as ``<suite>.<row id>.<name>`` and embedded in the
+            HTML. Missing files are skipped with a warning.
         analyses: artifact folders of the spec's analyses (:mod:`rmxbench.analysis`): one section
             each, their figures copied to ``<out_dir>/<suite>-analyses/`` (linked from the
             Markdown, embedded in the HTML).
@@ -91,7 +98,14 @@ def render(
     Returns:
         ``(md_path, html_path)``.
     """
-    board = build_board(spec, records, costs, notes, reference)
+    figs: dict[str, list[tuple[str, bytes]]] = {}
+    for rid, paths in (figures or {}).items():
+        for p in map(Path, paths):
+            try:
+                figs.setdefault(rid, []).append((p.name, p.read_bytes()))
+            except OSError:
+                log.warning("figure %s of row %s is missing (store cleaned?); rerun to rebuild it", p, rid)
+    board = build_board(spec, records, costs, notes, reference, figures=figs)
     for w in board.warnings:
         log.warning("%s", w)
     out = Path(out_dir)
@@ -103,6 +117,8 @@ def render(
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
+    for f in board.figures:
+        atomic_write_bytes(out / figure_file(board.suite, f), f.png)
     sections = ("", "")
     if analyses:
         from rmxbench.analysis.api import publish_sections

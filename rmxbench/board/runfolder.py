@@ -8,6 +8,7 @@ Files:
 * ``notes.json`` — ``{row_id: note}`` (e.g. "too few mixed-success problems");
 * ``stages.json`` — what the last run built and found cached (labels, wall seconds);
 * ``analyses.json`` — the artifact folders of the spec's analyses (paper §3, §4, §6.3), in order.
+* ``figures.json`` — ``{row_id: [PNG path in the store]}``: stage figures shown with the board.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COSTS_FILE = "costs.json"
 NOTES_FILE = "notes.json"
 STAGES_FILE = "stages.json"
 ANALYSES_FILE = "analyses.json"
+FIGURES_FILE = "figures.json"
 
 
 def write_run(home: str | Path, suite: str, records: list[TaskRecord], costs: dict[str, RowCost],
@@ -95,3 +97,17 @@ def load_analyses(home: str | Path, suite: str) -> list[Path]:
     except (OSError, ValueError):
         return []
     return [Path(f) for f in folders if isinstance(f, str) and (Path(f) / "result.json").is_file()]
+
+
+def write_figures(home: str | Path, suite: str, figures: dict[str, list[str]]) -> None:
+    """Record the stage figures of the run (``figures.json``, see module doc)."""
+    atomic_write_json(run_dir(home, suite) / FIGURES_FILE, dict(sorted(figures.items())))
+
+
+def load_figures(home: str | Path, suite: str) -> dict[str, list[str]]:
+    """``{row_id: [PNG path]}`` of the stored run ({} if none or unreadable)."""
+    try:
+        data = json.loads((run_dir(home, suite) / FIGURES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): [str(p) for p in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}

@@ -56,6 +56,32 @@ def cost_text(c: RowCost | None) -> str | None:
     return None
 
 
+def cost_ratio_text(r) -> str:
+    """``+ GRPO ÷ + ReasonMaxxer training cost: 0.33× (0.00314 ÷ 0.00959 CPU-h, both measured)``
+    for a :class:`rmxbench.board.model.CostRatio`."""
+    return (f"{r.rl.display_name} ÷ {r.rmx.display_name} training cost ({r.rl.base_name}): {r.ratio:.3g}× "
+            f"({r.rl_value:.3g} ÷ {r.rmx_value:.3g} {r.unit}, both measured by rmxbench on the same machine)")
+
+
+def figure_caption(f) -> str:
+    """Caption of a board figure (:class:`rmxbench.board.model.Figure`)."""
+    what = "reward (grader, 0/1) vs optimiser step" if f.name == "reward_curve.png" else f.name
+    return f"{f.row.base_name} {f.row.display_name}: {what}"
+
+
+def figure_file(suite: str, f) -> str:
+    """File name of a board figure next to the board: ``<suite>.<row id>.<name>``."""
+    return f"{suite}.{f.row.row_id}.{f.name}"
+
+
+PAIRED_LEGEND = ("Δ = row − other on the problems both rows were scored on (ReasonMaxxer rows vs their base "
+                 "and every RL baseline; RL rows trained by rmxbench vs their base); 95% paired percentile "
+                 "bootstrap CI ({n} resamples over problems, seeded). p (two-sided): McNemar exact test for "
+                 "pass@1 cells; paired bootstrap test for avg@k cells and for Avg (tasks resampled independently).")
+PAIRED_TITLE = "Paired comparisons: Δ, 95% CI, p"
+NO_PAIRED = "No trained row has reproduced results next to a reproduced base or RL baseline yet."
+
+
 def cost_sort_key(c: RowCost | None) -> float | None:
     """USD for sorting (rows without a USD figure sort last)."""
     return None if c is None or c.usd is None else float(c.usd)

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.board.reference import load_reference
     from rmxbench.board.render import render
-    from rmxbench.board.runfolder import load_analyses, load_run, run_dir
+    from rmxbench.board.runfolder import load_analyses, load_figures, load_run, run_dir
     from rmxbench.errors import UserError
     from rmxbench.spec.context import SpecContext
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("rmxbench.board.render")
     logger.addHandler(handler)
     try:
-        md, html = render(spec, records, costs, notes, reference, args.out, analyses=analyses)
+        md, html = render(spec, records, costs, notes, reference, args.out,
+                          figures=load_figures(home, spec.suite.name), analyses=analyses)
     finally:
         logger.removeHandler(handler)
     for m in handler.messages:

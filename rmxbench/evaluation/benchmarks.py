@@ -30,6 +30,9 @@ class Benchmark:
         grading: grading-policy key (:data:`rmxbench.evaluation.grading.POLICIES`).
         metric: default metric, ``pass@1`` or ``avg@k`` (k from the spec's protocol).
         test: True for evaluation benchmarks (board columns); False for training pools.
+        derived_from: for a derived benchmark (built at load time, never stored), the benchmarks
+            whose rows it is built from; ``derive`` names the derivation in
+            :data:`rmxbench.evaluation.derived.DERIVATIONS`.
     """
 
     name: str
@@ -39,6 +42,8 @@ class Benchmark:
     grading: str | None = None
     metric: Literal["pass@1", "avg@k"] = "pass@1"
     test: bool = True
+    derived_from: tuple[str, ...] = ()
+    derive: str | None = None
 
     @property
     def hub(self):
@@ -68,9 +73,14 @@ _ALL = (
     Benchmark("aime24", "AIME24", file="aime24.jsonl", grading="aime24", metric="avg@k"),
     Benchmark("amc23", "AMC23", file="amc23.jsonl", grading="amc23", metric="avg@k"),
     Benchmark("tinymath", "TinyMath", embedded="test", grading="tinymath"),
+    # derived (rmxbench/evaluation/derived.py): GSM8K's single-operation calculator steps
+    Benchmark("gsm8k_calc", "GSM8K-calc (derived)", grading="gsm8k", derived_from=("gsm8k", "gsm8k_train"),
+              derive="gsm8k_calc_held_out"),
     # training pools (grade like the benchmark they come from)
     Benchmark("math_train", "MATH train", file="math_train.jsonl", grading="math500", test=False),
     Benchmark("gsm8k_train", "GSM8K train", file="gsm8k_train.jsonl", grading="gsm8k", test=False),
+    Benchmark("gsm8k_calc_train", "GSM8K-calc train (derived)", grading="gsm8k", derived_from=("gsm8k_train",),
+              derive="gsm8k_calc", test=False),
     Benchmark("embedded_train", "TinyMath pool", embedded="pool", grading="tinymath", test=False),
     Benchmark("tinymath_validation", "TinyMath validation", embedded="validation", grading="tinymath", test=False),
     Benchmark("tinymath_pretrain", "TinyMath pretrain", embedded="pretrain", grading="tinymath", test=False),
@@ -84,5 +94,8 @@ TASKS: tuple[str, ...] = tuple(b.name for b in _ALL if b.test)
 PAPER_TASKS: tuple[str, ...] = TASKS[:6]
 #: Benchmarks scored avg@k by default (paper §6.1).
 AVG_AT_K_TASKS: tuple[str, ...] = tuple(b.name for b in _ALL if b.metric == "avg@k")
+#: Training-pool sources (recipe ``pool.source`` values).
+POOLS: tuple[str, ...] = tuple(b.name for b in _ALL if not b.test and b.name not in ("tinymath_validation",
+                                                                                      "tinymath_pretrain"))
 #: Board column labels.
 LABELS: dict[str, str] = {b.name: b.label for b in _ALL}

@@ -73,7 +73,11 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
     ds = DATASETS.get(name)
     if ds is None:
         raise UserError(f"unknown benchmark {name!r}; known: {sorted(DATASETS)}")
-    if ds.embedded:
+    if ds.derived_from:
+        from rmxbench.evaluation.derived import DERIVATIONS
+
+        rows = DERIVATIONS[ds.derive](*(load_benchmark(n, data_dir=data_dir) for n in ds.derived_from))
+    elif ds.embedded:
         rows = read_jsonl(ds.embedded_path())
     elif data_dir is not None:
         rows = read_jsonl(Path(data_dir) / ds.file)

@@ -138,6 +138,8 @@ POLICIES: dict[str, TaskPolicy] = {
 POLICIES["gsm8k_train"] = POLICIES["gsm8k"]
 POLICIES["math_train"] = POLICIES["math500"]
 POLICIES["embedded_train"] = POLICIES["tinymath"]
+# derived benchmarks grade like their source (rmxbench/evaluation/derived.py)
+POLICIES["gsm8k_calc"] = POLICIES["gsm8k_calc_train"] = POLICIES["gsm8k"]
 
 #: Policy for ``task=None`` or a task name not in :data:`POLICIES`.
 DEFAULT_POLICY = TaskPolicy(gsm8k_hash=True, final_answer=True, last_number=False)

@@ -222,6 +222,9 @@ def _data_provenance(task: str, data_dir: Path | None) -> dict:
 
     ds = DATASETS[task]
     ident = data_identity(task, data_dir)
+    if ds.derived_from:
+        return {"source": "derived", "derivation": ident["version"],
+                "from": [_data_provenance(n, data_dir) for n in ds.derived_from]}
     if ds.embedded:
         return {"source": "embedded", "file": str(ds.embedded_path()), "sha256": ident["sha256"]}
     if data_dir is not None:

@@ -151,7 +151,8 @@ def select_pool(source_rows: list[dict], *, size: int, validation_size: int, see
         source_rows: the training-pool source (rows with ``id``, ``problem``, ``answer``,
             optional ``level``).
         size: N problems to roll out (paper §6.1: 150).
-        validation_size: V validation problems (paper §6.1: 50), disjoint from the pool.
+        validation_size: V validation problems (paper §6.1: 50), disjoint from the pool; 0 for
+            stages without a validation split (GRPO).
         seed: RNG seed for the draw.
         balance_levels: round-robin over MATH levels (ignored without levels).
         contamination: ``drop`` | ``refuse`` | ``off`` (see module doc).
@@ -159,7 +160,7 @@ def select_pool(source_rows: list[dict], *, size: int, validation_size: int, see
 
     Raises:
         UserError: ``refuse`` and a drawn problem overlaps an evaluation set; or the source has
-            fewer than ``size + 1`` usable problems.
+            fewer than ``size`` usable problems (``size + 1`` if ``validation_size > 0``).
     """
     eval_sets = eval_sets or {}
     idx = ContaminationIndex.build(eval_sets, source_rows) if contamination != "off" and eval_sets else None
@@ -179,7 +180,7 @@ def select_pool(source_rows: list[dict], *, size: int, validation_size: int, see
                     hint="set `pool.contamination: drop` in the recipe to skip such problems (they are counted)",
                 )
     picked = [r for r in order if not hit_of.get(r["id"])][:need]
-    if len(picked) <= size:
+    if len(picked) < size or (validation_size and len(picked) == size):
         raise UserError(
             f"training pool {source_name!r} has only {len(picked)} usable problems; the recipe needs "
             f"pool.size={size} plus validation problems",

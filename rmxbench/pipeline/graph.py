@@ -44,6 +44,7 @@ class Stage:
         after: names of the stages whose artifacts this stage reads (``--force`` closure, docs).
         artifact: what the artifact folder holds (ARCHITECTURE.md's table).
         training: True when its wall time counts toward a row's measured training cost.
+        figures: file names in the artifact shown next to the board (e.g. ``reward_curve.png``).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Stage:
     after: tuple[str, ...] = ()
     artifact: str = ""
     training: bool = False
+    figures: tuple[str, ...] = ()
 
     def load(self) -> ModuleType:
         """The stage module (must define ``declare`` and ``build``)."""

@@ -180,6 +180,11 @@ def data_identity(name: str, data_dir: Path | None, hashes: HashCache | None = N
     ds = DATASETS.get(name)
     if ds is None:
         raise UserError(f"unknown benchmark {name!r}; known: {sorted(DATASETS)}")
+    if ds.derived_from:
+        from rmxbench.evaluation.derived import VERSIONS
+
+        return {"derived": name, "version": VERSIONS[ds.derive],
+                "from": [data_identity(n, data_dir, hashes) for n in ds.derived_from]}
     if ds.embedded:
         return {"embedded": name, "sha256": hashes.sha256(ds.embedded_path())}
     if data_dir is not None:

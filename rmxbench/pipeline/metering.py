@@ -133,13 +133,16 @@ def metered(stage: str, out_dir: str | Path) -> Iterator[dict]:
     ``tensor_parallel_size × data_parallel_size`` = n in worker processes) means the first n
     visible devices (``devices_basis="declared"``); else the devices this process allocated
     memory on during the body (``"allocated"``); else every visible device (``"visible"``).
+    A body that resumed the work of a killed earlier attempt sets ``prior_seconds`` (that attempt's
+    measured seconds up to the resumed checkpoint); they are added to ``seconds``, the cost of
+    producing the artifact.
     """
     rec: dict = {"stage": stage, **device_info()}
     cuda = rec["device"] == "cuda"
     before = _allocations() if cuda else []
     t0 = time.perf_counter()
     yield rec
-    rec["seconds"] = time.perf_counter() - t0
+    rec["seconds"] = time.perf_counter() - t0 + float(rec.get("prior_seconds") or 0.0)
     declared = rec.pop("devices", None)
     if cuda:
         names = rec["accelerator_names"]

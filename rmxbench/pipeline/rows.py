@@ -29,8 +29,10 @@ def eval_settings(base: BaseModelSpec, kind: str, row: Any) -> EvalSettings:
     (:meth:`rmxbench.spec.schema.RLBaseline.eval_prompt_settings`) and may override dtype."""
     if kind == "rl_baseline":
         style, chat, which = row.eval_prompt_settings(base)
-        return EvalSettings(model=row.model, prompt_style=style, chat_template=chat, dtype=row.dtype or base.dtype,
-                            trust_remote_code=row.trust_remote_code, eval_prompt=which)
+        trained = getattr(row, "train", None) is not None  # weights from the base, trained by rmxbench
+        return EvalSettings(model=base.model if trained else row.model, prompt_style=style, chat_template=chat,
+                            dtype=row.dtype or base.dtype, eval_prompt=which,
+                            trust_remote_code=base.trust_remote_code if trained else row.trust_remote_code)
     return EvalSettings(model=base.model, prompt_style=base.prompt_style, chat_template=base.chat_template,
                         dtype=base.dtype, trust_remote_code=base.trust_remote_code)
 

@@ -213,7 +213,7 @@ class Runner:
 
         from rmxbench.board.reference import load_reference
         from rmxbench.board.render import render
-        from rmxbench.board.runfolder import write_run
+        from rmxbench.board.runfolder import write_figures, write_run
 
         plan, s = self.plan, self.summary
         order = {row.id: n for n, (_, _, row) in enumerate(plan.spec.rows())}
@@ -225,7 +225,15 @@ class Runner:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
             reference = load_reference(plan.ctx.reference)
-        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, analyses=s.analyses)
+        figures: dict[str, list[str]] = {}
+        for n in plan.graph.nodes:  # stage figures shown next to the board (table: Stage.figures)
+            d = s.dirs.get(id(n)) or self.store.get(n.stage, n.key)
+            for name in plan.table[n.stage].figures if d is not None else ():
+                if (d / name).is_file():
+                    figures.setdefault(n.row_id, []).append(str(d / name))
+        write_figures(self.store.home, plan.spec.suite.name, figures)
+        md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, figures=figures,
+                          analyses=s.analyses)
         s.board_md, s.board_html = Path(md), Path(html)
 
 

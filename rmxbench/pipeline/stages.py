@@ -26,16 +26,19 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "`validation.json` (accuracy, malformed share), per τ and for the base", training=True),
     Stage("pick", "rmxbench.stages.pick", "pick-2", ("train", "validation"),
           "picked PEFT adapter dir + `rmx_metadata.json` (τ, decision fraction, per-τ table)", training=True),
-    Stage("eval", "rmxbench.stages.eval", "eval-2", ("pick",),
+    Stage("grpo", "rmxbench.rl.grpo_stage", "grpo-1", (),
+          "model folder or PEFT adapter dir (`train:` RL rows) + `grpo_log.json` (reward per step), "
+          "`reward_curve.png`, `pool.json`", training=True, figures=("reward_curve.png",)),
+    Stage("eval", "rmxbench.stages.eval", "eval-2", ("pick", "grpo"),
           "`results.json` (lm-eval), `samples.jsonl`, `record.json`, `key_parts.json`, one per (row, task)"),
     # the paper's analyses (rmxbench/analysis/), one node per (`analyses:` entry, task)
-    Stage("reranking", "rmxbench.stages.reranking", "reranking-1", ("pick",),
+    Stage("reranking", "rmxbench.stages.reranking", "reranking-1", ("pick", "grpo"),
           "`result.json` (Table-2 numbers), `rank_histogram.png`, `entropy_distributions.png`"),
-    Stage("interventions", "rmxbench.stages.interventions", "interventions-1", ("pick",),
+    Stage("interventions", "rmxbench.stages.interventions", "interventions-1", ("pick", "grpo"),
           "`result.json` (accuracy and substituted share per condition), `accuracy_vs_substituted.png`"),
-    Stage("distillation", "rmxbench.stages.distillation", "distillation-1", ("pick",),
+    Stage("distillation", "rmxbench.stages.distillation", "distillation-1", ("pick", "grpo"),
           "`result.json` (per grid cell: accuracy, share of the gap, KL), `teacher.pt`, `adapter_<i>/`, `recovered.png`"),
-    Stage("tau_curve", "rmxbench.stages.tau_curve", "tau-curve-1", ("pick",),
+    Stage("tau_curve", "rmxbench.stages.tau_curve", "tau-curve-1", ("pick", "grpo"),
           "`result.json` (test accuracy per τ adapter and sweep), `tau_curve.png`"),
 )}
 

@@ -30,15 +30,17 @@ def _safe_id_example(v: Any) -> str:
 def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
     """Cross-reference checks on the raw YAML (each pointing at its own line)."""
     out: list[Problem] = []
-    recipes = data.get("recipes")
-    recipe_names = [str(k) for k in recipes] if isinstance(recipes, dict) else []
-    for name in recipe_names:
-        if not SAFE_ID.match(name) or ".." in name:
-            loc = ("recipes", name)
-            out.append(Problem(shown, idx.line(loc)[0], field_path(loc), repr(name),
-                               "1-64 characters from a-z 0-9 . _ -, starting with a letter or digit, no '..'",
-                               "recipe names become directory names; use e.g. " + _safe_id_example(name),
-                               "recipe name is not safe as a file name"))
+    names: dict[str, list[str]] = {}
+    for section in ("recipes", "rl_recipes"):
+        recipes = data.get(section)
+        names[section] = [str(k) for k in recipes] if isinstance(recipes, dict) else []
+        for name in names[section]:
+            if not SAFE_ID.match(name) or ".." in name:
+                loc = (section, name)
+                out.append(Problem(shown, idx.line(loc)[0], field_path(loc), repr(name),
+                                   "1-64 characters from a-z 0-9 . _ -, starting with a letter or digit, no '..'",
+                                   "recipe names become directory names; use e.g. " + _safe_id_example(name),
+                                   "recipe name is not safe as a file name"))
     models = data.get("models")
     if not isinstance(models, list):
         return out
@@ -64,17 +66,21 @@ def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
                                    f"duplicate id {rid!r} (first used by {field_path(first_loc)} at line {first_line})"))
             else:
                 seen[rid] = (loc, line)
-        if isinstance(m.get("reasonmaxxer"), list):
-            for j, r in enumerate(m["reasonmaxxer"]):
-                if isinstance(r, dict) and isinstance(r.get("recipe"), str) and r["recipe"] not in recipe_names:
-                    loc = ("models", i, "reasonmaxxer", j, "recipe")
-                    close = difflib.get_close_matches(r["recipe"], recipe_names, n=1, cutoff=0.6)
-                    out.append(Problem(
-                        shown, idx.line(loc)[0], field_path(loc), repr(r["recipe"]),
-                        "a recipe defined under `recipes:`: " + (", ".join(recipe_names) or "(none defined)"),
-                        f"did you mean {close[0]!r}?" if close else
-                        "add it under `recipes:` (an empty mapping `{}` means the paper's defaults)",
-                        f"undefined recipe {r['recipe']!r}"))
+        # (rows key, path to the recipe name inside a row, recipes section, hint for a missing one)
+        for kind, sub, section, add in (
+                ("reasonmaxxer", ("recipe",), "recipes", "an empty mapping `{}` means the paper's defaults"),
+                ("rl_baselines", ("train", "recipe"), "rl_recipes", "an empty mapping `{}` means SimpleRL-Zoo's defaults")):
+            for j, r in enumerate(m.get(kind) if isinstance(m.get(kind), list) else []):
+                name = _get(r, sub) if isinstance(r, dict) else None
+                if not isinstance(name, str) or name in names[section]:
+                    continue
+                loc = ("models", i, kind, j, *sub)
+                close = difflib.get_close_matches(name, names[section], n=1, cutoff=0.6)
+                out.append(Problem(
+                    shown, idx.line(loc)[0], field_path(loc), repr(name),
+                    f"a recipe defined under `{section}:`: " + (", ".join(names[section]) or "(none defined)"),
+                    f"did you mean {close[0]!r}?" if close else f"add it under `{section}:` ({add})",
+                    f"undefined recipe {name!r}"))
     return out
 
 

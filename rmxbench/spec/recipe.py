@@ -17,7 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Objective = Literal["contrastive", "positive_only", "random_positions"]
-PoolSource = Literal["math_train", "gsm8k_train", "embedded_train"]
+from rmxbench.evaluation.benchmarks import POOLS  # noqa: E402  (torch-free registry)
+
+PoolSource = Literal[POOLS]
 
 
 class StrictModel(BaseModel):

@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rmxbench.analysis.analysis_config import AnalysisEntry
 from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
+from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -142,11 +143,17 @@ class _RowBase(_Strict):
 
 
 class RLBaseline(_RowBase):
-    """A public RL-trained checkpoint compared against (paper Table 1)."""
+    """An RL baseline (paper Table 1): a public RL-trained checkpoint, or one rmxbench trains itself
+    from the base model (``train:``, e.g. GRPO with a recipe of the spec's ``rl_recipes``)."""
 
     model: ModelRef | None = Field(
         None,
-        description="Checkpoint reference. null only with `unavailable` set (no public checkpoint).",
+        description="Checkpoint reference. null with `unavailable` (no public checkpoint) or `train` set.",
+    )
+    train: TrainSpec | None = Field(
+        None,
+        description="Train this baseline from the base model instead of loading a checkpoint: "
+        "`{algorithm: grpo, recipe: <name in rl_recipes>}` (rmxbench.rl).",
     )
     unavailable: str | None = Field(
         None, description="Why there is no checkpoint to evaluate (row then shows reported numbers only)."
@@ -186,10 +193,12 @@ class RLBaseline(_RowBase):
         if self.chat_template is not None and self.eval_prompt != "trained":
             raise ValueError("`chat_template` on an RL baseline applies only with `eval_prompt: trained` "
                              "(with the base prompt the base's chat-template setting is used)")
-        if self.model is None and not self.unavailable:
-            raise ValueError("set `model`, or `unavailable` with the reason there is no public checkpoint")
-        if self.model is not None and self.unavailable:
-            raise ValueError("set only one of `model` and `unavailable`")
+        given = [k for k in ("model", "unavailable", "train") if getattr(self, k)]
+        if not given:
+            raise ValueError("set `model` (a checkpoint), `train` (rmxbench trains it), or `unavailable` "
+                             "with the reason there is no public checkpoint")
+        if len(given) > 1:
+            raise ValueError(f"set only one of `model`, `unavailable` and `train` (got {' and '.join(given)})")
         return self
 
 
@@ -368,6 +377,9 @@ class Spec(_Strict):
         "to the spec file; missing file = no reported column.",
     )
     recipes: dict[str, ReasonMaxxerRecipe] = Field(default_factory=dict, description="Named recipes.")
+    rl_recipes: dict[str, GRPORecipe] = Field(
+        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.rl.grpo_config)."
+    )
     models: list[BaseModelSpec] = Field(min_length=1)
     analyses: list[AnalysisEntry] = Field(
         default_factory=list,
@@ -390,7 +402,13 @@ class Spec(_Strict):
                         f"model {m.id!r} row {r.id!r} uses undefined recipe {r.recipe!r}; "
                         f"defined: {sorted(self.recipes) or 'none'}"
                     )
-        for name in self.recipes:
+            for b in m.rl_baselines:
+                if b.train is not None and b.train.recipe not in self.rl_recipes:
+                    errors.append(
+                        f"model {m.id!r} row {b.id!r} trains with undefined RL recipe {b.train.recipe!r}; "
+                        f"defined under rl_recipes: {sorted(self.rl_recipes) or 'none'}"
+                    )
+        for name in [*self.recipes, *self.rl_recipes]:
             _check_id(name)
         if errors:
             raise ValueError("; ".join(errors))

