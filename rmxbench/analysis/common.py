@@ -168,21 +168,13 @@ def map_completion_logits(model: Any, sequences: Sequence[Sequence[int]], starts
     """
     import torch
 
-    from rmxbench.method.entropy import hidden_states, output_head
+    from rmxbench.method.entropy import hidden_states, output_head, padded_batches
 
     device = next(model.parameters()).device
     head = output_head(model)
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[dict | None] = [None] * len(sequences)
     with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            width = max(len(sequences[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, :len(sequences[i])] = torch.as_tensor(list(sequences[i]))
-                mask[r, :len(sequences[i])] = 1
+        for idx, ids, mask in padded_batches(sequences, batch_size=batch_size, pad_id=pad_id):
             ids, mask = ids.to(device), mask.to(device)
             h = hidden_states(model, ids, mask)
             # completion token t is predicted from position t-1: gather those rows only

@@ -16,7 +16,7 @@ the gate ``H_t > τ`` is applied later, per τ (:func:`decision_mask`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -113,6 +113,25 @@ def decision_mask(entropy: torch.Tensor, completion_mask: torch.Tensor, tau: flo
     return (entropy > tau) & completion_mask.bool()
 
 
+def padded_batches(sequences: Sequence[Sequence[int]], *, batch_size: int,
+                   pad_id: int = 0) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Length-sorted, right-padded batches of unpadded token-id ``sequences`` (limits padding).
+
+    Yields ``(idx, input_ids [b, W] long, attention_mask [b, W] long)`` on CPU, ``idx`` the
+    positions in ``sequences`` of the b rows, W the longest of them.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        width = max(len(sequences[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :len(sequences[i])] = torch.as_tensor(list(sequences[i]))
+            mask[r, :len(sequences[i])] = 1
+        yield idx, ids, mask
+
+
 def score_sequences(model: Any, sequences: list[list[int]], *, batch_size: int = 8,
                     chunk_size: int = DEFAULT_CHUNK, progress: Callable[[int], None] | None = None,
                     pad_id: int = 0) -> list[torch.Tensor]:
@@ -122,16 +141,8 @@ def score_sequences(model: Any, sequences: list[list[int]], *, batch_size: int =
     processed in length-sorted batches to limit padding.
     """
     device = next(model.parameters()).device
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[torch.Tensor | None] = [None] * len(sequences)
-    for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
-        width = max(len(sequences[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(sequences[i])] = torch.tensor(sequences[i])
-            mask[r, :len(sequences[i])] = 1
+    for idx, ids, mask in padded_batches(sequences, batch_size=batch_size, pad_id=pad_id):
         H = token_entropy(model, ids.to(device), mask.to(device), chunk_size=chunk_size).cpu()
         for r, i in enumerate(idx):
             out[i] = H[r, :len(sequences[i])].clone()
