@@ -75,6 +75,9 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     "inf_temperature.yaml": (7, "protocol.pass_at_1.temperature", ["finite number", "given: inf"]),
     "nan_tau.yaml": (13, "recipes.tiny.taus[1]", ["finite number", "given: nan"]),
     "nan_price.yaml": (10, "pricing.usd_per_hour.H100-80G", ["finite number", "given: nan"]),
+    # fresh-user trial: a repeated task crashed `run` ("duplicate node"); a stray avg@k task was ignored
+    "duplicate_task.yaml": (4, "protocol", ["listed once", "'tinymath'"]),
+    "avg_at_k_task_not_evaluated.yaml": (4, "protocol", ["not in protocol.tasks", "gsm8k"]),
     # issue 10: a value the YAML loader cannot construct is a normal error, never "internal error"
     "date_out_of_range.yaml": (8, "pricing.date", ["cannot read this value", "month must be in 1..12",
                                                    "'2026-13-45'", "YYYY-MM-DD"]),

@@ -315,6 +315,18 @@ class Protocol(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _tasks_once(self) -> "Protocol":
+        dup = sorted({t for t in self.tasks if self.tasks.count(t) > 1})
+        if dup:
+            raise ValueError(f"tasks must be listed once each; repeated: {dup}")
+        if "tasks" in self.avg_at_k.model_fields_set:  # an explicit list must name evaluated tasks
+            stray = [t for t in self.avg_at_k.tasks if t not in self.tasks]
+            if stray:
+                raise ValueError(f"avg_at_k.tasks {stray} are not in protocol.tasks {self.tasks}: "
+                                 "they would be ignored (add them to tasks or drop them)")
+        return self
+
+    @model_validator(mode="after")
     def _fits_context(self) -> "Protocol":
         if self.max_new_tokens >= self.max_model_len:
             raise ValueError(
