@@ -15,6 +15,7 @@ import html
 from pathlib import Path
 
 from rmxbench.analysis.common import AnalysisResult
+from rmxbench.board.text import md_escape
 
 
 def _module(analysis: str):
@@ -29,14 +30,6 @@ def pair_title(result: AnalysisResult) -> str:
     p = result.pair
     other = p.get("other") or {}
     return f"{p['base']['label']} vs {other['label']}" if other else p["base"]["label"]
-
-
-def md_escape(s: object) -> str:
-    """A spec string made inert in Markdown: HTML-escaped, Markdown syntax backslash-escaped."""
-    t = html.escape(" ".join(str(s).split()), quote=False)
-    for ch in "\\`*_[]|#~$<>":
-        t = t.replace(ch, "\\" + ch)
-    return t
 
 
 def _settings_line(r: AnalysisResult) -> str:

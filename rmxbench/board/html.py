@@ -15,7 +15,7 @@ from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 
 from rmxbench.board.model import Board, Cell, Row
 from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _cost_prov, _h, _meta_items, _missing_tag, _script_json,
-                                 cost_ratio_text, cost_sort_key, cost_text, figure_caption, fmt_ci, fmt_diff, fmt_p, fmt_usd,
+                                 cost_ratio_text, cost_sort_key, cost_text, figure_caption, paper_cost_shown, fmt_ci, fmt_diff, fmt_p, fmt_usd,
                                  provenance)
 
 
@@ -207,12 +207,10 @@ def _html_cost(row: Row, prov_map: dict, label: str) -> str:
     if txt is not None:
         v = f'<em class="est">{_h(txt)}</em>' if c.basis == "estimated" else _h(txt)
         parts.append(f'<span class="v">{v}</span><span class="basis">{_h(c.basis)}</span>')
-    if row.reported_cost is not None:
-        usd, basis = row.reported_cost
-        same = c is not None and c.usd is not None and abs(c.usd - usd) < 0.5 and c.basis != "measured"
-        if not same:
-            ptxt = f'<em class="est">{_h(fmt_usd(usd))}</em>' if basis == "estimated" else _h(fmt_usd(usd))
-            parts.append(f'<span class="paper">paper {ptxt} ({_h(basis or "basis not given")})</span>')
+    if (paper := paper_cost_shown(row)) is not None:
+        usd, basis = paper
+        ptxt = f'<em class="est">{_h(fmt_usd(usd))}</em>' if basis == "estimated" else _h(fmt_usd(usd))
+        parts.append(f'<span class="paper">paper {ptxt} ({_h(basis or "basis not given")})</span>')
     if not parts:
         parts.append('<span class="v">—</span>')
     sort = cost_sort_key(c)

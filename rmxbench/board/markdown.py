@@ -12,7 +12,7 @@ from rmxbench.board import statistics as stats
 from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 
 from rmxbench.board.model import Board, Cell, Row
-from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _md, _meta_items, _missing_tag, cost_ratio_text,
+from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, md_escape, _meta_items, paper_cost_shown, _missing_tag, cost_ratio_text,
                                  cost_text, figure_caption, figure_file, fmt_ci, fmt_diff, fmt_p, fmt_usd)
 
 
@@ -50,16 +50,14 @@ def _md_cost(row: Row) -> str:
     """Cost cell; ``$`` is backslash-escaped (GitHub would read ``$...$`` as math)."""
     c = row.cost
     txt = cost_text(c)
-    txt = None if txt is None else _md(txt)
+    txt = None if txt is None else md_escape(txt)
     parts = []
     if txt is not None:
-        parts.append((f"*{txt}*" if c.basis == "estimated" else txt) + f" ({_md(c.basis)})")
-    if row.reported_cost is not None:
-        usd, basis = row.reported_cost
-        same = c is not None and c.usd is not None and abs(c.usd - usd) < 0.5 and c.basis != "measured"
-        if not same:
-            ptxt = f"*{_md(fmt_usd(usd))}*" if basis == "estimated" else _md(fmt_usd(usd))
-            parts.append(f"(paper {ptxt}, {_md(basis or 'basis not given')})")
+        parts.append((f"*{txt}*" if c.basis == "estimated" else txt) + f" ({md_escape(c.basis)})")
+    if (paper := paper_cost_shown(row)) is not None:
+        usd, basis = paper
+        ptxt = f"*{md_escape(fmt_usd(usd))}*" if basis == "estimated" else md_escape(fmt_usd(usd))
+        parts.append(f"(paper {ptxt}, {md_escape(basis or 'basis not given')})")
     return " ".join(parts) or "—"
 
 
@@ -71,9 +69,9 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
     """The board as GitHub-flavoured Markdown (pipe tables only); ``chart``: PNG file name to link;
     ``sections``: Markdown of the spec's analyses (already escaped), shown under their own heading."""
     spec = board.spec
-    L: list[str] = [f"# rmxbench leaderboard: {_md(board.suite)}", ""]
+    L: list[str] = [f"# rmxbench leaderboard: {md_escape(board.suite)}", ""]
     if board.description:
-        L += [_md(board.description), ""]
+        L += [md_escape(board.description), ""]
     L += _md_meta(spec)
     L += ["", "## Results", ""]
     heads = ["Model", *_header_labels(board), "Avg", "Cost"]
@@ -81,10 +79,10 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
     L.append("|" + "|".join([":---"] + ["---:"] * (len(heads) - 1)) + "|")
     note_rows: list[Row] = []
     for fam, blocks in board.families.items():
-        L.append(f"| **{_md(fam)}** |" + " |" * (len(heads) - 1))
+        L.append(f"| **{md_escape(fam)}** |" + " |" * (len(heads) - 1))
         for b in blocks:
             for r in b.rows:
-                label = _md(r.label)
+                label = md_escape(r.label)
                 if not r.reproduced:
                     label += f" \\[{_missing_tag(r)}\\]"
                 if r.note:
@@ -104,14 +102,14 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
     if note_rows:
         L += ["### Notes", ""]
         for i, r in enumerate(note_rows, 1):
-            L.append(f"{i}. {_md(r.base_name)} {_md(r.label)} (`{r.row_id}`): {_md(r.note)}")
+            L.append(f"{i}. {md_escape(r.base_name)} {md_escape(r.label)} (`{r.row_id}`): {md_escape(r.note)}")
         L.append("")
     if chart:
         L += [f"![Avg score vs training cost (log scale)]({chart})", ""]
     if board.cost_ratios:
-        L += [f"- {_md(cost_ratio_text(r))}" for r in board.cost_ratios] + [""]
+        L += [f"- {md_escape(cost_ratio_text(r))}" for r in board.cost_ratios] + [""]
     for f in board.figures:
-        L += [f"![{_md(figure_caption(f))}]({figure_file(board.suite, f)})", ""]
+        L += [f"![{md_escape(figure_caption(f))}]({figure_file(board.suite, f)})", ""]
     L += [f"## {PAIRED_TITLE}", ""]
     if board.comparisons:
         heads2 = ["Row", "vs", *_header_labels(board), "Avg"]
@@ -121,8 +119,8 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
             cells = [_md_paired(c.per_task.get(t)) for t in board.tasks]
             L.append(
                 "| " + " | ".join([
-                    f"{_md(c.rmx.base_name)} {_md(c.rmx.display_name)}",
-                    _md(c.other.label if c.other.kind != "base" else c.other.display_name + " (base)"),
+                    f"{md_escape(c.rmx.base_name)} {md_escape(c.rmx.display_name)}",
+                    md_escape(c.other.label if c.other.kind != "base" else c.other.display_name + " (base)"),
                     *cells, _md_paired(c.avg),
                 ]) + " |"
             )
@@ -132,7 +130,7 @@ def render_markdown(board: Board, chart: str | None = None, sections: str = "") 
     if sections:
         L += ["## Analyses (paper §3, §4, §6.3)", "", sections, ""]
     if board.warnings:
-        L += ["## Warnings", ""] + [f"- {_md(w)}" for w in board.warnings] + [""]
+        L += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in board.warnings] + [""]
     return "\n".join(L)
 
 
@@ -143,4 +141,4 @@ def _md_paired(r: stats.PairedResult | None) -> str:
 
 
 def _md_meta(spec) -> list[str]:
-    return [f"- **{_md(k)}**: {_md(v)}" for k, v in _meta_items(spec)]
+    return [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in _meta_items(spec)]

@@ -87,12 +87,24 @@ def cost_sort_key(c: RowCost | None) -> float | None:
     return None if c is None or c.usd is None else float(c.usd)
 
 
-def _md(s: str) -> str:
-    """Escape a spec string for a Markdown table cell: HTML-escape, backslash Markdown syntax."""
+def paper_cost_shown(row: Row) -> tuple[float, str | None] | None:
+    """The paper's (USD, basis) to show beside a row's own cost, or None: absent, or the same
+    published figure (within 0.5 USD) that the row's cost already states."""
+    if row.reported_cost is None:
+        return None
+    c, (usd, basis) = row.cost, row.reported_cost
+    same = c is not None and c.usd is not None and abs(c.usd - usd) < 0.5 and c.basis != "measured"
+    return None if same else (usd, basis)
+
+
+def md_escape(s: object) -> str:
+    """Escape a spec string for Markdown (table cells, section text): HTML-escape, backslash
+    Markdown syntax."""
     s = html.escape(" ".join(str(s).split()), quote=False)
     for ch in "\\`*_[]|#~$":
         s = s.replace(ch, "\\" + ch)
     return s
+
 
 
 def _h(s: Any) -> str:
