@@ -164,6 +164,17 @@ def test_cli_rejects_bad_task(capsys):
     assert "gsm9k" in capsys.readouterr().err
 
 
+def test_cli_names_a_missing_local_model_path(tmp_path, capsys):
+    """A path-like --model that does not exist is reported as a missing path, not as a bad hub id."""
+    from rmxbench.cli import main
+
+    missing = tmp_path / "no-such-model"
+    code = main(["eval", "--model", str(missing), "--tasks", "tinymath", "--limit", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no such file or folder" in err and "hub id of the form" not in err
+
+
 def test_lora_adapter_is_loaded_and_hashed(tmp_path):
     """A PEFT LoRA adapter (random, rank 4) goes through lm-eval's `peft=` model arg."""
     import torch

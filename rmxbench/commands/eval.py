@@ -60,6 +60,9 @@ def _model_ref(args: argparse.Namespace):
             return ModelRef(path=str(p.resolve()), gguf_file=args.gguf_file, tokenizer=args.tokenizer)
         if args.model.startswith("package:"):
             return ModelRef(path=args.model, gguf_file=args.gguf_file, tokenizer=args.tokenizer)
+        if args.model.startswith(("/", ".", "~")) or args.model.count("/") > 1:  # meant as a local path
+            raise UserError(f"--model {args.model!r}: no such file or folder ({p.resolve()})",
+                            hint="pass an existing local directory, a .gguf file, or a hub id owner/name")
         return ModelRef(repo=args.model, revision=args.revision or "main", gguf_file=args.gguf_file,
                         tokenizer=args.tokenizer)
     except ValueError as exc:  # pydantic validation
