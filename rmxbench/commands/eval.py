@@ -82,9 +82,7 @@ def _protocol(args: argparse.Namespace, tasks: list[str] | None):
         proto = Protocol(backend="auto")  # vLLM where usable, else HF
     upd: dict = {}
     if tasks:
-        upd["tasks"] = tasks
-        # avg@k applies to the evaluated tasks only (the protocol rejects avg@k tasks it does not evaluate)
-        upd["avg_at_k"] = {**proto.avg_at_k.model_dump(), "tasks": [t for t in proto.avg_at_k.tasks if t in tasks]}
+        proto = proto.for_tasks(tasks)
     if args.backend:
         upd["backend"] = args.backend
     if args.max_new_tokens:

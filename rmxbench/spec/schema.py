@@ -314,6 +314,15 @@ class Protocol(_Strict):
             raise ValueError(f"subset sizes must be >= 1, got {bad}")
         return v
 
+    def for_tasks(self, tasks: list[str]) -> "Protocol":
+        """This protocol restricted to ``tasks`` (avg@k kept only for those of them it covers).
+
+        Raises:
+            pydantic.ValidationError: a task is unknown or repeated.
+        """
+        avg = {**self.avg_at_k.model_dump(), "tasks": [t for t in self.avg_at_k.tasks if t in tasks]}
+        return Protocol.model_validate({**self.model_dump(), "tasks": tasks, "avg_at_k": avg})
+
     @model_validator(mode="after")
     def _tasks_once(self) -> "Protocol":
         dup = sorted({t for t in self.tasks if self.tasks.count(t) > 1})
