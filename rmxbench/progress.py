@@ -44,6 +44,10 @@ class Bar:
     def advance(self, n: int = 1) -> None:
         self.p.advance(self.id, n)
 
+    def set_total(self, total: int) -> None:
+        """Set the number of items once it is known (the ETA needs it)."""
+        self.p.update(self.id, total=total)
+
     def done(self, description: str | None = None) -> None:
         t = next(x for x in self.p.tasks if x.id == self.id)
         kw: dict[str, Any] = {"completed": t.total if t.total is not None else 1}

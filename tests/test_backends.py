@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import importlib.metadata as md
 
 import pytest
@@ -22,19 +24,26 @@ def test_auto_picks_vllm_where_usable_else_hf(monkeypatch):
     with pytest.raises(UserError, match="not installed"):
         backends.prepare_vllm()
     monkeypatch.setattr(backends, "vllm_build", lambda: "cuda")
-    monkeypatch.setattr(backends, "_has_cuda_device", lambda: False)
+    monkeypatch.setattr(backends, "has_cuda_device", lambda: False)
     assert backends.vllm_usable() == (False, "the installed vLLM is the CUDA build and no NVIDIA GPU is visible")
     assert backends.resolve_backend("auto") == "hf"
 
 
 def test_auto_in_specs_planner_and_cli_default():
     from rmxbench.commands.eval import _protocol
-    from rmxbench.evaluation.lmeval import protocol_key
+    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.spec.check import load_spec
+    from rmxbench.spec.context import SpecContext
     from rmxbench.spec.schema import Protocol
 
     assert Protocol().backend == "vllm"  # the paper's protocol stays the schema default
-    p = Protocol(backend="auto")
-    assert protocol_key(p, "gsm8k")["backend"] == backends.resolve_backend("auto")  # the key names what runs
+    root = Path(__file__).resolve().parents[1]
+    spec = load_spec(root / "specs" / "tiny.yaml")
+    spec = spec.model_copy(update={"protocol": spec.protocol.model_copy(update={"backend": "auto"})})
+    plan = build_plan(SpecContext.of(spec, root / "specs" / "tiny.yaml"))
+    ev = next(n for n in plan.graph.nodes if n.stage == "eval")
+    resolved = backends.resolve_backend("auto")
+    assert ev.parts["protocol"]["backend"] == resolved == ev.engine.backend  # the key and the engine name what runs
     import argparse
 
     args = argparse.Namespace(spec=None, backend=None, max_new_tokens=None, batch_size=None, limit=None)

@@ -36,6 +36,23 @@ def _threads(monkeypatch):
     monkeypatch.delenv("RMXBENCH_DATA_DIR", raising=False)
 
 
+@pytest.fixture(scope="module")
+def hf_session():
+    """One HF session of the tiny model for every evaluation of this module (as a run shares it)."""
+    from rmxbench.backends.session import engine_of, open_session
+
+    s = open_session(engine_of(TINY, backend="hf", dtype="float32", max_model_len=256))
+    yield s
+    s.close()
+
+
+def _evaluate(session, task, *, dtype=None, trust_remote_code=None, **kw):
+    """:func:`evaluate_task` on ``session`` (``dtype``/``trust_remote_code`` are the session's)."""
+    from rmxbench.evaluation.lmeval import evaluate_task
+
+    return evaluate_task(session, task, model_ref=TINY, **kw)
+
+
 def _samples(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
 
@@ -45,17 +62,16 @@ def _avg_protocol() -> Protocol:
                     max_new_tokens=24, max_model_len=256, backend="hf", batch_size=8, seed=7)
 
 
-def test_avg8_counts_all_eight_samples(tmp_path):
+def test_avg8_counts_all_eight_samples(tmp_path, hf_session):
     """Phase 1 samples 8 completions per problem. Phase 2 reruns with the same seed on a copy of the
     data whose gold answer is one that a later sample (not the first) produced: the problem's
     avg@8 must then be strictly between 0 and 1 while its first sample is wrong."""
-    from rmxbench.evaluation.lmeval import evaluate_task
     from rmxbench.evaluation.grading import grade
 
     p = _avg_protocol()
     kw = dict(protocol=p, prompt_style="tiny_story", chat_template=False, dtype="float32",
               trust_remote_code=False, row_id="tiny")
-    r1 = evaluate_task(TINY, "amc23", data_dir=FIXTURES, out_dir=tmp_path / "p1", **kw)
+    r1 = _evaluate(hf_session, "amc23", data_dir=FIXTURES, out_dir=tmp_path / "p1", **kw)
     s1 = _samples(tmp_path / "p1")
     assert r1.k == 8 and r1.metric == "avg@8" and len(s1) == 8 * r1.n_problems
     by_id: dict[str, list[dict]] = {}
@@ -81,7 +97,7 @@ def test_avg8_counts_all_eight_samples(tmp_path):
             r["answer"] = gold
     (ddir / "amc23.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    r2 = evaluate_task(TINY, "amc23", data_dir=ddir, out_dir=tmp_path / "p2", **kw)
+    r2 = _evaluate(hf_session, "amc23", data_dir=ddir, out_dir=tmp_path / "p2", **kw)
     s2 = _samples(tmp_path / "p2")
     assert [s["completion"] for s in s2] == [s["completion"] for s in s1], "sampling not reproducible"
     verdicts = r2.per_problem[pid]
@@ -100,14 +116,13 @@ def test_avg8_counts_all_eight_samples(tmp_path):
     assert r2.extra["pass@8"] >= r2.score
 
 
-def test_pass1_outputs_and_provenance(tmp_path):
-    from rmxbench.evaluation.lmeval import evaluate_task
+def test_pass1_outputs_and_provenance(tmp_path, hf_session):
     from rmxbench.evaluation.grading import GRADER_VERSION
     from rmxbench.results import TaskRecord
 
     p = Protocol(tasks=["gsm8k"], max_new_tokens=16, max_model_len=256, backend="hf", limit={"gsm8k": 2})
-    rec = evaluate_task(TINY, "gsm8k", protocol=p, prompt_style="tiny_story", chat_template=False,
-                        dtype="float32", trust_remote_code=False, data_dir=FIXTURES, out_dir=tmp_path, row_id="tiny")
+    rec = _evaluate(hf_session, "gsm8k", protocol=p, prompt_style="tiny_story", chat_template=False,
+                    data_dir=FIXTURES, out_dir=tmp_path, row_id="tiny")
     assert rec.metric == "pass@1" and rec.k == 1 and rec.n_problems == 2
     assert list(rec.per_problem) == ["gsm8k/0000", "gsm8k/0001"]
     s = _samples(tmp_path)
@@ -175,14 +190,14 @@ def test_cli_names_a_missing_local_model_path(tmp_path, capsys):
     assert "no such file or folder" in err and "hub id of the form" not in err
 
 
-def test_lora_adapter_is_loaded_and_hashed(tmp_path):
-    """A PEFT LoRA adapter (random, rank 4) goes through lm-eval's `peft=` model arg."""
+def test_lora_adapter_is_loaded_and_hashed(tmp_path, hf_session):
+    """A PEFT LoRA adapter (random, rank 4) is served by the session (PEFT) and hashed by the
+    identity function the keys use; it changes the completions (it was applied)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from rmxbench.embedded import tiny_model_dir
-    from rmxbench.evaluation.lmeval import evaluate_task
     from rmxbench.pipeline.identity import adapter_identity
 
     torch.manual_seed(0)
@@ -191,11 +206,10 @@ def test_lora_adapter_is_loaded_and_hashed(tmp_path):
                                                  init_lora_weights=False))
     ad = tmp_path / "adapter"
     peft_model.save_pretrained(ad)
-    p = Protocol(tasks=["gsm8k"], max_new_tokens=4, max_model_len=256, backend="hf", limit={"gsm8k": 1})
-    rec = evaluate_task(TINY, "gsm8k", protocol=p, prompt_style="tiny_story", chat_template=False,
-                        dtype="float32", trust_remote_code=False, adapter_dir=ad, data_dir=FIXTURES,
-                        out_dir=tmp_path / "out", row_id="tiny-rmx")
+    p = Protocol(tasks=["gsm8k"], max_new_tokens=4, max_model_len=256, backend="hf", limit={"gsm8k": 2})
+    kw = dict(protocol=p, prompt_style="tiny_story", chat_template=False, data_dir=FIXTURES)
+    rec = _evaluate(hf_session, "gsm8k", adapter_dir=ad, out_dir=tmp_path / "out", row_id="tiny-rmx", **kw)
+    base = _evaluate(hf_session, "gsm8k", out_dir=tmp_path / "base", row_id="tiny", **kw)
     assert rec.provenance["adapter_sha256"] == adapter_identity(ad)  # the same function keys use
-    assert rec.provenance["model_args"]["peft"] == str(ad.resolve())
-    res = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert res["config"]["model_args"]["peft"] == str(ad.resolve())
+    assert rec.provenance["adapter_dir"] == str(ad.resolve())
+    assert [x["raw_completion"] for x in _samples(tmp_path / "out")] != [x["raw_completion"] for x in _samples(tmp_path / "base")]

@@ -46,7 +46,7 @@ def declare(plan, row, graph):
                                "adapter": graph.one(row.id, "pick")}))
 
 
-def build(config, inputs, out_dir):
+def build(config, inputs, out_dir, env):
     score = {r: json.loads((inputs[r] / "record.json").read_text())["score"] for r in ("base", "other")}
     (Path(out_dir) / "delta.json").write_text(json.dumps({"task": config["task"],
                                                           "delta": score["other"] - score["base"]}))

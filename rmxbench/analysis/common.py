@@ -7,7 +7,7 @@
   "the same set of prompts") and must share a tokenizer (teacher forcing and lockstep decoding
   compare token ids).
 - :func:`greedy_samples` / :func:`score` decode greedily with
-  :class:`~rmxbench.backends.generation.HFGenerator` and grade with :func:`rmxbench.evaluation.grading.grade`, the one
+  :func:`~rmxbench.backends.hf_session.hf_generate` and grade with :func:`rmxbench.evaluation.grading.grade`, the one
   grader, so accuracies match the board's greedy pass@1 protocol (same prompt, stops, grader).
 - :func:`write_result` writes ``result.json`` atomically; figures are matplotlib PNGs
   (:func:`save_figure`), each with a caption stating pair, task, n and settings.
@@ -45,15 +45,21 @@ class ModelHandle:
     dtype: str = "auto"
     trust_remote_code: bool = False
     spec_dir: Path | None = None
+    #: an engine session holding these weights (:class:`rmxbench.backends.session.Session`); when
+    #: set, :meth:`load` takes its torch model instead of loading the weights again
+    session: Any = field(default=None, compare=False, repr=False)
 
     def load(self):
         """``(model, tokenizer)`` in eval mode; with an adapter, a ``PeftModel`` (adapter active).
+        With a ``session`` (and no adapter), the session's own model: loaded once, shared.
 
         Raises:
             UserError: weights or adapter folder missing/unloadable.
         """
         from rmxbench.backends.modeling import load_model
 
+        if self.session is not None and self.adapter_dir is None:
+            return self.session.torch_model(), self.session.tokenizer
         model, tok = load_model(self.ref, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
                                 spec_dir=self.spec_dir)
         if self.adapter_dir is not None:
@@ -118,10 +124,11 @@ def stop_strings(style: str) -> tuple[str, ...]:
 def greedy_samples(model: Any, tok: Any, prompts: Sequence[str], *, style: str, max_new_tokens: int,
                    batch_size: int, progress: Callable[[int], None] | None = None) -> list:
     """Greedy (T = 0) completions, one :class:`~rmxbench.backends.generation.Sample` per prompt."""
-    from rmxbench.backends.generation import Decoding, HFGenerator
+    from rmxbench.backends.hf_session import hf_generate
+    from rmxbench.spec.sampling import Sampling
 
-    dec = Decoding(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop_strings(style))
-    return [s[0] for s in HFGenerator(model, tok, batch_size=batch_size).generate(prompts, dec, progress=progress)]
+    sampling = Sampling.of(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop_strings(style))
+    return [s[0] for s in hf_generate(model, tok, prompts, sampling, batch_size=batch_size, progress=progress)]
 
 
 def verdicts(texts: Sequence[str], problems: Sequence[dict], task: str) -> list[bool]:

@@ -3,7 +3,7 @@
 
 1. **Teacher rollouts** (:func:`build_teacher`): ``n_problems`` problems drawn at random (seed
    44, App. B) from the pool; the other model (the *teacher*) samples completions at T 0.6,
-   top-p 0.95 (App. B) with :class:`~rmxbench.backends.generation.HFGenerator`.
+   top-p 0.95 (App. B) with :func:`~rmxbench.backends.hf_session.hf_generate`.
 2. **Top-k cache**: the teacher is teacher-forced on its own rollouts and its top-``k`` logits
    (App. B: 64) at every generated token are stored (``teacher.pt``: per rollout ``prompt_ids``,
    ``completion_ids``, ``topk_idx`` ``[C, k]`` int64, ``topk_logits`` ``[C, k]`` float32).
@@ -62,15 +62,16 @@ def build_teacher(config: DistillationConfig, pair: Pair, pool: Sequence[dict], 
     """
     import torch
 
-    from rmxbench.backends.generation import Decoding, HFGenerator
+    from rmxbench.backends.hf_session import hf_generate
+    from rmxbench.spec.sampling import Sampling
 
     model, tok = teacher or pair.other.load()
     problems = draw_problems(pool, config.n_problems, config.seed)
-    dec = Decoding(n=config.samples_per_problem, temperature=config.temperature, top_p=config.top_p,
-                   max_new_tokens=config.max_new_tokens or max_new_tokens, seed=config.seed,
-                   stop=stop_strings(pair.prompt_style))
-    outs = HFGenerator(model, tok, batch_size=16).generate(prompts_for(problems, pair.prompt_style, tok), dec,
-                                                          progress=progress)
+    sampling = Sampling.of(n=config.samples_per_problem, temperature=config.temperature, top_p=config.top_p,
+                           max_new_tokens=config.max_new_tokens or max_new_tokens, seed=config.seed,
+                           stop=stop_strings(pair.prompt_style))
+    outs = hf_generate(model, tok, prompts_for(problems, pair.prompt_style, tok), sampling,
+                       request_ids=[str(p["id"]) for p in problems], batch_size=16, progress=progress)
     rollouts, texts, golds = [], [], []
     for p, samples in zip(problems, outs):
         for s in samples:

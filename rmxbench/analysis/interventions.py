@@ -43,7 +43,7 @@ KINDS = ("base", "other", "oracle", "entropy", "random")
 
 @dataclass
 class Decoded:
-    """One lockstep completion: ids (truncated like :class:`~rmxbench.backends.generation.HFGenerator`'s),
+    """One lockstep completion: ids (truncated like the HF session's (:func:`~rmxbench.backends.hf_session.hf_generate`)),
     text, finish reason, and per completion token whether it was substituted / touched."""
 
     completion_ids: list[int]
@@ -113,7 +113,7 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
     out: list[Decoded] = []
     for s in range(0, len(prompts), batch_size):
         enc = tok.pad({"input_ids": batch_prompt_ids(tok, list(prompts[s:s + batch_size]))}, padding=True,
-                      return_tensors="pt")  # the tokenization contract, as in HFGenerator
+                      return_tensors="pt")  # the tokenization contract, as in hf_generate
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         B = ids.shape[0]
         with torch.no_grad():

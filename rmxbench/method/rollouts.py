@@ -1,7 +1,7 @@
 """Base-model rollouts and the mixed-success filter (paper §5.1, §6.1).
 
 :func:`generate_rollouts` samples K completions per pool problem from the frozen base model with
-a :class:`~rmxbench.backends.generation.Generator`, keeps the generated **token ids** (prompt + completion;
+an engine session (:meth:`rmxbench.backends.session.Session.generate`), keeps the generated **token ids** (prompt + completion;
 never re-tokenised) and grades every completion with :func:`rmxbench.evaluation.grading.grade` (``task`` =
 the pool's name) into a 0/1 reward.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from rmxbench.backends.generation import Decoding, Generator
+from rmxbench.spec.sampling import Sampling
 
 #: Artifact file names.
 ROLLOUTS_FILE = "rollouts.pt"
@@ -37,23 +37,26 @@ def grade_completion(text: str, gold: str, finish_reason: str, *, task: str) -> 
             "timed_out": bool(g.timed_out), "malformed": g.extracted is None or finish_reason == "length"}
 
 
-def generate_rollouts(generator: Generator, problems: Sequence[dict], prompts: Sequence[str], *,
-                      decoding: Decoding, task: str,
+def generate_rollouts(session: Any, problems: Sequence[dict], prompts: Sequence[str], *,
+                      sampling: Sampling, task: str, batch_size: int | None = None,
                       progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Sample ``decoding.n`` rollouts for each problem and grade them.
+    """Sample ``sampling.n`` rollouts for each problem and grade them.
 
     Args:
-        generator: generation backend (frozen base model).
-        problems: pool rows (``id``, ``problem``, ``answer``).
+        session: engine session of the frozen base model (no adapter).
+        problems: pool rows (``id``, ``problem``, ``answer``); sample ``j`` of a problem is seeded
+            by (``sampling.seed``, its id, ``j``).
         prompts: the exact prompt text per problem (:func:`rmxbench.evaluation.prompts.build_prompt`).
-        decoding: sampling settings (K = ``decoding.n``; paper §5.1: nonzero temperature).
+        sampling: K = ``sampling.n`` samples at the rollout decoding (paper §5.1: nonzero temperature).
         task: grading task name (the pool's name).
+        batch_size: prompts per batch (HF sessions).
     Returns:
         One dict per problem: ``id``, ``answer``, ``prompt_ids`` (list[int]), ``samples`` (list of
         ``completion_ids``, ``text``, ``finish_reason``, ``reward``, ``extracted``, ``rule``,
         ``timed_out``, ``malformed``), ``pass_rate``.
     """
-    outs = generator.generate(prompts, decoding, progress=progress)
+    outs = session.generate(prompts, sampling, request_ids=[str(r["id"]) for r in problems],
+                            batch_size=batch_size, progress=progress)
     result = []
     for row, samples in zip(problems, outs):
         recs = []

@@ -178,82 +178,35 @@ def train_adapter(model: Any, items: list[dict], recipe: Any, *, pad_id: int, ou
 # ----------------------------------------------------------------------------- validation
 
 
-def generator(config: Any, model: Any, tok: Any, *, adapter_dir: Path | None, seed: int):
-    """The generation backend of a method stage: vLLM (own weights, LoRA by path) or HF on ``model``.
-
-    ``config``: a :class:`rmxbench.stages.common.MethodConfig` (``config.backend``: ``auto``
-    resolved); ``seed``: the decoding's seed (vLLM seeds its engine with it). A GGUF base reaches
-    vLLM as the folder :func:`rmxbench.backends.modeling.gguf_as_folder` converts once (cached in
-    the store by content).
-    """
-    from rmxbench.backends.generation import HFGenerator, VLLMGenerator
-
-    spec, base, recipe = config.spec, config.base, config.recipe
-    if config.backend == "vllm":
-        from rmxbench.backends.modeling import gguf_as_folder, hf_kwargs, tokenizer_kwargs
-
-        trc = base.trust_remote_code
-        kw = hf_kwargs(base.model, dtype=base.dtype, trust_remote_code=trc, spec_dir=config.spec_dir)
-        path = kw["pretrained_model_name_or_path"]
-        if base.model.gguf_file:
-            path = str(gguf_as_folder(base.model, spec_dir=config.spec_dir, trust_remote_code=trc))
-        tok_name = None
-        if base.model.tokenizer:
-            tok_name = tokenizer_kwargs(base.model, spec_dir=config.spec_dir,
-                                        trust_remote_code=trc)["pretrained_model_name_or_path"]
-        return VLLMGenerator(path, revision=kw.get("revision"), tokenizer=tok_name, dtype=base.dtype,
-                             seed=seed, adapter_dir=str(adapter_dir) if adapter_dir else None,
-                             max_lora_rank=spec.protocol.vllm.max_lora_rank,
-                             tensor_parallel_size=spec.protocol.vllm.tensor_parallel_size,
-                             gpu_memory_utilization=spec.protocol.vllm.gpu_memory_utilization,
-                             max_model_len=spec.protocol.max_model_len,
-                             trust_remote_code=trc)
-    return HFGenerator(model, tok, batch_size=recipe.rollouts.batch_size)
-
-
-def score_on_validation(config: Any, validation_rows: list[dict], *, adapter_dir: Path | None,
+def score_on_validation(session: Any, config: Any, validation_rows: list[dict], *, adapter_dir: Path | None,
                         on_batch: Callable[[int], None] | None = None, n_examples: int = 4,
                         task: str | None = None) -> dict:
-    """Score the base (``adapter_dir=None``) or an adapter on the validation split
-    (``config``: a :class:`rmxbench.stages.common.MethodConfig`).
+    """Score the base (``adapter_dir=None``) or an adapter on the validation split (paper §6.1 τ
+    selection), on the base model's engine session (the adapter is served per request).
 
-    Decoding: ``recipe.validation_samples`` samples per problem at
-    ``recipe.validation_temperature`` (0 = greedy), rollout ``max_new_tokens``.
+    Args:
+        session: the base model's engine session (:class:`rmxbench.backends.session.Session`).
+        config: a :class:`rmxbench.stages.common.MethodConfig`.
+        task: the grading task (default: the pool's); also used to score held-out test problems.
 
-    Also used to score held-out test problems (``task`` = the grading task, default the pool's).
+    Decoding: :meth:`~rmxbench.spec.recipe.ReasonMaxxerRecipe.validation_sampling` (the record
+    the node's key holds) with the prompt style's stop strings.
 
     Returns:
         ``accuracy`` (mean reward over all samples = sampled pass@1), ``stderr`` (standard error
         over problems: sample s.d. of per-problem accuracies / sqrt(#problems)),
         ``malformed_share`` (no extractable answer or length cap), ``n_problems``, ``n_samples``,
-        ``per_problem`` (id -> accuracy), ``examples`` (a few completions, to see collapse).
+        ``per_problem`` (id -> accuracy), ``examples`` (a few completions, to see collapse),
+        ``sampling`` (the record).
     """
-    from rmxbench.backends.generation import Decoding
     from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
     from rmxbench.method.rollouts import grade_completion
 
-    from rmxbench.method.models import model_for_generation
-
     base, recipe = config.base, config.recipe
-    model, tok = model_for_generation(base, config.spec_dir, config.backend)
-    peft_model = None
-    if adapter_dir is not None and model is not None:
-        from peft import PeftModel
-
-        peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
-        peft_model.eval()
-    try:
-        prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in validation_rows]
-        dec = Decoding(n=recipe.validation_samples, temperature=recipe.validation_temperature,
-                       top_p=recipe.rollouts.top_p if recipe.validation_temperature > 0 else 1.0,
-                       top_k=recipe.rollouts.top_k if recipe.validation_temperature > 0 else 0,
-                       max_new_tokens=recipe.rollouts.max_new_tokens, seed=recipe.seed + 1,
-                       stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
-        gen = generator(config, peft_model or model, tok, adapter_dir=adapter_dir, seed=dec.seed)
-        outs = gen.generate(prompts, dec, progress=on_batch)
-    finally:
-        if peft_model is not None:
-            peft_model.unload()
+    prompts = [build_prompt(r["problem"], base.prompt_style, session.tokenizer) for r in validation_rows]
+    sampling = recipe.validation_sampling().stopped_at(STOP_SEQUENCES.get(base.prompt_style, []))
+    outs = session.generate(prompts, sampling, adapter=adapter_dir, request_ids=[str(r["id"]) for r in validation_rows],
+                            batch_size=recipe.rollouts.batch_size, progress=on_batch)
     rewards, malformed, examples, per_problem = [], [], [], {}
     for row, samples in zip(validation_rows, outs):
         verdicts = []
@@ -273,4 +226,4 @@ def score_on_validation(config: Any, validation_rows: list[dict], *, adapter_dir
     sd = math.sqrt(sum((x - acc) ** 2 for x in means) / (m - 1)) if m > 1 else 0.0
     return {"accuracy": acc, "stderr": sd / math.sqrt(max(m, 1)), "malformed_share": sum(malformed) / n,
             "n_problems": len(validation_rows), "n_samples": len(rewards), "examples": examples,
-            "per_problem": per_problem}
+            "per_problem": per_problem, "sampling": sampling.key()}

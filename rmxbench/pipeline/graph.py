@@ -9,9 +9,11 @@ A stage module defines two functions (and optionally a third):
   ``row`` (zero, one, or one per τ / task) with :meth:`Graph.add`, naming their inputs (nodes
   already in the graph: of this row or of other rows) and their key parts. Torch-free and
   offline: only configuration and identities (:mod:`rmxbench.pipeline.identity`).
-- ``build(config, inputs: dict[str, Path], out_dir: Path) -> None``: produce the artifact of one
-  node into ``out_dir`` (a temp folder the store renames into place) from ``config`` (what
-  ``declare`` gave the node) and its input artifact folders (role -> folder).
+- ``build(config, inputs: dict[str, Path], out_dir: Path, env: BuildEnv) -> None``: produce the
+  artifact of one node into ``out_dir`` (a temp folder the store renames into place) from
+  ``config`` (what ``declare`` gave the node), its input artifact folders (role -> folder) and
+  ``env`` (:class:`BuildEnv`: the engine session of the node's model, shared with every other
+  node of that model).
 - ``halt(out_dir: Path) -> str | None`` (optional): a plain-language reason why the stages after
   this node cannot run (e.g. too few mixed-success problems), or None.
 
@@ -73,6 +75,8 @@ class Node:
         inputs: role -> upstream node; the build receives role -> artifact folder.
         task: the benchmark of an evaluation cell (None otherwise).
         provides: what the artifact is for later stages (``"adapter"``, ``"checkpoint"``) or None.
+        engine: the engine session the build uses (a :class:`rmxbench.backends.session.EngineSpec`:
+            its ``key`` groups nodes of one model so they share one engine), or None.
         key: the content key (set by :meth:`Graph.add`).
     """
 
@@ -84,7 +88,45 @@ class Node:
     inputs: dict[str, "Node"] = field(default_factory=dict)
     task: str | None = None
     provides: str | None = None
+    engine: Any = None
     key: str = ""
+
+    @property
+    def engine_key(self) -> str | None:
+        """The key of the engine the node uses (None: it loads no model)."""
+        return None if self.engine is None else self.engine.key
+
+
+@dataclass
+class BuildEnv:
+    """What a build gets besides its config and inputs: the engine sessions of this process.
+
+    Attributes:
+        sessions: the process's session pool (:class:`rmxbench.backends.session.SessionPool`), or
+            None where no model may be loaded.
+        engine: the node's :attr:`Node.engine`.
+        used: the pool events of this build (engine started or reused), for its meter.
+    """
+
+    sessions: Any = None
+    engine: Any = None
+    used: list = field(default_factory=list)
+
+    def session(self, engine: Any = None, *, weights: Path | None = None) -> Any:
+        """The session of ``engine`` (default: the node's): started, or reused from an earlier node.
+
+        Args:
+            weights: folder of stage-built weights (an engine whose spec has no ``ref``).
+        Raises:
+            RuntimeError: no session pool or no engine (a stage that declared none).
+        """
+        spec = engine if engine is not None else self.engine
+        if self.sessions is None or spec is None:
+            raise RuntimeError("this build has no engine session (declare Node.engine and run it through a runner)")
+        n0 = len(self.sessions.events)
+        s = self.sessions.get(spec, weights, alongside=[e.key for e in self.used])
+        self.used.extend(self.sessions.events[n0:])
+        return s
 
 
 class Graph:
@@ -163,6 +205,43 @@ class Graph:
         for n in sorted(self.nodes, key=lambda x: (row_order.get(x.row_id, 1 << 30), pos[id(x)])):
             visit(n)
         return out
+
+
+def schedule(nodes: list[Node], position: dict[int, int]) -> list[Node]:
+    """An execution order of ``nodes`` (inputs first) that keeps the nodes of one engine together.
+
+    Engines are taken in order of their first node (``position``: id(node) -> board position);
+    for each, every remaining node of that engine runs, each preceded by the nodes it reads that
+    have not run yet (of any engine: e.g. the training between a model's rollouts and its
+    adapters' evaluation). Nodes without an engine run when first needed or in board order. So a
+    model's base evaluation, rollouts, every τ's validation and its adapters' evaluations share one
+    engine, started once.
+
+    Inputs outside ``nodes`` are taken as available.
+    """
+    todo = {id(n) for n in nodes}
+    ordered = sorted(nodes, key=lambda n: position.get(id(n), 1 << 30))
+    out: list[Node] = []
+
+    def run(n: Node) -> None:
+        if id(n) not in todo:
+            return
+        todo.discard(id(n))
+        for i in sorted(n.inputs.values(), key=lambda x: position.get(id(x), 1 << 30)):
+            run(i)
+        out.append(n)
+
+    for first in ordered:
+        if id(first) not in todo:
+            continue
+        key = first.engine_key
+        if key is None:
+            run(first)
+            continue
+        for n in ordered:
+            if n.engine_key == key:
+                run(n)
+    return out
 
 
 def force_closure(table: dict[str, Stage], names: Iterable[str]) -> frozenset[str]:

@@ -158,6 +158,16 @@ def model_identity(ref: ModelRef, *, spec_dir: Path | None, hashes: HashCache | 
     return ident
 
 
+def model_key(identity: dict[str, Any]) -> str:
+    """A short string naming the weights of :func:`model_identity` ``identity``:
+    ``model:<16 hex of sha256 of its canonical JSON>`` (the engine sessions' model key)."""
+    import hashlib
+
+    from rmxbench.pipeline.store import canonical_json
+
+    return "model:" + hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:16]
+
+
 def adapter_identity(adapter_dir: str | Path, hashes: HashCache | None = None) -> str:
     """sha256 of a PEFT adapter folder: its ``adapter_*`` weight/config files (any other layout:
     every file except bookkeeping). The same value is keyed and shown on the board."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from rmxbench.errors import UserError
-from rmxbench.pipeline.graph import Graph, Node, Stage, force_closure
+from rmxbench.pipeline.graph import Graph, Node, Stage, force_closure, schedule
 from rmxbench.pipeline.identity import HashCache
 from rmxbench.pipeline.rows import PlanContext, RowView
 from rmxbench.pipeline.store import ArtifactStore
@@ -76,6 +76,17 @@ class Plan:
     def selected(self) -> list[PlanItem]:
         """Items of the rows selected by ``--only`` (all rows when none given)."""
         return [i for i in self.items if not self.only or i.row_id in self.only]
+
+    def engine_starts(self) -> tuple[int, int]:
+        """``(engine sessions the run will start, distinct models)``: the engines of the selected
+        nodes to run, in the runner's order, under the session pool's residency policy
+        (:func:`rmxbench.backends.session.count_engine_starts`; nothing is loaded)."""
+        from rmxbench.backends.session import count_engine_starts
+
+        run = [i.node for i in self.selected() if i.node is not None and i.to_run]
+        order = {r.id: r.index for r in (i.row for i in self.items)}
+        pos = {id(n): (order.get(n.row_id, 1 << 30), k) for k, n in enumerate(self.graph.nodes)}
+        return count_engine_starts([n.engine for n in schedule(run, pos)])
 
 
 def build_graph(pctx: PlanContext, table: dict[str, Stage]) -> Graph:
@@ -186,7 +197,9 @@ def render_plan(plan: Plan, console: Any) -> None:
     sel_items = plan.selected()
     n_run = sum(i.to_run for i in sel_items)
     n_cached = sum(i.status == "cached" for i in sel_items)
+    engines, models = plan.engine_starts()
     console.print(f"{len(sel_items)} items: [green]{n_cached} cached[/], [yellow]{n_run} to run[/]"
+                  + f"; engines to start: {engines} (models: {models})"
                   + (f", forced stages: {', '.join(s for s in plan.table if s in plan.force)}" if plan.force else "")
                   + f"; store: {escape(str(plan.store.home))}"
                   + f"; data: {escape(str(plan.ctx.data_dir)) if plan.ctx.data_dir else 'hub datasets'}")

@@ -67,6 +67,8 @@ class PlanContext:
 
     ctx: SpecContext
     hashes: HashCache
+    #: per-plan memo for stage helpers (e.g. one EngineSpec per model, so nodes of a model group)
+    memo: dict[str, Any] = field(default_factory=dict)
     _models: dict[str, dict] = field(default_factory=dict)
     _data: dict[str, dict] = field(default_factory=dict)
 

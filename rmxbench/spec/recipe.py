@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rmxbench.spec.sampling import Sampling
+
 Objective = Literal["contrastive", "positive_only", "random_positions"]
 from rmxbench.evaluation.benchmarks import POOLS  # noqa: E402  (torch-free registry)
 
@@ -199,6 +201,22 @@ class ReasonMaxxerRecipe(_Strict):
         0.0, ge=0.0, description="Decoding temperature on the validation split (0 = greedy)."
     )
     seed: int = Field(0, ge=0, lt=2**32, description="Seed for pool sampling, rollouts, LoRA init and data order.")
+
+    def rollout_sampling(self) -> Sampling:
+        """The rollouts' :class:`~rmxbench.spec.sampling.Sampling` (paper §5.1: K samples per pool
+        problem at nonzero temperature), seeded with the recipe's seed. Stop strings are the
+        prompt style's (added by the stage)."""
+        r = self.rollouts
+        return Sampling.of(n=r.k, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k,
+                           max_new_tokens=r.max_new_tokens, seed=self.seed)
+
+    def validation_sampling(self) -> Sampling:
+        """The validation split's :class:`~rmxbench.spec.sampling.Sampling` (τ selection, §6.1):
+        ``validation_samples`` per problem at ``validation_temperature`` (0 = greedy; otherwise the
+        rollouts' top-p/top-k), the rollouts' token cap, seed ``seed + 1``."""
+        r = self.rollouts
+        return Sampling.of(n=self.validation_samples, temperature=self.validation_temperature, top_p=r.top_p,
+                           top_k=r.top_k, max_new_tokens=r.max_new_tokens, seed=self.seed + 1)
 
     @field_validator("taus")
     @classmethod

@@ -27,6 +27,7 @@ from rmxbench.analysis.analysis_config import AnalysisEntry
 from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
 from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
+from rmxbench.spec.sampling import Sampling
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -261,14 +262,17 @@ class VLLMConfig(_Strict):
 
 
 class TaskMetric(NamedTuple):
-    """How one task is scored (:meth:`Protocol.metric`): metric name, samples per problem k and
-    their decoding (temperature 0 = greedy)."""
+    """How one task is scored (:meth:`Protocol.metric`): the metric name (``pass@1`` / ``avg@k``)
+    and the :class:`~rmxbench.spec.sampling.Sampling` of its samples (``sampling.n`` = k,
+    temperature 0 = greedy)."""
 
     name: str
-    k: int
-    temperature: float
-    top_p: float
-    top_k: int
+    sampling: Sampling
+
+    @property
+    def k(self) -> int:
+        """Samples per problem (``sampling.n``)."""
+        return self.sampling.n
 
 
 class Protocol(_Strict):
@@ -296,15 +300,18 @@ class Protocol(_Strict):
         """How ``task`` is scored: the ONE place that decides pass@1 vs avg@k (paper §6.1).
 
         Returns:
-            :class:`TaskMetric`: ``name`` (``"pass@1"`` or ``"avg@<k>"``), ``k`` (samples per
-            problem), and the decoding of those samples (``temperature``, ``top_p``, ``top_k``;
-            temperature 0 = greedy).
+            :class:`TaskMetric`: ``name`` (``"pass@1"`` or ``"avg@<k>"``) and the
+            :class:`~rmxbench.spec.sampling.Sampling` of its samples: ``n`` = k samples per problem,
+            their decoding (temperature 0 = greedy), ``max_new_tokens`` and the protocol's ``seed``.
+            Stop strings are the prompt style's (added where the prompt style is known).
         """
         if task in self.avg_at_k.tasks:
             a = self.avg_at_k
-            return TaskMetric(f"avg@{a.k}", a.k, a.temperature, a.top_p, 0)
+            return TaskMetric(f"avg@{a.k}", Sampling.of(n=a.k, temperature=a.temperature, top_p=a.top_p,
+                                                         max_new_tokens=self.max_new_tokens, seed=self.seed))
         p = self.pass_at_1
-        return TaskMetric("pass@1", 1, p.temperature, p.top_p, p.top_k)
+        return TaskMetric("pass@1", Sampling.of(n=1, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
+                                                max_new_tokens=self.max_new_tokens, seed=self.seed))
 
     @field_validator("limit")
     @classmethod

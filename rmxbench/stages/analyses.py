@@ -39,6 +39,9 @@ class AnalysisNodeConfig:
     data_dir: Path | None
     max_new_tokens: int
     parts: dict = field(default_factory=dict)
+    #: the HF engine of the `other` weights when they are a model of their own (an RL checkpoint),
+    #: None when `other` is the base + an adapter (a private copy: lockstep analyses need both at once)
+    other_engine: Any = None
 
 
 def owner(resolved: Any, name: str) -> str:
@@ -53,6 +56,7 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
     from rmxbench.analysis.pairs import resolve
     from rmxbench.pipeline.identity import grader_version, prompt_identity
     from rmxbench.pipeline.rows import eval_settings
+    from rmxbench.stages.common import engine
     from rmxbench.stages.eval import weights_source
 
     for entry in getattr(plan.spec, "analyses", None) or []:
@@ -62,7 +66,7 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
         if owner(r, name) != row.id:
             continue
         inputs: dict[str, Node] = {}
-        other_part = None
+        other_part = other_engine = None
         settings = eval_settings(r.base, r.other_kind, r.other) if r.other is not None else None
         if r.other is not None and (name != "tau_curve" or r.other_kind == "rl_baseline"):
             src = weights_source(graph, r.other.id)
@@ -71,6 +75,10 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
             weights = settings.model or r.base.model  # an RL row trained by rmxbench starts from its base
             other_part = {"model": plan.model_id(weights) if src is None or src[0] == "adapter" else None,
                           "dtype": settings.dtype}
+            if src is None or src[0] == "checkpoint":
+                other_engine = engine(plan, weights, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
+                                      label=r.other.id, weights_only=True,
+                                      built_by=src[1].key if src is not None else None)
         for s in r.sweeps if name == "tau_curve" else ():
             inputs[f"sweep[{s.id}]"] = graph.one(s.id, "pick")
         config = getattr(entry, name)
@@ -83,11 +91,14 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
                 parts["pool"] = plan.data_id(config.pool)
             cfg = AnalysisNodeConfig(name, entry, task, r.base, r.other, r.other_kind, settings, r.prompt_style,
                                      tuple(s.id for s in r.sweeps), plan.ctx.dir, plan.ctx.data_dir,
-                                     plan.spec.protocol.max_new_tokens, parts)
-            graph.add(Node(name, row.id, f"{name} {entry.id} {task}", cfg, parts=parts, inputs=dict(inputs)))
+                                     plan.spec.protocol.max_new_tokens, parts, other_engine)
+            base_engine = engine(plan, r.base.model, dtype=r.base.dtype, trust_remote_code=r.base.trust_remote_code,
+                                 label=r.base.id, weights_only=True)
+            graph.add(Node(name, row.id, f"{name} {entry.id} {task}", cfg, parts=parts, inputs=dict(inputs),
+                           engine=base_engine))
 
 
-def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     """Run the analysis of one node into ``out_dir`` (:func:`rmxbench.analysis.api.build_analysis`)."""
     from rmxbench import progress
     from rmxbench.analysis.api import build_analysis, expected_items
@@ -97,7 +108,7 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) ->
 
     b = config.base
     base = ModelHandle(b.display_name, b.model, dtype=b.dtype, trust_remote_code=b.trust_remote_code,
-                       spec_dir=config.spec_dir)
+                       spec_dir=config.spec_dir, session=env.session())
     other = None
     if config.other is not None and (config.name != "tau_curve" or config.other_kind == "rl_baseline"):
         # the τ curve draws `other` as its reference line only when it is an RL row (a ReasonMaxxer
@@ -108,8 +119,10 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path) ->
             ref = ref.model_copy(update={"repo": None, "revision": None, "path": str(inputs["other_checkpoint"]),
                                          "gguf_file": None})
         label = f"{b.display_name} {config.other.display_name}"  # row display names read "+ …"
+        shared = (env.session(config.other_engine, weights=inputs.get("other_checkpoint"))
+                  if config.other_engine is not None else None)
         other = ModelHandle(label, ref, adapter_dir=inputs.get("other_adapter"), dtype=s.dtype,
-                            trust_remote_code=s.trust_remote_code, spec_dir=config.spec_dir)
+                            trust_remote_code=s.trust_remote_code, spec_dir=config.spec_dir, session=shared)
     e = config.entry
     problems = load_benchmark(config.task, data_dir=config.data_dir, limit=e.limit)
     sweeps = None

@@ -41,6 +41,63 @@ def backend_part(spec: Any) -> str:
     return resolve_backend(spec.protocol.backend)
 
 
+def engine(plan: PlanContext, ref: Any, *, dtype: str, trust_remote_code: bool, label: str,
+           built_by: str | None = None, weights_only: bool = False) -> Any:
+    """The :class:`~rmxbench.backends.session.EngineSpec` of weights ``ref`` under the spec's protocol.
+
+    Args:
+        ref: the weights' :class:`~rmxbench.spec.schema.ModelRef` (ignored when ``built_by``).
+        built_by: the key of the node that builds the weights (a full GRPO checkpoint): the engine
+            is identified by it and loads the folder that node publishes.
+        weights_only: the HF session of the weights (teacher-forced passes, training).
+    The engine's LoRA rank is the largest adapter rank planned on these weights (every
+    ReasonMaxxer and LoRA-GRPO row on a base with this model), so one engine serves all of them.
+    """
+    from rmxbench.backends.session import EngineSpec
+    from rmxbench.pipeline.store import canonical_json
+
+    memo = plan.memo.setdefault("engines", {})
+    mkey = (canonical_json(ref) if built_by is None else built_by, dtype, trust_remote_code, weights_only)
+    if mkey in memo:
+        return memo[mkey]
+    p = plan.spec.protocol
+    if built_by is not None:
+        ident, ref, rank = f"node:{built_by}", None, 0
+    else:
+        from rmxbench.pipeline.identity import model_key
+
+        ident = model_key(plan.model_id(ref))
+        rank = min(_planned_lora_rank(plan, ref), p.vllm.max_lora_rank)
+    spec = EngineSpec(backend=backend_part(plan.spec), model=ident, ref=ref, label=label, dtype=dtype,
+                      trust_remote_code=trust_remote_code, max_model_len=p.max_model_len, spec_dir=str(plan.ctx.dir),
+                      home=str(plan.ctx.home), tensor_parallel_size=p.vllm.tensor_parallel_size,
+                      gpu_memory_utilization=p.vllm.gpu_memory_utilization).with_lora_rank(rank)
+    memo[mkey] = spec.for_weights() if weights_only else spec
+    return memo[mkey]
+
+
+def _planned_lora_rank(plan: PlanContext, ref: Any) -> int:
+    """The largest LoRA rank of the adapters the spec trains on weights ``ref`` (0: none)."""
+    ranks = [0]
+    for m in plan.spec.models:
+        if m.model != ref:
+            continue
+        ranks += [plan.spec.recipes[r.recipe].lora.rank for r in m.reasonmaxxer if r.recipe in plan.spec.recipes]
+        for b in m.rl_baselines:
+            rec = plan.spec.rl_recipes.get(b.train.recipe) if b.train is not None else None
+            if rec is not None and rec.lora is not None:
+                ranks.append(rec.lora.rank)
+    return max(ranks)
+
+
+def row_engine(plan: PlanContext, row: RowView, *, weights_only: bool = False) -> Any:
+    """The engine of a ReasonMaxxer row's base model (rollouts, validation; ``weights_only``: entropy,
+    training), shared with the base row's evaluation."""
+    b = row.base
+    return engine(plan, b.model, dtype=b.dtype, trust_remote_code=b.trust_remote_code, label=b.id,
+                  weights_only=weights_only)
+
+
 def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> MethodConfig:
     """The :class:`MethodConfig` of a ReasonMaxxer ``row``."""
     return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
@@ -90,5 +147,6 @@ def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> 
         "pool": read_json(pool_dir / "pool.json"),
         "selection": {k: v for k, v in split.items() if k not in ("train_ids", "validation_ids")},
         "seeds": {"recipe": recipe.seed, "rollouts": recipe.seed, "validation": recipe.seed + 1},
+        "sampling": {"rollouts": recipe.rollout_sampling().key(), "validation": recipe.validation_sampling().key()},
         "versions": library_versions(), "grader_version": grader_version(),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_json
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_json, row_engine
 
 
 def declare(plan, row, graph: Graph) -> None:
@@ -19,15 +19,15 @@ def declare(plan, row, graph: Graph) -> None:
     recipe = plan.spec.recipes[row.row.recipe]
     graph.add(Node("entropy", row.id, "entropy", method_config(plan, row),
                    inputs={"rollouts": graph.one(row.id, "rollouts"), "selection": graph.one(row.id, "selection")},
+                   engine=row_engine(plan, row, weights_only=True),
                    parts=dict(model=model_part(plan, row), max_seq_len=recipe.optim.max_seq_len)))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import torch
 
     from rmxbench import progress
     from rmxbench.method.entropy import score_sequences
-    from rmxbench.method.models import base_model
     from rmxbench.results import atomic_write_json
     from rmxbench.stages.rollouts import load
 
@@ -35,7 +35,8 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     split = read_json(inputs["selection"] / "split.json")
     train_ids = split["train_ids"]
     bar = progress.task(f"{config.row_id}: entropy ({split['n_sequences']} sequences)", split["n_sequences"])
-    model, tok = base_model(config.base, config.spec_dir)
+    session = env.session()
+    model, tok = session.torch_model(), session.tokenizer
     by_id = {r["id"]: r for r in load(inputs["rollouts"])}
     seqs, owners = [], []
     for pid in train_ids:

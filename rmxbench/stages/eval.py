@@ -48,12 +48,18 @@ def declare(plan, row, graph: Graph) -> None:
     if row.kind == "reasonmaxxer" and src is None:  # pragma: no cover - the pick stage always declares one
         raise ValueError(f"{row.id}: no stage provides the adapter to evaluate")
     from rmxbench.evaluation.lmeval import protocol_key
+    from rmxbench.stages.common import backend_part, engine
 
+    if src is not None and src[0] == "checkpoint":
+        eng = engine(plan, None, built_by=src[1].key, dtype=s.dtype, trust_remote_code=s.trust_remote_code, label=row.id)
+    else:  # the row's own weights, or its base's with an adapter: one engine with the base row
+        eng = engine(plan, s.model, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                     label=row.id if src is None and row.kind == "rl_baseline" else row.base.id)
     for task in plan.spec.protocol.tasks:
         parts = {
             "model": plan.model_id(s.model) if src is None or src[0] == "adapter" else None,
             "task": task,
-            "protocol": protocol_key(plan.spec.protocol, task),
+            "protocol": protocol_key(plan.spec.protocol, task, backend_part(plan.spec)),
             "prompt": prompt_identity(s.prompt_style),
             "chat_template": s.chat_template,
             "dtype": s.dtype,
@@ -63,24 +69,30 @@ def declare(plan, row, graph: Graph) -> None:
             "tasks": tasks_identity(),
         }
         cfg = EvalConfig(plan.spec.protocol, s, task, row.id, plan.ctx.dir, plan.ctx.data_dir, parts)
-        graph.add(Node("eval", row.id, f"eval {task}", cfg, parts=parts, task=task,
+        graph.add(Node("eval", row.id, f"eval {task}", cfg, parts=parts, task=task, engine=eng,
                        inputs={src[0]: src[1]} if src else {}))
 
 
-def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
+    from rmxbench import progress
+    from rmxbench.backends.modeling import local_ref
     from rmxbench.evaluation.lmeval import evaluate_task
     from rmxbench.results import atomic_write_json
 
     s = config.settings
     model = s.model
     if "checkpoint" in inputs:  # full weights built by an earlier stage
-        model = model.model_copy(update={"repo": None, "revision": None, "path": str(inputs["checkpoint"]),
-                                         "gguf_file": None})
+        model = local_ref(inputs["checkpoint"])
     adapter = inputs.get("adapter")
-    record = evaluate_task(model, config.task, protocol=config.protocol, prompt_style=s.prompt_style,
-                           chat_template=s.chat_template, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
-                           adapter_dir=adapter, spec_dir=config.spec_dir, data_dir=config.data_dir,
-                           out_dir=out_dir, row_id=config.row_id, eval_prompt=s.eval_prompt)
+    session = env.session(weights=inputs.get("checkpoint"))
+    limit = config.protocol.limit.get(config.task)
+    bar = progress.task(f"{config.row_id}: eval {config.task}" + (f" (first {limit})" if limit else ""), None)
+    record = evaluate_task(session, config.task, protocol=config.protocol, prompt_style=s.prompt_style,
+                           chat_template=s.chat_template, model_ref=model, adapter_dir=adapter,
+                           spec_dir=config.spec_dir, data_dir=config.data_dir, out_dir=out_dir,
+                           row_id=config.row_id, eval_prompt=s.eval_prompt, progress=bar.advance,
+                           on_total=bar.set_total)
+    bar.done(f"{config.row_id}: eval {config.task}: {record.metric} {record.score:.3f} ({record.n_problems} problems)")
     if adapter is not None and (adapter / "rmx_metadata.json").is_file():
         import json
 

@@ -27,12 +27,11 @@ def declare(plan, row, graph: Graph) -> None:
                    parts=dict(taus=list(recipe.taus))))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:
     from rmxbench import progress
     from rmxbench.pipeline.identity import adapter_identity
     from rmxbench.pipeline.metering import read_meter
     from rmxbench.results import atomic_write_json
-    from rmxbench.stages.validation import decoding
 
     recipe = config.recipe
     bar = progress.task(f"{config.row_id}: pick")
@@ -63,7 +62,7 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
             "validation_score": best["validation_accuracy"], "taus": table,
             "base_validation": {k: v for k, v in val["base"].items() if k != "examples"},
             "validation_examples": {k: v.get("examples", []) for k, v in val.items()},
-            "validation": {"n_problems": n_val, **decoding(recipe)},
+            "validation": {"n_problems": n_val, "sampling": recipe.validation_sampling().key()},
             "adapter_sha256": adapter_identity(out_dir),
             "stage_seconds": seconds}
     atomic_write_json(out_dir / METADATA_FILE, meta)

@@ -23,7 +23,7 @@ def declare(plan, row, graph: Graph) -> None:
         source=plan.data_id(recipe.pool.source), eval_sets={t: plan.data_id(t) for t in plan.spec.protocol.tasks})))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:
     from rmxbench import progress
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.method.pool import load_eval_sets, select_pool

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version
-from rmxbench.stages.common import MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl
+from rmxbench.stages.common import (MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl,
+                                    row_engine)
 
 
 def declare(plan, row, graph: Graph) -> None:
@@ -19,37 +20,34 @@ def declare(plan, row, graph: Graph) -> None:
         return
     recipe = plan.spec.recipes[row.row.recipe]
     graph.add(Node("rollouts", row.id, "rollouts", method_config(plan, row),
-                   inputs={"pool": graph.one(row.id, "pool")},
-                   parts=dict(model=model_part(plan, row), config=recipe.rollouts, seed=recipe.seed,
+                   inputs={"pool": graph.one(row.id, "pool")}, engine=row_engine(plan, row),
+                   parts=dict(model=model_part(plan, row), sampling=recipe.rollout_sampling().key(),
+                              batch_size=recipe.rollouts.batch_size,
                               prompt_style=row.base.prompt_style, chat_template=row.base.chat_template,
                               backend=backend_part(plan.spec), grader=grader_version(),
                               task=recipe.pool.source)))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import torch
 
     from rmxbench import progress
-    from rmxbench.backends.generation import Decoding
     from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
-    from rmxbench.method.models import model_for_generation
     from rmxbench.method.rollouts import generate_rollouts
-    from rmxbench.method.trainer import generator
     from rmxbench.results import atomic_write_json
 
     recipe, base, rc = config.recipe, config.base, config.recipe.rollouts
     pool_rows = read_jsonl(inputs["pool"] / "pool.jsonl")
     bar = progress.task(f"{config.row_id}: rollouts ({len(pool_rows)} problems x K={rc.k})", len(pool_rows))
-    model, tok = model_for_generation(base, config.spec_dir, config.backend)
-    prompts = [build_prompt(r["problem"], base.prompt_style, tok) for r in pool_rows]
-    dec = Decoding(n=rc.k, temperature=rc.temperature, top_p=rc.top_p, top_k=rc.top_k,
-                   max_new_tokens=rc.max_new_tokens, seed=recipe.seed,
-                   stop=tuple(STOP_SEQUENCES.get(base.prompt_style, [])))
-    gen = generator(config, model, tok, adapter_dir=None, seed=dec.seed)
-    res = generate_rollouts(gen, pool_rows, prompts, decoding=dec, task=recipe.pool.source, progress=bar.advance)
+    session = env.session()
+    prompts = [build_prompt(r["problem"], base.prompt_style, session.tokenizer) for r in pool_rows]
+    sampling = recipe.rollout_sampling().stopped_at(STOP_SEQUENCES.get(base.prompt_style, []))
+    res = generate_rollouts(session, pool_rows, prompts, sampling=sampling, task=recipe.pool.source,
+                            batch_size=rc.batch_size, progress=bar.advance)
     torch.save(res, out_dir / "rollouts.pt")
     atomic_write_json(out_dir / "rollouts_summary.json", {
-        "n_problems": len(res), "k": rc.k, "decoding": dec.__dict__,
+        "n_problems": len(res), "k": rc.k, "sampling": sampling.key(), "backend": session.name,
+        "per_sample_seeds": session.per_sample_seeds,
         "mean_pass_rate": sum(r["pass_rate"] for r in res) / max(len(res), 1),
         "examples": [{"id": r["id"], "completion": r["samples"][0]["text"],
                       "reward": r["samples"][0]["reward"]} for r in res[:3] if r["samples"]]})

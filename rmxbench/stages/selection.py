@@ -26,7 +26,7 @@ def declare(plan, row, graph: Graph) -> None:
                    parts=dict(config=recipe.selection, seed=recipe.seed, min_mixed=MIN_MIXED)))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:
     from rmxbench import progress
     from rmxbench.method.rollouts import select_mixed
     from rmxbench.results import atomic_write_json

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
-                                    model_part, read_json, tau_label)
+                                    model_part, read_json, row_engine, tau_label)
 
 
 def declare(plan, row, graph: Graph) -> None:
@@ -22,18 +22,17 @@ def declare(plan, row, graph: Graph) -> None:
     inputs = {s: graph.one(row.id, s) for s in ("pool", "rollouts", "selection", "entropy")}
     for tau in recipe.taus:
         graph.add(Node("train", row.id, f"train[{tau_label(tau)}]", method_config(plan, row, tau), inputs=inputs,
-                       provides="adapter", parts=dict(
+                       provides="adapter", engine=row_engine(plan, row, weights_only=True), parts=dict(
                            model=model_part(plan, row), tau=tau, objective=recipe.objective, lora=recipe.lora,
                            optim=recipe.optim, advantage_clip=recipe.advantage_clip,
                            advantage_eps=recipe.advantage_eps, anchor_weight=recipe.anchor_weight,
                            negative_floor=recipe.negative_floor, seed=recipe.seed)))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import math
 
     from rmxbench import progress
-    from rmxbench.method.models import base_model
     from rmxbench.method.trainer import build_training_set, train_adapter
     from rmxbench.results import atomic_write_json
     from rmxbench.stages import entropy, rollouts
@@ -47,7 +46,8 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     micro_total = math.ceil(oc.epochs * math.ceil(len(items) / oc.batch_size))
     bar = progress.task(f"{config.row_id}: train {tau_label(tau)} ({dstats['decision_fraction']:.1%} decision "
                         "tokens)", micro_total)
-    model, tok = base_model(config.base, config.spec_dir)
+    session = env.session()
+    model, tok = session.torch_model(), session.tokenizer
     log = train_adapter(model, items, recipe, pad_id=tok.pad_token_id or 0, out_dir=out_dir, on_step=bar.advance)
     atomic_write_json(out_dir / "train_log.json", {**log, **dstats, "tau": tau})
     atomic_write_json(out_dir / METADATA_FILE, {**base_metadata(config, inputs["pool"], inputs["selection"]),

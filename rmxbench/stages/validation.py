@@ -11,14 +11,8 @@ from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version
-from rmxbench.stages.common import MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl, tau_label
-
-
-def decoding(recipe) -> dict:
-    """The validation decoding of a recipe (part of the key and of the adapter's metadata)."""
-    return {"samples": recipe.validation_samples, "temperature": recipe.validation_temperature,
-            "top_p": recipe.rollouts.top_p, "top_k": recipe.rollouts.top_k,
-            "max_new_tokens": recipe.rollouts.max_new_tokens}
+from rmxbench.stages.common import (MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl,
+                                    row_engine, tau_label)
 
 
 def declare(plan, row, graph: Graph) -> None:
@@ -30,12 +24,13 @@ def declare(plan, row, graph: Graph) -> None:
         if tau is not None:
             inputs["adapter"] = graph.one(row.id, "train", label=f"train[{tau_label(tau)}]")
         graph.add(Node("validation", row.id, f"validation[{tau_label(tau)}]", method_config(plan, row, tau),
-                       inputs=inputs, parts=dict(
-                           model=model_part(plan, row), decoding=decoding(recipe), prompt_style=row.base.prompt_style,
-                           backend=backend_part(plan.spec), grader=grader_version(), seed=recipe.seed)))
+                       inputs=inputs, engine=row_engine(plan, row), parts=dict(
+                           model=model_part(plan, row), sampling=recipe.validation_sampling().key(),
+                           batch_size=recipe.rollouts.batch_size, prompt_style=row.base.prompt_style,
+                           backend=backend_part(plan.spec), grader=grader_version())))
 
 
-def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
+def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     from rmxbench import progress
     from rmxbench.method.trainer import score_on_validation
     from rmxbench.results import atomic_write_json
@@ -43,7 +38,7 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path) -> None:
     rows = read_jsonl(inputs["pool"] / "validation.jsonl")
     label = tau_label(config.tau)
     bar = progress.task(f"{config.row_id}: validation {label} ({len(rows)} problems)", len(rows))
-    res = score_on_validation(config, rows, adapter_dir=inputs.get("adapter"), on_batch=bar.advance)
+    res = score_on_validation(env.session(), config, rows, adapter_dir=inputs.get("adapter"), on_batch=bar.advance)
     atomic_write_json(out_dir / "validation.json", res)
     bar.done(f"{config.row_id}: validation {label}: accuracy {res['accuracy']:.3f}, "
              f"malformed {res['malformed_share']:.1%}")
