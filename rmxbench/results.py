@@ -60,16 +60,9 @@ PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate"
 
 def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
     """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
-    import importlib.metadata as md
+    from rmxbench.backends.select import package_version
 
-    from rmxbench.backends.select import vllm_version
-
-    out = {}
-    for name in packages:
-        try:
-            out[name] = vllm_version() if name == "vllm" else md.version(name)
-        except md.PackageNotFoundError:
-            pass
+    out = {name: package_version(name) for name in packages}
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -5,7 +5,9 @@
   planner or the runner (a stage depends on its inputs, never on the orchestrator);
 - every stage of the table has a module with ``declare`` and ``build``;
 - ``Protocol.metric`` is the only place deciding pass@1 vs avg@k (no other module reads
-  ``avg_at_k.tasks``).
+  ``avg_at_k.tasks``);
+- nothing outside ``rmxbench/backends/`` branches on a backend's name (issue 15: one backend
+  interface; the HF and vLLM implementations are chosen in ``backends/session.py`` only).
 """
 
 from __future__ import annotations
@@ -70,3 +72,42 @@ def test_metric_rule_has_one_home():
     rule = re.compile(r"\bin\s+[\w.]*avg_at_k\.tasks")  # "task in protocol.avg_at_k.tasks"
     users = [str(p.relative_to(PKG)) for p in _modules() if rule.search(p.read_text(encoding="utf-8"))]
     assert users == ["spec/schema.py"], users
+
+
+BACKEND_NAMES = {"hf", "vllm"}
+
+
+def _names_backend(node: ast.AST) -> bool:
+    """A constant backend name, or a tuple/list/set of constants containing one."""
+    if isinstance(node, ast.Constant):
+        return node.value in BACKEND_NAMES
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(isinstance(e, ast.Constant) and e.value in BACKEND_NAMES for e in node.elts)
+    return False
+
+
+def _backend_branches(tree: ast.AST) -> list[int]:
+    """Lines of ``x == "vllm"``, ``x != "hf"``, ``x in ("hf", "vllm")``, ``case "vllm":`` and dicts
+    keyed by backend names."""
+    out = []
+    for n in ast.walk(tree):
+        if ((isinstance(n, ast.Compare) and any(_names_backend(x) for x in [n.left, *n.comparators]))
+                or (isinstance(n, ast.MatchValue) and _names_backend(n.value))
+                or (isinstance(n, ast.Dict) and sum(_names_backend(k) for k in n.keys if k is not None) >= 2)):
+            out.append(n.lineno)
+    return out
+
+
+def test_no_backend_name_branch_outside_backends():
+    """Only rmxbench/backends/ may branch on a backend's name."""
+    bad = [f"{p.relative_to(PKG)}:{line}" for p in _modules() if p.relative_to(PKG).parts[0] != "backends"
+           for line in _backend_branches(ast.parse(p.read_text(encoding="utf-8")))]
+    assert not bad, f"branches on a backend name outside rmxbench/backends/: {bad}"
+
+
+def test_the_backend_rule_catches_a_branch():
+    """The check above is not vacuous: it flags each form it names, and not a plain string."""
+    for src in ('if b == "vllm": pass', 'x = b in ("hf", "vllm")', 'match b:\n case "hf": pass',
+                'd = {"hf": 1, "vllm": 2}'):
+        assert _backend_branches(ast.parse(src)), src
+    assert not _backend_branches(ast.parse('name = "vllm"'))

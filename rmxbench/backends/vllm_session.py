@@ -70,7 +70,7 @@ class VLLMSession(Session):
     name = "vllm"
 
     def __init__(self, spec: EngineSpec, weights: str | Path | None = None):
-        from rmxbench.backends.select import prepare_vllm
+        from rmxbench.backends.select import engine_defaults, prepare_vllm
 
         self.version = prepare_vllm()
         from vllm import LLM
@@ -84,7 +84,8 @@ class VLLMSession(Session):
                        tensor_parallel_size=spec.tensor_parallel_size,
                        distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else None,
                        gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
-                       trust_remote_code=spec.trust_remote_code, enable_sleep_mode=self.can_sleep, **lora)
+                       trust_remote_code=spec.trust_remote_code, enable_sleep_mode=self.can_sleep,
+                       **engine_defaults(), **lora)
         self.tokenizer = self.llm.get_tokenizer()
         self._lora_ids: dict[str, int] = {}
 

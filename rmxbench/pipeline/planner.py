@@ -77,10 +77,10 @@ class Plan:
         """Items of the rows selected by ``--only`` (all rows when none given)."""
         return [i for i in self.items if not self.only or i.row_id in self.only]
 
-    def engine_starts(self) -> tuple[int, int]:
-        """``(engine sessions the run will start, distinct models)``: the engines of the selected
-        nodes to run, in the runner's order, under the session pool's residency policy
-        (:func:`rmxbench.backends.session.count_engine_starts`; nothing is loaded)."""
+    def engine_starts(self) -> list:
+        """The engine sessions the run will start (:class:`rmxbench.backends.session.SessionEvent`):
+        the engines of the selected nodes to run, in the runner's order, under the session pool's
+        residency policy (:func:`rmxbench.backends.session.count_engine_starts`; nothing is loaded)."""
         from rmxbench.backends.session import count_engine_starts
 
         run = [i.node for i in self.selected() if i.node is not None and i.to_run]
@@ -197,9 +197,10 @@ def render_plan(plan: Plan, console: Any) -> None:
     sel_items = plan.selected()
     n_run = sum(i.to_run for i in sel_items)
     n_cached = sum(i.status == "cached" for i in sel_items)
-    engines, models = plan.engine_starts()
+    from rmxbench.backends.session import starts_line
+
     console.print(f"{len(sel_items)} items: [green]{n_cached} cached[/], [yellow]{n_run} to run[/]"
-                  + f"; engines to start: {engines} (models: {models})"
+                  + "; " + starts_line(plan.engine_starts(), planned=True)
                   + (f", forced stages: {', '.join(s for s in plan.table if s in plan.force)}" if plan.force else "")
                   + f"; store: {escape(str(plan.store.home))}"
                   + f"; data: {escape(str(plan.ctx.data_dir)) if plan.ctx.data_dir else 'hub datasets'}")
