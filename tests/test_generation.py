@@ -131,14 +131,14 @@ def test_vllm_missing_is_a_user_error(monkeypatch):
 
 
 def test_truncation_at_eos_and_stop_strings(model_tok):
-    from rmxbench.backends.generation import truncate_at_stop as _truncate_at_stop
+    from rmxbench.backends.generation import truncate_at_stop
 
     _, tok = model_tok
     ids = tok(" Plan: x. The answer is 5.\nProblem: Ann has", add_special_tokens=False)["input_ids"]
     eos = tok.eos_token_id
-    cut, why = _truncate_at_stop(ids, {eos}, eos, tok, ["\nProblem:"])
+    cut, why = truncate_at_stop(ids, {eos}, eos, tok, ["\nProblem:"])
     assert why == "stop" and tok.decode(cut).endswith("\nProblem:") and cut == ids[:len(cut)]
-    cut, why = _truncate_at_stop(ids[:4] + [eos, eos, eos], {eos}, eos, tok, ["\nProblem:"])
+    cut, why = truncate_at_stop(ids[:4] + [eos, eos, eos], {eos}, eos, tok, ["\nProblem:"])
     assert why == "stop" and cut == ids[:4] + [eos]  # EOS kept, padding after it dropped
-    cut, why = _truncate_at_stop(ids[:5], {eos}, eos, tok, ["\nProblem:"])
+    cut, why = truncate_at_stop(ids[:5], {eos}, eos, tok, ["\nProblem:"])
     assert why == "length" and cut == ids[:5]

@@ -99,7 +99,7 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
     """
     import torch
 
-    from rmxbench.backends.generation import _truncate_at_stop
+    from rmxbench.backends.generation import truncate_at_stop
     from rmxbench.backends.tokenization import batch_prompt_ids
 
     if kind not in KINDS:
@@ -159,7 +159,7 @@ def lockstep_decode(base: Any, other: Any, tok: Any, prompts: Sequence[str], *, 
                     if m is not None:
                         m.step(nxt)
         for r in range(B):
-            c_ids, reason = _truncate_at_stop(gen[r].tolist(), eos, pad, tok, stops)
+            c_ids, reason = truncate_at_stop(gen[r].tolist(), eos, pad, tok, stops)
             n = len(c_ids)
             out.append(Decoded(c_ids, tok.decode(c_ids, skip_special_tokens=True), reason,
                                sub[r, :n].tolist(), tch[r, :n].tolist()))
