@@ -42,7 +42,7 @@ from fractions import Fraction
 from typing import Iterable, NamedTuple, Sequence
 
 # The equivalence machinery lives in two sibling modules (size); every name stays importable here.
-from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
+from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _NUM_END, _GLUED_UNIT, _UNIT_SYMBOLS, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
 from rmxbench.evaluation.grading_workers import DEFAULT_TIMEOUT_S, WORKER_STARTUP_TIMEOUT_S, GraderError, _MV_STATE, _mv_setup, _parsed_math, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
 
 __all__ = [
@@ -165,7 +165,11 @@ _FINAL_RE = re.compile(
     r"(?:\bfinal\s+answer|\bthe\s+answer|^[ \t>*#_]*answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
 )
-_LAST_NUMBER_RE = re.compile(rf"(?<![\w.])[-−]?(?:{_NUM_CORE})(?:/\d+)?(?![\w])")
+# a whole number (never cut at its decimal point or a thousands group: _NUM_END), not the tail of a
+# name (``x2``, ``sepehr2010``), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
+_LAST_NUMBER_RE = re.compile(
+    rf"(?<![\w.])(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
+)
 
 
 def _clean_statement_span(span: str) -> str | None:
@@ -381,7 +385,7 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
         for last in _LAST_NUMBER_RE.finditer(completion):
             pass
         if last is not None:
-            return Extraction(last.group(0), "last_number")
+            return Extraction(last.group("num"), "last_number")
     return Extraction(None, "none")
 
 

@@ -14,9 +14,27 @@ REL_TOL = Fraction(1, 10**6)
 ABS_ZERO_TOL = Fraction(1, 10**12)
 
 _NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+#: After a number: it is never cut short, neither inside its digits, at its decimal point
+#: (``12.5kg`` is not ``12``) nor at a thousands group (``1,000kg`` is not ``1``).
+_NUM_END = r"(?!\d|\.\d|,\d{3}(?!\d))"
+
+#: Unit symbols a number may be glued to (``45kg``, ``3.5cm``, ``60km/h``), matched
+#: case-insensitively: two or more letters only. A single glued letter (``6m``, ``2n``) is a
+#: product with a variable (OlympiadBench answers), never a unit; ``pi``, ``ln`` … are not units.
+_UNIT_SYMBOLS = (
+    "mm cm dm km nm um µm ft in inch inches foot feet yd mi mile miles km/h km/hr mi/h mi/hr ft/s m/s "
+    "mg kg lb lbs oz ton tons tonnes kgs gm gms ml cl dl gal gals qt cc "
+    "ms sec secs min mins hr hrs yr yrs wk wks mph kph kmh rpm bpm "
+    "hz khz mhz ghz kw mw gw kwh wh mah kj mj cal kcal ev kev mev gev pa kpa mpa hpa atm psi mol mmol db "
+    "kb mb gb tb bps kbps mbps gbps"
+).split()
+#: a glued unit symbol (longest first), optionally squared/cubed (``cm²``, ``cm^2``); ends the word
+_GLUED_UNIT = r"(?i:%s)(?:[\u00b2\u00b3]|\^\{?[23]\}?)?(?![A-Za-z0-9_])" % "|".join(
+    re.escape(u) for u in sorted(_UNIT_SYMBOLS, key=len, reverse=True)
+)
 
 _LEADING_NUMBER_RE = re.compile(
-    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE})(?:\s*\\?%)?)(?=$|[\s.,;:!?)])"
+    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE}){_NUM_END}(?:\s*\\?%)?)(?:{_GLUED_UNIT})?(?=$|[\s.,;:!?)])"
 )
 
 _NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
@@ -229,7 +247,7 @@ def _canon(s: str) -> str:
     """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed)."""
     s = _prepare(s)
     m = _LEADING_NUMBER_RE.match(s)
-    if m and _UNIT_WORDS_RE.match(s[m.end() :]):
+    if m and (m.end() == len(s) or _UNIT_WORDS_RE.match(s[m.end() :])):
         words = [w.lower().rstrip(".") for w in s[m.end() :].split()]
         if not any(w in _NOT_UNIT_WORDS for w in words):
             s = m.group(1)
