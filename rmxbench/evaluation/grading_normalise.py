@@ -171,6 +171,12 @@ _TRAILING_UNIT_RE = re.compile(
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ(?![A-Za-z])|\\degree(?![A-Za-z])")
 _FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
 _SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)")
+#: LaTeX's explicit thousands commas: ``{,}`` and ``,\\!`` (a negative space cancels the space
+#: TeX puts after a comma), also with whitespace after them (MATH-500: ``11,\\! 111,\\! 111,\\! 100``)
+_THOUSANDS_MARK_RE = re.compile(r"(?<=\d)(?:\{,\}(?:\s*\\!)?|,\s*\\!)\s*(?=\d)")
+#: A comma followed by whitespace between two digits separates list items (``32, 349`` is the
+#: list 32, 349, never the number 32349; ``32,349`` is); canonical strings keep it as ``", "``.
+_LIST_COMMA_RE = re.compile(r"(?<=\d),\s+(?=\d)")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad(?![A-Za-z])|\\qquad(?![A-Za-z])|~")
 # "x =", "k=", "\\theta =", "a_1 =", "f(x) =", "p(n) =": a single-name prefix (left side of an assignment)
 _PREFIX_RE = re.compile(r"^\s*(?:\\[A-Za-z]+|[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z,\s]*\))?\s*=\s*")
@@ -229,6 +235,7 @@ def _prepare(s: str) -> str:
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
     s = re.sub(r"\\left(?![A-Za-z])\.?", "", s)
     s = re.sub(r"\\right(?![A-Za-z])\.?", "", s)
+    s = _THOUSANDS_MARK_RE.sub(",", s)  # "10,\\!080", "10{,}080": LaTeX's thousands comma
     s = _SPACING_RE.sub(" ", s)
     s = s.replace("{,}", ",").replace("\\$", "").replace("\\%", "%")
     s = _DEGREE_RE.sub("", s)
@@ -244,7 +251,8 @@ def _prepare(s: str) -> str:
 
 
 def _canon(s: str) -> str:
-    """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed)."""
+    """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed; a list
+    comma between digits keeps one space: ``32, 349`` stays a list, :data:`_LIST_COMMA_RE`)."""
     s = _prepare(s)
     m = _LEADING_NUMBER_RE.match(s)
     if m and (m.end() == len(s) or _UNIT_WORDS_RE.match(s[m.end() :])):
@@ -252,7 +260,7 @@ def _canon(s: str) -> str:
         if not any(w in _NOT_UNIT_WORDS for w in words):
             s = m.group(1)
     s = _unwrap_text(s)
-    return re.sub(r"\s+", "", s)
+    return ", ".join(re.sub(r"\s+", "", part) for part in _LIST_COMMA_RE.split(s))
 
 
 _NUM_RE = re.compile(
