@@ -161,8 +161,9 @@ def policy_for(task: str | None) -> TaskPolicy:
 # --------------------------------------------------------------------------------------------
 
 _HASH_RE = re.compile(r"(?<!#)####(?!#)[ \t]*([^\n]*)")
+# group `explicit`: an explicit final-answer statement ("final answer is/:", a line "Answer: ...")
 _FINAL_RE = re.compile(
-    r"(?:\bfinal\s+answer|\bthe\s+answer|^[ \t>*#_]*answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
+    r"(?:(?P<explicit>\bfinal\s+answer|^[ \t>*#_]*answer)|\bthe\s+answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
 )
 # a whole number (never cut at its decimal point or a thousands group: _NUM_END), not the tail of a
@@ -271,11 +272,15 @@ def _statement_span(rest: str) -> str | None:
     return span
 
 
-def _final_answer_span(text: str) -> str | None:
-    """The last answer statement that is followed by an answer (GRADING.md, ``final_answer``)."""
-    for m in reversed(list(_FINAL_RE.finditer(text))[-_MAX_STATEMENTS:]):
+def _final_answer_span(text: str, start: int = 0, *, explicit_only: bool = False) -> str | None:
+    """The last answer statement at or after ``start`` that is followed by an answer (GRADING.md,
+    ``final_answer``). ``explicit_only``: only explicit final-answer statements ("final answer
+    is ...", "Final Answer: ...", a line "Answer: ...") whose answer is math, not words."""
+    for m in reversed(list(_FINAL_RE.finditer(text, start))[-_MAX_STATEMENTS:]):
+        if explicit_only and m.group("explicit") is None:
+            continue
         span = _statement_span(text[m.end() : m.end() + _STATEMENT_WINDOW])
-        if span:
+        if span and not (explicit_only and _plain_words(span)):
             return span
     return None
 
@@ -366,6 +371,12 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
             boxes = tag_boxes
             completion = tag
     if boxes:
+        if policy.final_answer:
+            # an explicit final-answer statement after the last box outranks the boxes before it
+            # (boxed intermediate results, then "Final Answer: The final answer is $10,455$.")
+            span = _final_answer_span(completion, boxes[-1][3], explicit_only=True)
+            if span:
+                return Extraction(span, "final_answer")
         if policy.join_final_boxes:
             parts = _final_box_run(completion, boxes)
             if len(parts) > 1:
