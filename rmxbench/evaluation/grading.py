@@ -42,7 +42,7 @@ from fractions import Fraction
 from typing import Iterable, NamedTuple, Sequence
 
 # The equivalence machinery lives in two sibling modules (size); every name stays importable here.
-from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _NUM_END, _GLUED_UNIT, _UNIT_SYMBOLS, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
+from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _NUM_END, _GLUED_UNIT, _UNIT_SYMBOLS, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _MACRO_ARGS, _brace_macro_args, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
 from rmxbench.evaluation.grading_workers import DEFAULT_TIMEOUT_S, WORKER_STARTUP_TIMEOUT_S, GraderError, _MV_STATE, _mv_setup, _parsed_math, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
 
 __all__ = [

@@ -169,8 +169,57 @@ _TRAILING_UNIT_RE = re.compile(
     re.DOTALL,
 )
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ(?![A-Za-z])|\\degree(?![A-Za-z])")
-_FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
-_SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)")
+#: TeX commands whose arguments may be written without braces, and their argument count
+_MACRO_ARGS = {"frac": 2, "dfrac": 2, "tfrac": 2, "cfrac": 2, "binom": 2, "dbinom": 2, "tbinom": 2, "sqrt": 1}
+_MACRO_RE = re.compile(r"\\(%s)(?![A-Za-z])" % "|".join(_MACRO_ARGS))
+#: a one-token TeX argument: one digit or letter, or a symbol's control word (``\pi``, ``\theta``;
+#: never a command that takes arguments itself, such as ``\frac`` or ``\text``)
+_SYMBOL_WORDS = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi varpi "
+    "rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma "
+    "Upsilon Phi Psi Omega infty ell"
+).split()
+_TOKEN_ARG_RE = re.compile(r"\s*(\\(?:%s)(?![A-Za-z])|[A-Za-z0-9])" % "|".join(_SYMBOL_WORDS))
+_OPTIONAL_ARG_RE = re.compile(r"\s*\[[^\[\]{}]*\]")
+
+
+def _brace_macro_args(s: str) -> str:
+    """Brace TeX's one-token arguments, as TeX reads them: ``\\frac12`` -> ``\\frac{1}{2}``,
+    ``\\frac\\pi2`` -> ``\\frac{\\pi}{2}``, ``\\sqrt2`` -> ``\\sqrt{2}``, ``\\sqrt[4]x`` ->
+    ``\\sqrt[4]{x}``, ``\\sqrt[3]8`` -> ``\\sqrt[3]{8}`` (math-verify parses none of the
+    shorthand forms with an index or a control word). Braced arguments are kept; an argument that
+    is neither a group nor one token (``\\sqrt(x+1)``) stops the rewrite of that command. O(len(s))."""
+    if "\\" not in s:
+        return s
+    braces = _brace_matches(s)
+    edits: list[tuple[int, int, str]] = []  # (start, end, braced token); never overlapping
+    for m in _MACRO_RE.finditer(s):
+        j = m.end()
+        if m.group(1) == "sqrt":
+            opt = _OPTIONAL_ARG_RE.match(s, j)
+            j = opt.end() if opt else j
+        for _ in range(_MACRO_ARGS[m.group(1)]):
+            k = j
+            while k < len(s) and s[k].isspace():
+                k += 1
+            if k < len(s) and s[k] == "{" and k in braces:
+                j = braces[k] + 1  # a group: kept (commands inside it are found by finditer)
+                continue
+            tok = _TOKEN_ARG_RE.match(s, j)
+            if tok is None:
+                break
+            edits.append((j, tok.end(), "{%s}" % tok.group(1)))
+            j = tok.end()
+    if not edits:
+        return s
+    out, done = [], 0
+    for start, end, text in sorted(edits):
+        out += [s[done:start], text]
+        done = end
+    out.append(s[done:])
+    return "".join(out)
+
+
 #: LaTeX's explicit thousands commas: ``{,}`` and ``,\\!`` (a negative space cancels the space
 #: TeX puts after a comma), also with whitespace after them (MATH-500: ``11,\\! 111,\\! 111,\\! 100``)
 _THOUSANDS_MARK_RE = re.compile(r"(?<=\d)(?:\{,\}(?:\s*\\!)?|,\s*\\!)\s*(?=\d)")
@@ -239,8 +288,7 @@ def _prepare(s: str) -> str:
     s = _SPACING_RE.sub(" ", s)
     s = s.replace("{,}", ",").replace("\\$", "").replace("\\%", "%")
     s = _DEGREE_RE.sub("", s)
-    s = _FRAC_SHORT_RE.sub(lambda m: "\\frac{%s}{%s}" % (m.group(1).strip("{}"), m.group(2).strip("{}")), s)
-    s = _SQRT_SHORT_RE.sub(r"\\sqrt{\1}", s)
+    s = _brace_macro_args(s)
     # scientific notation marks an inexact value: keep a decimal point so math-verify sees a Float
     s = _SCI_RE.sub(lambda m: "%s\\times10^{%s}" % (m.group(1) if "." in m.group(1) else m.group(1) + ".0", m.group(2)), s)
     s = re.sub(r"\\(?:leq|leqslant)(?![A-Za-z])", r"\\le", s)
