@@ -167,9 +167,11 @@ _FINAL_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # a whole number (never cut at its decimal point or a thousands group: _NUM_END), not the tail of a
-# name (``x2``, ``sepehr2010``), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
+# name (``x2``, ``sepehr2010``) nor a thousands group of a longer number (which also keeps the scan
+# linear), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
 _LAST_NUMBER_RE = re.compile(
-    rf"(?<![\w.])(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
+    rf"(?<![\w.])(?!(?<=\d,)\d{{3}}(?!\d))"
+    rf"(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
 )
 
 

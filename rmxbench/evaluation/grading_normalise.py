@@ -181,6 +181,7 @@ _SYMBOL_WORDS = (
 ).split()
 _TOKEN_ARG_RE = re.compile(r"\s*(\\(?:%s)(?![A-Za-z])|[A-Za-z0-9])" % "|".join(_SYMBOL_WORDS))
 _OPTIONAL_ARG_RE = re.compile(r"\s*\[[^\[\]{}]*\]")
+_SPACES_RE = re.compile(r"\s*")
 
 
 def _brace_macro_args(s: str) -> str:
@@ -199,9 +200,7 @@ def _brace_macro_args(s: str) -> str:
             opt = _OPTIONAL_ARG_RE.match(s, j)
             j = opt.end() if opt else j
         for _ in range(_MACRO_ARGS[m.group(1)]):
-            k = j
-            while k < len(s) and s[k].isspace():
-                k += 1
+            k = _SPACES_RE.match(s, j).end()
             if k < len(s) and s[k] == "{" and k in braces:
                 j = braces[k] + 1  # a group: kept (commands inside it are found by finditer)
                 continue
