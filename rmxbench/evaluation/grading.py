@@ -6,10 +6,12 @@ row's own numeric tolerance if it has one (OlympiadBench ``error``):
 1. **Extraction** (:func:`extract_answer`): a box that never closes means the final answer was
    cut off (no answer at all); else the last ``<answer>`` tag (``orz_think``/``prime_chat``), the
    last *complete* ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; ``\\boxed 5``; OlympiadBench
-   joins a final run of boxes), then the task's fallbacks in order: GSM8K ``#### N`` (the *first*
-   one that is not a Markdown heading), a "final answer is ..." / "The answer is ..." statement
-   (the last one followed by an answer, not prose), and the last number. Which fallbacks are on
-   is a per-task table (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
+   joins a final run of boxes; an explicit final-answer statement after the last box outranks
+   it), then the task's fallbacks in order: GSM8K ``#### N`` (the *first* one that is not a
+   Markdown heading), a "final answer is ..." / "The answer is ..." statement (the last one
+   followed by an answer, not prose), and the last number (never cut at its decimal point,
+   possibly glued to a unit: ``12.5kg``). Which fallbacks are on is a per-task table
+   (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
 2. **Equivalence** (:func:`is_equivalent`): cheap in-process checks first (canonical string
    equality; plain numbers compared exactly or with a relative tolerance), then math-verify
    (``math_verify.parse`` / ``math_verify.verify``) with both sides normalised (unicode math,
@@ -69,7 +71,7 @@ __all__ = [
 ]
 
 #: Bump whenever extraction or equivalence policy changes (results record it for provenance).
-GRADER_VERSION = "1.1.0"
+GRADER_VERSION = "1.2.0"
 
 #: Longest pred+gold (characters) decided in-process; longer pairs always go to a bounded worker.
 _QUICK_MAX_CHARS = 10_000
@@ -345,7 +347,8 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
     Rules, first that fires wins (see GRADING.md; per-task switches in :data:`POLICIES`):
     a box that never closes means the final answer was cut off (``none``, nothing else is
     read); the last ``<answer>`` tag (its last box if it holds one, else its content,
-    ``answer_tag``); ``boxed``/``fbox`` (last complete top-level box; ``boxed_joined`` when the
+    ``answer_tag``); an explicit final-answer statement after the last box (``final_answer``);
+    ``boxed``/``fbox`` (last complete top-level box; ``boxed_joined`` when the
     task joins a final run of several boxes), ``gsm8k_hash`` (first ``#### N`` that is not a
     heading), ``final_answer`` (last "final answer is ..."/"The answer is ..."/"Answer: ..."
     followed by an answer, not prose), ``last_number``; otherwise ``Extraction(None, "none")``.
