@@ -172,7 +172,7 @@ _FINAL_RE = re.compile(
 # name (``x2``, ``sepehr2010``) nor a thousands group of a longer number (which also keeps the scan
 # linear), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
 _LAST_NUMBER_RE = re.compile(
-    rf"(?<![\w.])(?!(?<=\d,)\d{{3}}(?!\d))"
+    r"(?<![\w.])(?!(?:(?<=,\d{3},)|(?<=(?<![\d.])\d,)|(?<=(?<![\d.])\d\d,)|(?<=(?<![\d.])\d{3},))\d{3}(?!\d))"
     rf"(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
 )
 
