@@ -6,10 +6,12 @@ row's own numeric tolerance if it has one (OlympiadBench ``error``):
 1. **Extraction** (:func:`extract_answer`): a box that never closes means the final answer was
    cut off (no answer at all); else the last ``<answer>`` tag (``orz_think``/``prime_chat``), the
    last *complete* ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; ``\\boxed 5``; OlympiadBench
-   joins a final run of boxes), then the task's fallbacks in order: GSM8K ``#### N`` (the *first*
-   one that is not a Markdown heading), a "final answer is ..." / "The answer is ..." statement
-   (the last one followed by an answer, not prose), and the last number. Which fallbacks are on
-   is a per-task table (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
+   joins a final run of boxes; an explicit final-answer statement after the last box outranks
+   it), then the task's fallbacks in order: GSM8K ``#### N`` (the *first* one that is not a
+   Markdown heading), a "final answer is ..." / "The answer is ..." statement (the last one
+   followed by an answer, not prose), and the last number (never cut at its decimal point,
+   possibly glued to a unit: ``12.5kg``). Which fallbacks are on is a per-task table
+   (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
 2. **Equivalence** (:func:`is_equivalent`): cheap in-process checks first (canonical string
    equality; plain numbers compared exactly or with a relative tolerance), then math-verify
    (``math_verify.parse`` / ``math_verify.verify``) with both sides normalised (unicode math,
@@ -42,7 +44,7 @@ from fractions import Fraction
 from typing import Iterable, NamedTuple, Sequence
 
 # The equivalence machinery lives in two sibling modules (size); every name stays importable here.
-from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _FRAC_SHORT_RE, _SQRT_SHORT_RE, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
+from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _NUM_END, _GLUED_UNIT, _UNIT_SYMBOLS, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _MACRO_ARGS, _brace_macro_args, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
 from rmxbench.evaluation.grading_workers import DEFAULT_TIMEOUT_S, WORKER_STARTUP_TIMEOUT_S, GraderError, _MV_STATE, _mv_setup, _parsed_math, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
 
 __all__ = [
@@ -69,7 +71,7 @@ __all__ = [
 ]
 
 #: Bump whenever extraction or equivalence policy changes (results record it for provenance).
-GRADER_VERSION = "1.1.0"
+GRADER_VERSION = "1.2.0"
 
 #: Longest pred+gold (characters) decided in-process; longer pairs always go to a bounded worker.
 _QUICK_MAX_CHARS = 10_000
@@ -161,11 +163,18 @@ def policy_for(task: str | None) -> TaskPolicy:
 # --------------------------------------------------------------------------------------------
 
 _HASH_RE = re.compile(r"(?<!#)####(?!#)[ \t]*([^\n]*)")
+# group `explicit`: an explicit final-answer statement ("final answer is/:", a line "Answer: ...")
 _FINAL_RE = re.compile(
-    r"(?:\bfinal\s+answer|\bthe\s+answer|^[ \t>*#_]*answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
+    r"(?:(?P<explicit>\bfinal\s+answer|^[ \t>*#_]*answer)|\bthe\s+answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
 )
-_LAST_NUMBER_RE = re.compile(rf"(?<![\w.])[-−]?(?:{_NUM_CORE})(?:/\d+)?(?![\w])")
+# a whole number (never cut at its decimal point or a thousands group: _NUM_END), not the tail of a
+# name (``x2``, ``sepehr2010``) nor a thousands group of a longer number (which also keeps the scan
+# linear), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
+_LAST_NUMBER_RE = re.compile(
+    r"(?<![\w.])(?!(?:(?<=,\d{3},)|(?<=(?<![\d.])\d,)|(?<=(?<![\d.])\d\d,)|(?<=(?<![\d.])\d{3},))\d{3}(?!\d))"
+    rf"(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
+)
 
 
 def _clean_statement_span(span: str) -> str | None:
@@ -267,11 +276,15 @@ def _statement_span(rest: str) -> str | None:
     return span
 
 
-def _final_answer_span(text: str) -> str | None:
-    """The last answer statement that is followed by an answer (GRADING.md, ``final_answer``)."""
-    for m in reversed(list(_FINAL_RE.finditer(text))[-_MAX_STATEMENTS:]):
+def _final_answer_span(text: str, start: int = 0, *, explicit_only: bool = False) -> str | None:
+    """The last answer statement at or after ``start`` that is followed by an answer (GRADING.md,
+    ``final_answer``). ``explicit_only``: only explicit final-answer statements ("final answer
+    is ...", "Final Answer: ...", a line "Answer: ...") whose answer is math, not words."""
+    for m in reversed(list(_FINAL_RE.finditer(text, start))[-_MAX_STATEMENTS:]):
+        if explicit_only and m.group("explicit") is None:
+            continue
         span = _statement_span(text[m.end() : m.end() + _STATEMENT_WINDOW])
-        if span:
+        if span and not (explicit_only and _plain_words(span)):
             return span
     return None
 
@@ -334,7 +347,8 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
     Rules, first that fires wins (see GRADING.md; per-task switches in :data:`POLICIES`):
     a box that never closes means the final answer was cut off (``none``, nothing else is
     read); the last ``<answer>`` tag (its last box if it holds one, else its content,
-    ``answer_tag``); ``boxed``/``fbox`` (last complete top-level box; ``boxed_joined`` when the
+    ``answer_tag``); an explicit final-answer statement after the last box (``final_answer``);
+    ``boxed``/``fbox`` (last complete top-level box; ``boxed_joined`` when the
     task joins a final run of several boxes), ``gsm8k_hash`` (first ``#### N`` that is not a
     heading), ``final_answer`` (last "final answer is ..."/"The answer is ..."/"Answer: ..."
     followed by an answer, not prose), ``last_number``; otherwise ``Extraction(None, "none")``.
@@ -362,6 +376,12 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
             boxes = tag_boxes
             completion = tag
     if boxes:
+        if policy.final_answer:
+            # an explicit final-answer statement after the last box outranks the boxes before it
+            # (boxed intermediate results, then "Final Answer: The final answer is $10,455$.")
+            span = _final_answer_span(completion, boxes[-1][3], explicit_only=True)
+            if span:
+                return Extraction(span, "final_answer")
         if policy.join_final_boxes:
             parts = _final_box_run(completion, boxes)
             if len(parts) > 1:
@@ -381,7 +401,7 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
         for last in _LAST_NUMBER_RE.finditer(completion):
             pass
         if last is not None:
-            return Extraction(last.group(0), "last_number")
+            return Extraction(last.group("num"), "last_number")
     return Extraction(None, "none")
 
 

@@ -14,9 +14,27 @@ REL_TOL = Fraction(1, 10**6)
 ABS_ZERO_TOL = Fraction(1, 10**12)
 
 _NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+#: After a number: it is never cut short, neither inside its digits, at its decimal point
+#: (``12.5kg`` is not ``12``) nor at a thousands group (``1,000kg`` is not ``1``).
+_NUM_END = r"(?!\d|\.\d|,\d{3}(?!\d))"
+
+#: Unit symbols a number may be glued to (``45kg``, ``3.5cm``, ``60km/h``), matched
+#: case-insensitively: two or more letters only. A single glued letter (``6m``, ``2n``) is a
+#: product with a variable (OlympiadBench answers), never a unit; ``pi``, ``ln`` … are not units.
+_UNIT_SYMBOLS = (
+    "mm cm dm km nm um µm ft in inch inches foot feet yd mi mile miles km/h km/hr mi/h mi/hr ft/s m/s "
+    "mg kg lb lbs oz ton tons tonnes kgs gm gms ml cl dl gal gals qt cc "
+    "ms sec secs min mins hr hrs yr yrs wk wks mph kph kmh rpm bpm "
+    "hz khz mhz ghz kw mw gw kwh wh mah kj mj cal kcal ev kev mev gev pa kpa mpa hpa atm psi mol mmol db "
+    "kb mb gb tb bps kbps mbps gbps"
+).split()
+#: a glued unit symbol (longest first), optionally squared/cubed (``cm²``, ``cm^2``); ends the word
+_GLUED_UNIT = r"(?i:%s)(?:[\u00b2\u00b3]|\^\{?[23]\}?)?(?![A-Za-z0-9_])" % "|".join(
+    re.escape(u) for u in sorted(_UNIT_SYMBOLS, key=len, reverse=True)
+)
 
 _LEADING_NUMBER_RE = re.compile(
-    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE})(?:\s*\\?%)?)(?=$|[\s.,;:!?)])"
+    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE}){_NUM_END}(?:\s*\\?%)?)(?:{_GLUED_UNIT})?(?=$|[\s.,;:!?)])"
 )
 
 _NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
@@ -151,8 +169,62 @@ _TRAILING_UNIT_RE = re.compile(
     re.DOTALL,
 )
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ(?![A-Za-z])|\\degree(?![A-Za-z])")
-_FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
-_SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)")
+#: TeX commands whose arguments may be written without braces, and their argument count
+_MACRO_ARGS = {"frac": 2, "dfrac": 2, "tfrac": 2, "cfrac": 2, "binom": 2, "dbinom": 2, "tbinom": 2, "sqrt": 1}
+_MACRO_RE = re.compile(r"\\(%s)(?![A-Za-z])" % "|".join(_MACRO_ARGS))
+#: a one-token TeX argument: one digit or letter, or a symbol's control word (``\pi``, ``\theta``;
+#: never a command that takes arguments itself, such as ``\frac`` or ``\text``)
+_SYMBOL_WORDS = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi varpi "
+    "rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma "
+    "Upsilon Phi Psi Omega infty ell"
+).split()
+_TOKEN_ARG_RE = re.compile(r"\s*(\\(?:%s)(?![A-Za-z])|[A-Za-z0-9])" % "|".join(_SYMBOL_WORDS))
+_OPTIONAL_ARG_RE = re.compile(r"\s*\[[^\[\]{}]*\]")
+_SPACES_RE = re.compile(r"\s*")
+
+
+def _brace_macro_args(s: str) -> str:
+    """Brace TeX's one-token arguments, as TeX reads them: ``\\frac12`` -> ``\\frac{1}{2}``,
+    ``\\frac\\pi2`` -> ``\\frac{\\pi}{2}``, ``\\sqrt2`` -> ``\\sqrt{2}``, ``\\sqrt[4]x`` ->
+    ``\\sqrt[4]{x}``, ``\\sqrt[3]8`` -> ``\\sqrt[3]{8}`` (math-verify parses none of the
+    shorthand forms with an index or a control word). Braced arguments are kept; an argument that
+    is neither a group nor one token (``\\sqrt(x+1)``) stops the rewrite of that command. O(len(s))."""
+    if "\\" not in s:
+        return s
+    braces = _brace_matches(s)
+    edits: list[tuple[int, int, str]] = []  # (start, end, braced token); never overlapping
+    for m in _MACRO_RE.finditer(s):
+        j = m.end()
+        if m.group(1) == "sqrt":
+            opt = _OPTIONAL_ARG_RE.match(s, j)
+            j = opt.end() if opt else j
+        for _ in range(_MACRO_ARGS[m.group(1)]):
+            k = _SPACES_RE.match(s, j).end()
+            if k < len(s) and s[k] == "{" and k in braces:
+                j = braces[k] + 1  # a group: kept (commands inside it are found by finditer)
+                continue
+            tok = _TOKEN_ARG_RE.match(s, j)
+            if tok is None:
+                break
+            edits.append((j, tok.end(), "{%s}" % tok.group(1)))
+            j = tok.end()
+    if not edits:
+        return s
+    out, done = [], 0
+    for start, end, text in sorted(edits):
+        out += [s[done:start], text]
+        done = end
+    out.append(s[done:])
+    return "".join(out)
+
+
+#: LaTeX's explicit thousands commas: ``{,}`` and ``,\\!`` (a negative space cancels the space
+#: TeX puts after a comma), also with whitespace after them (MATH-500: ``11,\\! 111,\\! 111,\\! 100``)
+_THOUSANDS_MARK_RE = re.compile(r"(?<=\d)(?:\{,\}(?:\s*\\!)?|,\s*\\!)\s*(?=\d)")
+#: A comma followed by whitespace between two digits separates list items (``32, 349`` is the
+#: list 32, 349, never the number 32349; ``32,349`` is); canonical strings keep it as ``", "``.
+_LIST_COMMA_RE = re.compile(r"(?<=\d),\s+(?=\d)")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad(?![A-Za-z])|\\qquad(?![A-Za-z])|~")
 # "x =", "k=", "\\theta =", "a_1 =", "f(x) =", "p(n) =": a single-name prefix (left side of an assignment)
 _PREFIX_RE = re.compile(r"^\s*(?:\\[A-Za-z]+|[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z,\s]*\))?\s*=\s*")
@@ -211,11 +283,11 @@ def _prepare(s: str) -> str:
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
     s = re.sub(r"\\left(?![A-Za-z])\.?", "", s)
     s = re.sub(r"\\right(?![A-Za-z])\.?", "", s)
+    s = _THOUSANDS_MARK_RE.sub(",", s)  # "10,\\!080", "10{,}080": LaTeX's thousands comma
     s = _SPACING_RE.sub(" ", s)
     s = s.replace("{,}", ",").replace("\\$", "").replace("\\%", "%")
     s = _DEGREE_RE.sub("", s)
-    s = _FRAC_SHORT_RE.sub(lambda m: "\\frac{%s}{%s}" % (m.group(1).strip("{}"), m.group(2).strip("{}")), s)
-    s = _SQRT_SHORT_RE.sub(r"\\sqrt{\1}", s)
+    s = _brace_macro_args(s)
     # scientific notation marks an inexact value: keep a decimal point so math-verify sees a Float
     s = _SCI_RE.sub(lambda m: "%s\\times10^{%s}" % (m.group(1) if "." in m.group(1) else m.group(1) + ".0", m.group(2)), s)
     s = re.sub(r"\\(?:leq|leqslant)(?![A-Za-z])", r"\\le", s)
@@ -226,15 +298,16 @@ def _prepare(s: str) -> str:
 
 
 def _canon(s: str) -> str:
-    """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed)."""
+    """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed; a list
+    comma between digits keeps one space: ``32, 349`` stays a list, :data:`_LIST_COMMA_RE`)."""
     s = _prepare(s)
     m = _LEADING_NUMBER_RE.match(s)
-    if m and _UNIT_WORDS_RE.match(s[m.end() :]):
+    if m and (m.end() == len(s) or _UNIT_WORDS_RE.match(s[m.end() :])):
         words = [w.lower().rstrip(".") for w in s[m.end() :].split()]
         if not any(w in _NOT_UNIT_WORDS for w in words):
             s = m.group(1)
     s = _unwrap_text(s)
-    return re.sub(r"\s+", "", s)
+    return ", ".join(re.sub(r"\s+", "", part) for part in _LIST_COMMA_RE.split(s))
 
 
 _NUM_RE = re.compile(
