@@ -85,6 +85,12 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     # issue 10: RL rows are evaluated with the base prompt unless `eval_prompt: trained`
     "rl_prompt_style_renamed.yaml": (24, "models[0].rl_baselines[0].prompt_style",
                                      ["now `trained_prompt_style`", "eval_prompt: trained"]),
+    # issue 18 item 10: a YAML boolean is never a number (scalar, list item, mapping value)
+    "bool_max_steps.yaml": (13, "rl_recipes.g.max_steps", ["whole number, not a boolean", "given: true",
+                                                           "yes/no/on/off", ">= 1"]),
+    "bool_seed.yaml": (7, "protocol.seed", ["whole number, not a boolean", "given: false", ">= 0"]),
+    "bool_tau.yaml": (13, "recipes.tiny.taus[1]", ["a number, not a boolean", "given: true"]),
+    "bool_price.yaml": (10, "pricing.usd_per_hour.H100-80G", ["a number, not a boolean", "given: true"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
@@ -141,6 +147,45 @@ def test_no_float_in_the_schema_accepts_inf_or_nan():
                     model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
             checked += 1
     assert checked >= 20
+
+
+def _number_fields():
+    """(model, field name, annotation) of every schema field that holds numbers: int/float scalars,
+    list items and mapping values (``bool`` fields are not numbers)."""
+    import typing
+
+    out = []
+    for model in _schema_models():
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            flat = [ann, *typing.get_args(ann), *[x for a in typing.get_args(ann) for x in typing.get_args(a)]]
+            if (int in flat or float in flat) and bool not in flat:
+                out.append((model, name, ann))
+    return out
+
+
+def test_no_number_in_the_schema_accepts_a_boolean():
+    """Issue 18 item 10: every int/float field of every schema model (scalars, list items, dict
+    values) rejects YAML booleans (``max_steps: yes`` used to validate as 1, ``seed: off`` as 0),
+    through the one validator of StrictModel; bool fields still take booleans."""
+    import typing
+
+    from pydantic import ValidationError
+
+    from rmxbench.rl.grpo_config import GRPORecipe
+    from rmxbench.spec.recipe import PoolConfig
+
+    checked = 0
+    for model, name, ann in _number_fields():
+        for bad in (True, False):
+            value = {dict: {"k": bad}, list: [bad]}.get(typing.get_origin(ann), bad)
+            with pytest.raises(ValidationError, match="not a boolean") as ei:
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
+            assert ei.value.errors()[0]["type"] == "bool_for_number"
+        checked += 1
+    assert checked >= 90
+    assert GRPORecipe(max_steps=12).max_steps == 12 and GRPORecipe(learning_rate=1).learning_rate == 1.0
+    assert PoolConfig(balance_levels=False).balance_levels is False  # a real bool field is untouched
 
 
 def test_fixture_table_covers_every_file():
