@@ -54,8 +54,46 @@ def test_recipe_maps_to_trl_grpoconfig():
     assert (args.num_generations, args.per_device_train_batch_size, args.beta, args.loss_type) == (4, 32, 0.0, "dapo")
     assert args.generation_batch_size == 32 and r.prompts_per_step == 8
     assert str(args.lr_scheduler_type.value) == "constant_with_warmup" and args.get_warmup_steps(12) == 2
-    with pytest.raises(ValueError, match="multiple of num_generations"):
+    with pytest.raises(ValueError, match="must divide the generation batch 8 .*use 2, 4 or 8 for `num_generations`"):
         GRPORecipe(num_generations=3, per_device_train_batch_size=8, gradient_accumulation_steps=1)
+
+
+def test_recipe_rules_mirror_trl_grpoconfig():
+    """Issue 18 item 3: a recipe validates iff TRL 1.16's GRPOConfig accepts it, except the
+    round/step misalignment TRL runs silently (TRL PR #3493), which rmxbench rejects: over a grid of
+    batch sizes, accumulation, steps_per_generation, num_iterations and G."""
+    import itertools
+
+    from pydantic import ValidationError
+    from trl import GRPOConfig
+
+    seen = {"both_ok": 0, "trl_rejects": 0, "misaligned": 0}
+    for pdb, gas, spg, mu, g in itertools.product((1, 2, 3, 4, 6), (1, 2, 3, 4), (None, 1, 2, 3, 4, 6),
+                                                  (1, 2), (2, 3, 4)):
+        kw = dict(num_generations=g, per_device_train_batch_size=pdb, gradient_accumulation_steps=gas,
+                  steps_per_generation=spg, num_iterations=mu)
+        try:
+            GRPOConfig(output_dir="unused", bf16=False, use_cpu=True, report_to=[], **kw)
+            trl_ok = True
+        except ValueError:
+            trl_ok = False
+        try:
+            GRPORecipe(**kw)
+            ours = True
+        except ValidationError:
+            ours = False
+        s = spg or gas
+        aligned = s % gas == 0 if mu > 1 else (gas % s == 0 or s % gas == 0)
+        assert ours == (trl_ok and aligned), kw
+        seen["both_ok" if ours else "trl_rejects" if not trl_ok else "misaligned"] += 1
+    assert min(seen.values()) >= 20, seen
+    # the issue's example: TRL accepts it, rmxbench does not
+    GRPOConfig(output_dir="unused", bf16=False, use_cpu=True, report_to=[], per_device_train_batch_size=8,
+               num_generations=4, steps_per_generation=2, gradient_accumulation_steps=3)
+    with pytest.raises(ValidationError, match="off-policy.*divisor of 3 \\(1 or 3\\) or a multiple \\(6, 9, …\\)"):
+        GRPORecipe(per_device_train_batch_size=8, num_generations=4, steps_per_generation=2, gradient_accumulation_steps=3)
+    with pytest.raises(ValidationError, match="lm_head"):
+        GRPORecipe(lora={"rank": 4, "target_modules": ["q_proj", "lm_head"]})
 
 
 def test_tiny_spec_grpo_row_beats_the_base_on_held_out_tinymath(tmp_path):

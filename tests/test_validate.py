@@ -91,6 +91,15 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     "bool_seed.yaml": (7, "protocol.seed", ["whole number, not a boolean", "given: false", ">= 0"]),
     "bool_tau.yaml": (13, "recipes.tiny.taus[1]", ["a number, not a boolean", "given: true"]),
     "bool_price.yaml": (10, "pricing.usd_per_hour.H100-80G", ["a number, not a boolean", "given: true"]),
+    # issue 18 item 3: TRL 1.16's own rules (GRPOConfig/GRPOTrainer) and the round/step alignment
+    "grpo_num_generations.yaml": (15, "rl_recipes.g.num_generations",
+                                  ["must divide the generation batch 32", "use 2, 4, 8, 16 or 32"]),
+    "grpo_steps_per_generation.yaml": (15, "rl_recipes.g.steps_per_generation",
+                                       ["steps_per_generation=2", "gradient_accumulation_steps=3", "off-policy",
+                                        "divisor of 3 (1 or 3)", "multiple (6, 9, …)"]),
+    "grpo_iterations_in_one_step.yaml": (16, "rl_recipes.g.steps_per_generation",
+                                         ["num_iterations=2", "multiple of 4 (4, 8, 12, …)"]),
+    "grpo_lora_lm_head.yaml": (15, "rl_recipes.g.lora.target_modules", ["lm_head", "never train"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
