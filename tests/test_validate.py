@@ -413,3 +413,22 @@ def test_reported_row_missing_from_reference_is_a_warning(tmp_path):
     (w,) = result.warnings
     assert (w.line, w.field) == (27, "models[0].rl_baselines[0].reported.model")
     assert "no such model in the reference file ref.yaml" in w.message and w.hint == "did you mean 'Tiny + RL'?"
+
+
+def test_grpo_recipe_clipping_warnings(tmp_path):
+    """Issue 18 item 2: validate warns (exit 0) when a GRPO recipe makes clipping likely (a completion
+    cap below the evaluation's max_new_tokens) or certain for long completions (backend vllm: TRL's
+    engine holds max_model_len tokens); a cap within both budgets gets no warning."""
+    base = (BAD / "bool_max_steps.yaml").read_text().replace("max_steps: yes", "max_steps: 3")
+    p = tmp_path / "clip.yaml"
+    p.write_text(base.replace("    max_steps: 3", "    max_steps: 3\n    max_completion_length: 16"))
+    r = check_spec_file(p)
+    (w,) = r.warnings
+    assert r.ok and (w.line, w.field, w.given) == (14, "rl_recipes.g.max_completion_length", "16")
+    assert "clipping likely" in w.message and "protocol.max_new_tokens=3072" in w.message
+    p.write_text(base.replace("  backend: hf", "  backend: vllm\n  max_new_tokens: 1024\n  max_model_len: 2048"))
+    (w,) = check_spec_file(p).warnings
+    assert w.line == 14 and "clipping certain" in w.message and "max_model_len=2048" in w.message
+    assert main(["validate", str(p)]) == 0
+    p.write_text(base.replace("    max_steps: 3", "    max_steps: 3\n    max_completion_length: 4000"))
+    assert check_spec_file(p).warnings == []
