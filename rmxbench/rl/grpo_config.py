@@ -43,6 +43,11 @@ Mapping (recipe field → ``GRPOConfig`` argument):
 Always set by the trainer, not the recipe: ``bf16=False`` and ``gradient_checkpointing=False``
 on CPU (TRL 1.16 defaults both to True), ``use_vllm`` from the spec's ``protocol.backend``.
 
+Validation (:meth:`GRPORecipe._trl_rules`): TRL 1.16's own rules are spec errors that name the
+valid values (``num_generations`` divides the generation batch, ``GRPOConfig.__post_init__``; no
+LoRA on ``lm_head``, ``GRPOTrainer.__init__``), and so is the alignment TRL leaves unchecked: a
+generation round must start on an optimiser-step boundary (TRL PR #3493).
+
 This module must not import torch: specs are validated without touching any model.
 """
 
