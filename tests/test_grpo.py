@@ -308,13 +308,13 @@ def test_grpo_health_verdicts():
     assert healthy == {"verdict": "ok", "reasons": [], "steps": 3} and health_note(healthy) is None
     h = grpo_health(steps(reward=0.0, clipped_ratio=1.0, frac_reward_zero_std=1.0), max_completion_length=4)
     assert h["verdict"] == "warn" and len(h["reasons"]) == 2
-    assert "every completion hit the 4-token cap at all 3 steps" in h["reasons"][0]
+    assert "every completion hit the 4-token cap without ending at all 3 steps" in h["reasons"][0]
     assert "reward 0 at all 3 steps" in h["reasons"][1]
     assert health_note(h).startswith("GRPO health: every completion")
     (r,) = grpo_health(steps(reward=1.0, frac_reward_zero_std=1.0))["reasons"]
     assert "same reward at all 3 steps" in r  # all correct: zero variance, no signal either
     (r,) = grpo_health(steps(clipped_ratio=0.6))["reasons"]
-    assert r.startswith("60% of completions hit the cap")
+    assert r.startswith("60% of completions hit the cap without ending")
     assert grpo_health(steps(clipped_ratio=0.4))["verdict"] == "ok"
     mixed = steps() + steps(1, reward=0.0, frac_reward_zero_std=1.0, clipped_ratio=1.0)
     assert grpo_health(mixed)["verdict"] == "ok"  # one bad step is not a degenerate run
@@ -349,7 +349,8 @@ def test_degenerate_grpo_run_is_marked_on_the_board_and_warned_by_validate(tmp_p
     assert all(h["grad_norm"] == 0.0 and h["completion_length"] == 4.0 for h in log["history"])
     assert log["health"]["verdict"] == "warn"
     note = summary.notes["tiny-grpo"]
-    assert note.startswith("GRPO health: every completion hit the 4-token cap at all 2 steps (clipped_ratio 1.0)")
+    assert note.startswith("GRPO health: every completion hit the 4-token cap without ending at all 2 steps "
+                           "(clipped_ratio 1.0)")
     assert "reward 0 at all 2 steps" in note
 
 
@@ -362,6 +363,37 @@ def _tiny(path=None):
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     return AutoModelForCausalLM.from_pretrained(path), tok
+
+
+def test_checkpoint_completeness_rule(tmp_path):
+    """Issue 18 item 4: each file TRL needs to resume exactly (weights or PEFT adapter, optimizer,
+    scheduler, RNG state, trainer state) is required and must be non-empty; the newest complete
+    checkpoint wins, newer incomplete ones are reported and (with prune) removed."""
+    from rmxbench.rl.grpo_trainer import checkpoint_missing, last_checkpoint, scan_checkpoints
+
+    full = ["model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"]
+
+    def ckpt(step, files, empty=()):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        for f in files:
+            (d / f).write_bytes(b"" if f in empty else b"x")
+        return d
+
+    assert checkpoint_missing(ckpt(1, full)) == []
+    assert checkpoint_missing(ckpt(2, ["adapter_model.safetensors", *full[1:]])) == []  # LoRA
+    assert checkpoint_missing(ckpt(3, [*full[:3], "rng_state_0.pth", full[4]])) == []  # one process of several
+    assert checkpoint_missing(ckpt(4, full[1:])) == ["weights (model.safetensors or adapter_model.safetensors)"]
+    assert checkpoint_missing(ckpt(5, [f for f in full if f != "scheduler.pt"])) == ["scheduler.pt"]
+    assert checkpoint_missing(ckpt(6, [f for f in full if f != "rng_state.pth"])) == ["rng_state.pth"]
+    assert checkpoint_missing(ckpt(7, full, empty=("trainer_state.json",))) == ["trainer_state.json"]
+    assert checkpoint_missing(ckpt(10, full[:1], empty=("model.safetensors",))) == [
+        "weights (model.safetensors or adapter_model.safetensors)", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+        "trainer_state.json"]
+    best, skipped = scan_checkpoints(tmp_path)
+    assert best.name == "checkpoint-3" and [p.name for p, _ in skipped] == [f"checkpoint-{i}" for i in (10, 7, 6, 5, 4)]
+    assert last_checkpoint(tmp_path, prune=True).name == "checkpoint-3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
 
 
 def test_resume_skips_an_incomplete_checkpoint_to_the_uninterrupted_weights(tmp_path):

@@ -11,8 +11,9 @@ them through its ``warn(out_dir)`` hook so the board marks the row.
 
 Rules, each over the logged optimiser steps (a healthy run triggers none):
 
-- every completion clipped at every step (``clipped_ratio`` 1.0), or at least half of all
-  completions clipped over the run: the grader mostly saw cut-off answers;
+- every completion clipped at every step (``clipped_ratio`` 1.0: TRL counts a completion clipped
+  when it reaches the cap without an end-of-sequence token), or at least half of all completions
+  clipped over the run: answers past the cap score 0 and the policy trains on unfinished text;
 - reward 0 at every step: no completion was ever graded correct, nothing to reinforce;
 - otherwise every group with zero reward variance at every step (``frac_reward_zero_std`` 1.0):
   all advantages were 0, no learning signal (e.g. reward 1 everywhere);
@@ -63,11 +64,12 @@ def grpo_health(history: list[dict[str, Any]], *, max_completion_length: int | N
 
     clipped = [h.get("clipped_ratio") for h in steps]
     if all(c is not None and c >= _ONE for c in clipped):
-        reasons.append(f"every completion hit the {cap}cap at {_steps(n)} (clipped_ratio 1.0): the grader "
-                       "saw only cut-off answers; raise max_completion_length")
+        reasons.append(f"every completion hit the {cap}cap without ending at {_steps(n)} (clipped_ratio 1.0): "
+                       "answers past the cap scored 0 and the policy trained on unfinished text; raise "
+                       "max_completion_length")
     elif all(c is not None for c in clipped) and sum(clipped) / n >= CLIPPED_MAJORITY:
-        reasons.append(f"{sum(clipped) / n:.0%} of completions hit the {cap}cap (mean clipped_ratio): most "
-                       "answers were cut off; raise max_completion_length")
+        reasons.append(f"{sum(clipped) / n:.0%} of completions hit the {cap}cap without ending (mean "
+                       "clipped_ratio): answers past the cap scored 0; raise max_completion_length")
 
     if all(h["reward"] == 0 for h in steps):
         reasons.append(f"reward 0 at {_steps(n)}: no completion was graded correct, so GRPO had nothing to reinforce")
