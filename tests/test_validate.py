@@ -85,6 +85,21 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     # issue 10: RL rows are evaluated with the base prompt unless `eval_prompt: trained`
     "rl_prompt_style_renamed.yaml": (24, "models[0].rl_baselines[0].prompt_style",
                                      ["now `trained_prompt_style`", "eval_prompt: trained"]),
+    # issue 18 item 10: a YAML boolean is never a number (scalar, list item, mapping value)
+    "bool_max_steps.yaml": (13, "rl_recipes.g.max_steps", ["whole number, not a boolean", "given: true",
+                                                           "yes/no/on/off", ">= 1"]),
+    "bool_seed.yaml": (7, "protocol.seed", ["whole number, not a boolean", "given: false", ">= 0"]),
+    "bool_tau.yaml": (13, "recipes.tiny.taus[1]", ["a number, not a boolean", "given: true"]),
+    "bool_price.yaml": (10, "pricing.usd_per_hour.H100-80G", ["a number, not a boolean", "given: true"]),
+    # issue 18 item 3: TRL 1.16's own rules (GRPOConfig/GRPOTrainer) and the round/step alignment
+    "grpo_num_generations.yaml": (15, "rl_recipes.g.num_generations",
+                                  ["must divide the generation batch 32", "use 2, 4, 8, 16 or 32"]),
+    "grpo_steps_per_generation.yaml": (15, "rl_recipes.g.steps_per_generation",
+                                       ["steps_per_generation=2", "gradient_accumulation_steps=3", "off-policy",
+                                        "divisor of 3 (1 or 3)", "multiple (6, 9, …)"]),
+    "grpo_iterations_in_one_step.yaml": (16, "rl_recipes.g.steps_per_generation",
+                                         ["num_iterations=2", "multiple of 4 (4, 8, 12, …)"]),
+    "grpo_lora_lm_head.yaml": (15, "rl_recipes.g.lora.target_modules", ["lm_head", "never train"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
@@ -141,6 +156,45 @@ def test_no_float_in_the_schema_accepts_inf_or_nan():
                     model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
             checked += 1
     assert checked >= 20
+
+
+def _number_fields():
+    """(model, field name, annotation) of every schema field that holds numbers: int/float scalars,
+    list items and mapping values (``bool`` fields are not numbers)."""
+    import typing
+
+    out = []
+    for model in _schema_models():
+        for name, f in model.model_fields.items():
+            ann = f.annotation
+            flat = [ann, *typing.get_args(ann), *[x for a in typing.get_args(ann) for x in typing.get_args(a)]]
+            if (int in flat or float in flat) and bool not in flat:
+                out.append((model, name, ann))
+    return out
+
+
+def test_no_number_in_the_schema_accepts_a_boolean():
+    """Issue 18 item 10: every int/float field of every schema model (scalars, list items, dict
+    values) rejects YAML booleans (``max_steps: yes`` used to validate as 1, ``seed: off`` as 0),
+    through the one validator of StrictModel; bool fields still take booleans."""
+    import typing
+
+    from pydantic import ValidationError
+
+    from rmxbench.rl.grpo_config import GRPORecipe
+    from rmxbench.spec.recipe import PoolConfig
+
+    checked = 0
+    for model, name, ann in _number_fields():
+        for bad in (True, False):
+            value = {dict: {"k": bad}, list: [bad]}.get(typing.get_origin(ann), bad)
+            with pytest.raises(ValidationError, match="not a boolean") as ei:
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
+            assert ei.value.errors()[0]["type"] == "bool_for_number"
+        checked += 1
+    assert checked >= 90
+    assert GRPORecipe(max_steps=12).max_steps == 12 and GRPORecipe(learning_rate=1).learning_rate == 1.0
+    assert PoolConfig(balance_levels=False).balance_levels is False  # a real bool field is untouched
 
 
 def test_fixture_table_covers_every_file():
@@ -359,3 +413,22 @@ def test_reported_row_missing_from_reference_is_a_warning(tmp_path):
     (w,) = result.warnings
     assert (w.line, w.field) == (27, "models[0].rl_baselines[0].reported.model")
     assert "no such model in the reference file ref.yaml" in w.message and w.hint == "did you mean 'Tiny + RL'?"
+
+
+def test_grpo_recipe_clipping_warnings(tmp_path):
+    """Issue 18 item 2: validate warns (exit 0) when a GRPO recipe makes clipping likely (a completion
+    cap below the evaluation's max_new_tokens) or certain for long completions (backend vllm: TRL's
+    engine holds max_model_len tokens); a cap within both budgets gets no warning."""
+    base = (BAD / "bool_max_steps.yaml").read_text().replace("max_steps: yes", "max_steps: 3")
+    p = tmp_path / "clip.yaml"
+    p.write_text(base.replace("    max_steps: 3", "    max_steps: 3\n    max_completion_length: 16"))
+    r = check_spec_file(p)
+    (w,) = r.warnings
+    assert r.ok and (w.line, w.field, w.given) == (14, "rl_recipes.g.max_completion_length", "16")
+    assert "clipping likely" in w.message and "protocol.max_new_tokens=3072" in w.message
+    p.write_text(base.replace("  backend: hf", "  backend: vllm\n  max_new_tokens: 1024\n  max_model_len: 2048"))
+    (w,) = check_spec_file(p).warnings
+    assert w.line == 14 and "clipping certain" in w.message and "max_model_len=2048" in w.message
+    assert main(["validate", str(p)]) == 0
+    p.write_text(base.replace("    max_steps: 3", "    max_steps: 3\n    max_completion_length: 4000"))
+    assert check_spec_file(p).warnings == []

@@ -130,6 +130,11 @@ class Runner:
             if run_it and self.console is not None:
                 self.console.print(f"[bold yellow]{node.row_id}:[/] {msg} — the rest of this row is skipped "
                                    "and the board records it.")
+        warn = getattr(plan.table[node.stage].load(), "warn", None)  # optional: a note, the row goes on
+        if warn is not None and (note := warn(d)):
+            s.notes[node.row_id] = "; ".join(x for x in (s.notes.get(node.row_id), note) if x)
+            if run_it and self.console is not None:
+                self.console.print(f"[bold yellow]{node.row_id}:[/] {note}")
 
     def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
         """Build the selected rows' nodes (``nodes``: only these and what they read), one model's

@@ -26,8 +26,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           "`validation.json` (accuracy, malformed share), per τ and for the base", training=True),
     Stage("pick", "rmxbench.stages.pick", "pick-2", ("train", "validation"),
           "picked PEFT adapter dir + `rmx_metadata.json` (τ, decision fraction, per-τ table)", training=True),
-    Stage("grpo", "rmxbench.rl.grpo_stage", "grpo-1", (),
-          "model folder or PEFT adapter dir (`train:` RL rows) + `grpo_log.json` (reward per step), "
+    Stage("grpo", "rmxbench.rl.grpo_stage", "grpo-2", (),
+          "model folder or PEFT adapter dir (`train:` RL rows) + `grpo_log.json` (reward, clipping, health per step), "
           "`reward_curve.png`, `pool.json`", training=True, figures=("reward_curve.png",)),
     Stage("eval", "rmxbench.stages.eval", "eval-2", ("pick", "grpo"),
           "`results.json` (lm-eval), `samples.jsonl`, `record.json`, `key_parts.json`, one per (row, task)"),

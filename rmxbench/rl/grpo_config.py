@@ -43,6 +43,11 @@ Mapping (recipe field → ``GRPOConfig`` argument):
 Always set by the trainer, not the recipe: ``bf16=False`` and ``gradient_checkpointing=False``
 on CPU (TRL 1.16 defaults both to True), ``use_vllm`` from the spec's ``protocol.backend``.
 
+Validation (:meth:`GRPORecipe._trl_rules`): TRL 1.16's own rules are spec errors that name the
+valid values (``num_generations`` divides the generation batch, ``GRPOConfig.__post_init__``; no
+LoRA on ``lm_head``, ``GRPOTrainer.__init__``), and so is the alignment TRL leaves unchecked: a
+generation round must start on an optimiser-step boundary (TRL PR #3493).
+
 This module must not import torch: specs are validated without touching any model.
 """
 
@@ -58,6 +63,14 @@ from rmxbench.spec.recipe import LoraRecipe, PoolConfig, StrictModel
 Algorithm = Literal["grpo"]
 #: TRL 1.16 loss aggregations that need no extra parameters (``GRPOConfig.loss_type``).
 LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo"]
+
+
+def _alternatives(values: list[int], most: int = 10) -> str:
+    """``[2, 4, 8]`` -> ``"2, 4 or 8"`` (at most ``most`` values, then an ellipsis)."""
+    shown = [str(v) for v in values[:most]]
+    if len(values) > most:
+        return ", ".join(shown) + ", …"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
 class GRPORecipe(StrictModel):
@@ -164,17 +177,59 @@ class GRPORecipe(StrictModel):
         """Distinct prompts per optimiser step (completions per step / G)."""
         return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
 
+    @property
+    def generation_batch(self) -> int:
+        """Completions sampled per generation round on one process: ``per_device_train_batch_size ×
+        (steps_per_generation or gradient_accumulation_steps)`` (TRL 1.16 ``GRPOConfig.generation_batch_size``)."""
+        return self.per_device_train_batch_size * (self.steps_per_generation or self.gradient_accumulation_steps)
+
     @model_validator(mode="after")
-    def _groups_fit(self) -> "GRPORecipe":
-        gen_batch = self.per_device_train_batch_size * (self.steps_per_generation or self.gradient_accumulation_steps)
-        if gen_batch % self.num_generations:
+    def _trl_rules(self) -> "GRPORecipe":
+        """TRL 1.16's own rules (``GRPOConfig.__post_init__``, ``GRPOTrainer.__init__``) and the
+        round/step alignment it does not check, each as a spec error naming the valid values.
+
+        ``_refine`` in :mod:`rmxbench.spec.check` points each message at the LAST back-quoted
+        field of it that the YAML sets, so every message ends with the field to change.
+        """
+        gas, spg, mu = self.gradient_accumulation_steps, self.steps_per_generation, self.num_iterations
+        per = "`steps_per_generation`" if spg is not None else "`gradient_accumulation_steps`"
+        gen = self.generation_batch
+        if gen % self.num_generations:  # GRPOConfig.__post_init__: generation_batch_size % num_generations
+            ok = [g for g in range(2, gen + 1) if gen % g == 0]
             raise ValueError(
-                f"a generation round holds per_device_train_batch_size × (steps_per_generation or "
-                f"gradient_accumulation_steps) = {gen_batch} completions, not a multiple of "
-                f"num_generations={self.num_generations}: every prompt needs its whole group of G completions"
-            )
+                f"num_generations={self.num_generations} must divide the generation batch {gen} "
+                f"(completions per round = `per_device_train_batch_size`={self.per_device_train_batch_size} × "
+                f"{per}={spg or gas}; TRL's GRPOConfig rejects it: every prompt needs its whole group in one "
+                "round): " + (f"use {_alternatives(ok)} for `num_generations`" if ok else
+                                     "the batch holds fewer than 2 completions; raise `per_device_train_batch_size`"))
+        if spg is not None and spg != gas:
+            # GRPOTrainer._prepare_inputs regenerates every spg × μ micro-batches and the optimiser
+            # steps every gas: rounds must start on optimiser-step boundaries (TRL PR #3493), and with
+            # μ > 1 each pass over a round must span whole steps (else the μ passes share one update).
+            aligned = spg % gas == 0 if mu > 1 else (gas % spg == 0 or spg % gas == 0)
+            if not aligned:
+                multiples = f"{2 * gas}, {3 * gas}, …"
+                if mu > 1:
+                    raise ValueError(
+                        f"num_iterations={mu} reuses each generation round, but steps_per_generation={spg} is not a "
+                        f"multiple of gradient_accumulation_steps={gas}: the {mu} passes over a round would fall inside "
+                        f"the same optimiser step (the same completions counted {mu}× in one update) or straddle "
+                        f"steps: use a multiple of {gas} ({gas}, {multiples}) for `steps_per_generation`, or leave it null")
+                divisors = [d for d in range(1, gas + 1) if gas % d == 0]
+                raise ValueError(
+                    f"steps_per_generation={spg} does not line up with gradient_accumulation_steps={gas}: a "
+                    f"generation round of {spg} micro-batches ends inside an optimiser step, so the next step "
+                    "trains on completions sampled before the previous update (off-policy; TRL 1.16 runs it "
+                    f"silently, TRL PR #3493): use a divisor of {gas} ({_alternatives(divisors)}) or a multiple "
+                    f"({multiples}) for `steps_per_generation`, or leave it null")
         if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
-            raise ValueError(f"epsilon_high={self.epsilon_high} must be >= epsilon={self.epsilon}")
+            raise ValueError(f"epsilon_high={self.epsilon_high} must be >= epsilon={self.epsilon}: "
+                             f"use null or a value >= {self.epsilon} for `epsilon_high`")
+        if self.lora is not None and "lm_head" in self.lora.target_modules:  # GRPOTrainer.__init__ raises
+            raise ValueError(
+                "TRL's GRPOTrainer rejects a LoRA adapter on lm_head (it computes log-probabilities from "
+                "lm_head.weight directly, so the adapter would never train): remove lm_head from "
+                "`lora.target_modules`")
         return self
 
     def trl_kwargs(self) -> dict:

@@ -25,7 +25,12 @@ notice says why (``grpo_metadata.json`` ``generation``, printed by the runner, s
 provenance). The generation backend that runs is part of the key.
 
 Artifact: the model or adapter files, ``grpo_log.json`` (reward, loss, KL, entropy, completion
-length per step), ``reward_curve.png``, ``grpo_metadata.json``, ``pool.json``, ``meter.json``.
+length, clipped ratio, zero-variance groups, grad norm per step; the health verdict),
+``reward_curve.png``, ``grpo_metadata.json``, ``pool.json``, ``meter.json``.
+
+Warn: :func:`warn` returns the run's health reasons (:mod:`rmxbench.rl.grpo_health`: all completions
+clipped, reward 0 or zero reward variance at every step, ungradable completions, divergence), which
+the runner puts in the row's board note; the row itself is still evaluated.
 """
 
 from __future__ import annotations
@@ -121,3 +126,17 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) 
     # the artifact is complete: the checkpoints are no longer needed (a kill before the store
     # publishes it only costs a retrain)
     shutil.rmtree(config.work_dir, ignore_errors=True)
+
+
+def warn(out_dir: Path) -> str | None:
+    """A plain-language note when the finished GRPO run in ``out_dir`` is degenerate (its
+    ``grpo_log.json`` health verdict, :func:`rmxbench.rl.grpo_health.grpo_health`), else None."""
+    from rmxbench.rl.grpo_health import grpo_health, health_note
+    from rmxbench.rl.grpo_trainer import LOG_FILE
+
+    path = Path(out_dir) / LOG_FILE
+    if not path.is_file():
+        return None
+    log = json.loads(path.read_text())
+    health = log.get("health") or grpo_health(log.get("history", []))
+    return health_note(health)

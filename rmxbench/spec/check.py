@@ -32,6 +32,7 @@ from rmxbench.spec.yaml_loader import SafeLoaderKeepingBadScalars
 from pydantic import BaseModel, ValidationError
 
 from rmxbench.errors import UserError
+from rmxbench.spec.recipe import BOOL_FOR_NUMBER
 from rmxbench.spec.schema import Spec
 
 #: Most problems shown per file (keeps one file's report on one screen).
@@ -432,10 +433,11 @@ def _refine(loc: Loc, msg: str, data: Any) -> Loc:
             if (isinstance(t, (int, float)) and t < 0 and "duplicates" not in msg) or ("duplicates" in msg and t in seen):
                 return loc + (i,)
             seen.add(t)
-    if isinstance(obj, dict):
-        present = [n for n in re.findall(r"`([A-Za-z_]+)`", msg) if n in obj]
+    if isinstance(obj, dict):  # the last back-quoted field (or dotted path) the YAML sets
+        present = [tuple(n.split(".")) for n in re.findall(r"`([A-Za-z_][A-Za-z_.]*)`", msg)
+                   if _get(obj, tuple(n.split("."))) is not None]
         if present:
-            return loc + (present[-1],)
+            return loc + present[-1]
     return loc
 
 
@@ -486,6 +488,14 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
         allowed = _bounds_text(finfo) or f"{_BOUNDS[etype]} {bound}"
         if desc:
             allowed += f" ({desc})"
+    elif etype == BOOL_FOR_NUMBER:  # StrictModel: a YAML boolean where a number belongs
+        loc = loc + tuple(ctx.get("where") or ())
+        tp, _ = _type_at(loc)
+        whole = _unwrap(tp) is int
+        message = f"must be {'a whole number' if whole else 'a number'}, not a boolean"
+        given = _short(_get(data, loc))
+        allowed = ", ".join(p for p in (_type_name(tp), _bounds_text(finfo)) if p) + (f" ({desc})" if desc else "")
+        hint = "YAML reads yes/no/on/off/true/false as booleans; write the number itself"
     elif etype == "finite_number":
         message = "must be a finite number (not .inf or .nan)"
         allowed = (_bounds_text(finfo) or "a finite number") + (f" ({desc})" if desc else "")

@@ -117,11 +117,42 @@ def _warnings(spec: Spec, data: dict, idx: _LineIndex, path: Path, shown: str) -
                                "reference file not found", severity="warning"))
         else:
             out += _reported_warnings(spec, target, idx, shown)
+    out += _clipping_warnings(spec, idx, shown)
     dd = spec.protocol.data_dir
     if dd and not resolve_spec_path(dd, spec_dir).is_dir():
         out.append(Problem(shown, idx.line(("protocol", "data_dir"))[0], "protocol.data_dir", repr(dd), None,
                            "pass --data-dir or set RMXBENCH_DATA_DIR at run time, or fix the path",
                            "data dir is not a directory here", severity="warning"))
+    return out
+
+
+def _clipping_warnings(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]:
+    """GRPO recipes whose completion cap makes clipping likely or certain (issue 18 item 2).
+
+    Rules: (1) ``max_completion_length`` below ``protocol.max_new_tokens``: training cuts
+    completions that evaluation lets finish (a cut answer scores 0; TRL counts it in
+    ``clipped_ratio``); (2) with ``backend: vllm``, ``max_completion_length`` at or above
+    ``protocol.max_model_len``: TRL's vLLM engine is sized to ``max_model_len`` tokens of prompt +
+    completion (``vllm_max_model_length``), so no completion can reach the cap.
+    """
+    p, out = spec.protocol, []
+    for name, r in spec.rl_recipes.items():
+        loc = ("rl_recipes", name, "max_completion_length")
+        cap = r.max_completion_length
+        if cap < p.max_new_tokens:
+            out.append(Problem(shown, idx.line(loc)[0], field_path(loc), str(cap), f">= {p.max_new_tokens}",
+                               f"raise max_completion_length to at least {p.max_new_tokens}, or lower "
+                               "protocol.max_new_tokens",
+                               f"clipping likely: GRPO cuts completions at {cap} tokens but evaluation lets them run "
+                               f"to protocol.max_new_tokens={p.max_new_tokens} (a cut answer earns reward 0)",
+                               severity="warning"))
+        if p.backend == "vllm" and cap >= p.max_model_len:
+            out.append(Problem(shown, idx.line(loc)[0], field_path(loc), str(cap), f"< {p.max_model_len}",
+                               "raise protocol.max_model_len above max_completion_length + the longest prompt, "
+                               "or lower max_completion_length",
+                               f"clipping certain for long completions: with backend vllm TRL's vLLM engine holds "
+                               f"protocol.max_model_len={p.max_model_len} tokens of prompt + completion, so no "
+                               f"completion reaches {cap} tokens", severity="warning"))
     return out
 
 

@@ -12,9 +12,12 @@ This module must not import torch: specs are validated without touching any mode
 
 from __future__ import annotations
 
-from typing import Literal
+import types
+import typing
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rmxbench.spec.sampling import Sampling
 
@@ -23,16 +26,68 @@ from rmxbench.evaluation.benchmarks import POOLS  # noqa: E402  (torch-free regi
 
 PoolSource = Literal[POOLS]
 
+#: Error type of a boolean given where a number is expected (``rmxbench.spec.check`` words it).
+BOOL_FOR_NUMBER = "bool_for_number"
+
+
+def _arms(tp: Any) -> list[Any]:
+    """The alternatives of an annotation (``Optional``/``Union``/``Annotated`` unwrapped)."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [a for arm in typing.get_args(tp) for a in _arms(arm)]
+    return [tp]
+
+
+def bool_in_number_slot(tp: Any, value: Any) -> tuple | None:
+    """Where ``value`` holds a boolean that annotation ``tp`` expects as a number, or None.
+
+    Returns the path inside the value: ``()`` for the value itself, ``(i,)`` for a list item,
+    ``(key,)`` for a mapping value (nested the same way). A slot whose annotation also admits
+    ``bool`` (or anything) is not a number slot.
+    """
+    arms = _arms(tp)
+    if isinstance(value, bool):
+        numeric = any(a in (int, float) for a in arms)
+        return () if numeric and not any(a in (bool, Any, object) for a in arms) else None
+    for arm in arms:
+        origin, args = typing.get_origin(arm), typing.get_args(arm)
+        if isinstance(value, list) and origin in (list, tuple, set, frozenset) and args:
+            for i, item in enumerate(value):
+                if (where := bool_in_number_slot(args[0], item)) is not None:
+                    return (i, *where)
+            return None
+        if isinstance(value, dict) and origin is dict and len(args) == 2:
+            for k, item in value.items():
+                if (where := bool_in_number_slot(args[1], item)) is not None:
+                    return (k, *where)
+            return None
+    return None
+
 
 class StrictModel(BaseModel):
     """Base of every spec-schema model (recipes here, the rest in :mod:`rmxbench.spec`).
 
-    Unknown keys are errors (``extra="forbid"``), values are immutable, and no float field
+    Unknown keys are errors (``extra="forbid"``), values are immutable, no float field
     anywhere in the schema accepts ``inf``/``-inf``/``nan`` (``allow_inf_nan=False``: YAML's
-    ``.inf``/``.nan`` would otherwise pass every ``ge``/``le`` bound check or poison the loss).
+    ``.inf``/``.nan`` would otherwise pass every ``ge``/``le`` bound check or poison the loss),
+    and no int/float field (scalar, list item or mapping value) accepts a boolean: YAML reads
+    ``yes``/``no``/``on``/``off``/``true``/``false`` as booleans, and pydantic would otherwise turn
+    ``max_steps: yes`` into ``max_steps: 1`` (error type :data:`BOOL_FOR_NUMBER`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, (bool, list, dict)) and info.field_name in cls.model_fields:
+            where = bool_in_number_slot(cls.model_fields[info.field_name].annotation, value)
+            if where is not None:
+                raise PydanticCustomError(
+                    BOOL_FOR_NUMBER, "must be a number, not a boolean (YAML reads yes/no/on/off/true/false as "
+                    "booleans)", {"where": list(where)})
+        return value
 
 
 _Strict = StrictModel

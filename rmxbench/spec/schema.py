@@ -7,7 +7,8 @@ rows. Every stage of rmxbench (training, evaluation, board, cost) reads this sch
 
 All models derive from :class:`rmxbench.spec.recipe.StrictModel` (pydantic v2,
 ``extra="forbid"``, ``allow_inf_nan=False``): unknown keys are errors (``rmxbench validate``
-suggests the near-miss key) and no float field accepts ``inf``/``nan``. Loading a spec never imports torch or touches the
+suggests the near-miss key), no float field accepts ``inf``/``nan`` and no int/float field
+accepts a YAML boolean (``yes``/``no``/``on``/``off``). Loading a spec never imports torch or touches the
 network. Use :func:`rmxbench.spec.check.load_spec` to read a file with line-numbered errors.
 
 Row ids (base, RL baseline and ReasonMaxxer ids) are used as directory names in the artifact
