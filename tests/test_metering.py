@@ -7,15 +7,8 @@ import json
 
 import pytest
 
-from rmxbench.pipeline.metering import (
-    METER_FILE,
-    gpu_type_candidates,
-    measured_cost,
-    metered,
-    price_key,
-    published_cost,
-    read_meter,
-)
+from rmxbench.pipeline.metering import METER_FILE, metered, read_meter
+from rmxbench.pricing import gpu_type_candidates, measured_cost, price_key, published_cost
 from rmxbench.spec.schema import Cost, Pricing
 
 PRICING = Pricing.model_validate({

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from rmxbench.board import statistics as stats
 from rmxbench.board.reference import lookup_reported
-from rmxbench.pipeline.metering import published_cost
+from rmxbench.pricing import row_cost
 from rmxbench.results import RowCost, TaskRecord
 
 
@@ -232,7 +232,7 @@ def build_board(
                     strata.append([pm[k] for k in sorted(pm)])
                 row.avg.ci = stats.average_ci(strata, n_resamples=n_resamples, seed=stats.cell_seed("avg"))
         # Cost: stored (measured / runner-filled) first, else the spec's published figure.
-        row.cost = costs.get(r.id) or (published_cost(r.cost, spec.pricing) if getattr(r, "cost", None) else None)
+        row.cost = row_cost(costs.get(r.id), getattr(r, "cost", None), spec.pricing)
         if ref is not None and ref.get("cost_usd") is not None:
             row.reported_cost = (float(ref["cost_usd"]), ref.get("cost_basis"))
         parts = []

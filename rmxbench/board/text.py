@@ -7,6 +7,7 @@ import html
 import json
 from typing import Any
 
+from rmxbench.pricing import cost_text, fmt_usd  # noqa: F401  (re-used by the renderers)
 from rmxbench.results import RowCost
 
 
@@ -34,26 +35,6 @@ def fmt_ci(ci: tuple[float, float] | None) -> str:
 
 def fmt_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def fmt_usd(usd: float) -> str:
-    """``$1,200`` (whole dollars from $10 or for whole amounts, as in the paper), ``$4.12``, ``<$0.01``."""
-    if 0 < usd < 0.005:
-        return "<$0.01"
-    return f"${usd:,.0f}" if usd >= 10 or float(usd).is_integer() else f"${usd:,.2f}"
-
-
-def cost_text(c: RowCost | None) -> str | None:
-    """Cost figure without the basis: ``$4.12``, ``0.012 CPU-h``, ``240 H100-80G-h`` or None."""
-    if c is None:
-        return None
-    if c.usd is not None:
-        return fmt_usd(c.usd)
-    if c.cpu_hours is not None:
-        return f"{c.cpu_hours:.3g} CPU-h"
-    if c.gpu_hours is not None:
-        return f"{c.gpu_hours:.3g} {c.gpu_type or 'GPU'}-h"
-    return None
 
 
 def cost_ratio_text(r) -> str:
