@@ -65,7 +65,7 @@ def render_chart(board: Board) -> bytes | None:
     ax.set_xscale("log")
     ax.set_xlabel("training cost (USD, log scale)")
     ax.set_ylabel("Avg score")
-    ax.set_title(f"{board.suite}: Avg vs training cost".replace("$", r"\$"), fontsize=10)
+    ax.set_title(f"{board.view.suite}: Avg vs training cost".replace("$", r"\$"), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=colors[f], label=f.replace("$", r"\$"))
                for f in fams if any(p["family"] == f for p in pts)]

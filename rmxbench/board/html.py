@@ -13,8 +13,8 @@ from rmxbench.board import statistics as stats
 #: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
 from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 
-from rmxbench.board.model import Board, Cell, Row
-from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _cost_prov, _h, _meta_items, _missing_tag, _script_json,
+from rmxbench.board.model import Board, Row, Score
+from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _cost_prov, _h, _missing_tag, _script_json,
                                  cost_ratio_text, cost_sort_key, cost_text, figure_caption, paper_cost_shown, fmt_ci, fmt_diff, fmt_p, fmt_usd,
                                  provenance)
 
@@ -134,7 +134,7 @@ def _title(items: list[tuple[str, str]]) -> str:
     return "\n".join(f"{k}: {v}" for k, v in items)
 
 
-def _html_cell(board: Board, row: Row, cell: Cell, prov_map: dict, label: str) -> str:
+def _html_cell(board: Board, row: Row, cell: Score, prov_map: dict, label: str) -> str:
     key = f"{row.row_id}/{cell.task}"
     items = provenance(board, row, cell)
     prov_map[key] = items
@@ -166,7 +166,7 @@ def _html_cell(board: Board, row: Row, cell: Cell, prov_map: dict, label: str) -
 def _html_avg(board: Board, row: Row, prov_map: dict, label: str) -> str:
     c = row.avg
     key = f"{row.row_id}/avg"
-    items = [("row", row.row_id), ("tasks averaged", f"{row.avg_tasks}/{len(board.tasks)}")]
+    items = [("row", row.row_id), ("tasks averaged", f"{row.avg_tasks}/{len(board.view.tasks)}")]
     if c.score is not None:
         items.append(("avg", f"{c.score:.4f}"))
         items.append(("95% CI", fmt_ci(c.ci) or "n/a"))
@@ -181,7 +181,7 @@ def _html_avg(board: Board, row: Row, prov_map: dict, label: str) -> str:
         if c.ci is not None:
             parts.append(f'<span class="ci">{fmt_ci(c.ci)}</span>')
         if not row.complete:
-            parts.append(f'<span class="incomplete">incomplete: {row.avg_tasks}/{len(board.tasks)} tasks</span>')
+            parts.append(f'<span class="incomplete">incomplete: {row.avg_tasks}/{len(board.view.tasks)} tasks</span>')
         if c.reported is not None:
             d = f' <span class="diff">{fmt_diff(c.score - c.reported)}</span>' if row.complete else ""
             parts.append(f'<span class="ref"><span class="paper">paper {c.reported:.3f}</span>{d}</span>')
@@ -226,21 +226,20 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
     """The board as one self-contained HTML document (inline CSS/JS, no external resources);
     ``chart_png`` is embedded as a ``data:`` URI; ``sections``: HTML of the spec's analyses
     (already escaped, figures embedded), shown under their own heading."""
-    spec = board.spec
     prov_map: dict[str, list[tuple[str, str]]] = {}
-    heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg", "Cost"]
+    heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.view.metrics[t]}" for t in board.view.tasks], "Avg", "Cost"]
     H: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>rmxbench: {_h(board.suite)}</title>",
+        f"<title>rmxbench: {_h(board.view.suite)}</title>",
         f"<style>{_CSS}</style>",
         "</head><body>",
-        f"<h1>rmxbench leaderboard: {_h(board.suite)}</h1>",
+        f"<h1>rmxbench leaderboard: {_h(board.view.suite)}</h1>",
     ]
-    if board.description:
-        H.append(f"<p>{_h(board.description)}</p>")
-    H.append('<ul class="meta">' + "".join(f"<li><b>{_h(k)}</b>: {_h(v)}</li>" for k, v in _meta_items(spec)) + "</ul>")
+    if board.view.description:
+        H.append(f"<p>{_h(board.view.description)}</p>")
+    H.append('<ul class="meta">' + "".join(f"<li><b>{_h(k)}</b>: {_h(v)}</li>" for k, v in board.view.meta) + "</ul>")
     H.append('<table id="board" class="board sortable-table">')
     H.append("<thead><tr>" + "".join(
         f'<th class="sortable" data-col="{i}" data-type="{"text" if i == 0 else "num"}" tabindex="0" '
@@ -254,11 +253,11 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
         idx = 0
         for b in blocks:
             for r in b.rows:
-                label = r.label if r.kind == "base" else f"{r.base_name} {r.display_name}"
+                label = r.view.label if r.kind == "base" else f"{r.base_name} {r.display_name}"
                 name = ""
                 if r.kind != "base":
                     name += f'<span class="base">{_h(r.base_name)}</span>'
-                name += _h(r.label)
+                name += _h(r.view.label)
                 if not r.reproduced:
                     name += f'<span class="tag">{_missing_tag(r)}</span>'
                 if r.note:
@@ -266,7 +265,7 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
                 sort_name = f"{r.base_name} {r.display_name}" if r.kind != "base" else r.display_name
                 cells = [
                     f'<td class="name" data-sort="{_h(sort_name)}" title="{_h(r.row_id)}">{name}</td>',
-                    *[_html_cell(board, r, r.cells[t], prov_map, f"{label} / {TASK_LABELS.get(t, t)}") for t in board.tasks],
+                    *[_html_cell(board, r, r.cells[t], prov_map, f"{label} / {TASK_LABELS.get(t, t)}") for t in board.view.tasks],
                     _html_avg(board, r, prov_map, f"{label} / Avg"),
                     _html_cost(r, prov_map, f"{label} / Cost"),
                 ]
@@ -299,14 +298,14 @@ def render_html(board: Board, chart_png: bytes | None = None, sections: str = ""
                  f"<figcaption>{_h(figure_caption(f))}</figcaption></figure>")
     H.append(f"<h2>{_h(PAIRED_TITLE)}</h2>")
     if board.comparisons:
-        heads2 = ["Row", "vs", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg"]
+        heads2 = ["Row", "vs", *[f"{TASK_LABELS.get(t, t)} {board.view.metrics[t]}" for t in board.view.tasks], "Avg"]
         H.append('<table id="paired" class="paired"><thead><tr>' + "".join(f'<th scope="col">{_h(h)}</th>' for h in heads2) + "</tr></thead><tbody>")
         for c in board.comparisons:
             tds = [
                 f'<td class="name">{_h(c.rmx.base_name)} {_h(c.rmx.display_name)}</td>',
-                f'<td class="name">{_h(c.other.display_name + " (base)" if c.other.kind == "base" else c.other.label)}</td>',
+                f'<td class="name">{_h(c.other.display_name + " (base)" if c.other.kind == "base" else c.other.view.label)}</td>',
             ]
-            for t, res in [*[(t, c.per_task.get(t)) for t in board.tasks], ("avg", c.avg)]:
+            for t, res in [*[(t, c.per_task.get(t)) for t in board.view.tasks], ("avg", c.avg)]:
                 if res is None:
                     tds.append('<td class="num">—</td>')
                     continue

@@ -60,7 +60,7 @@ from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 from rmxbench.board.chart import render_chart
 from rmxbench.board.html import render_html
 from rmxbench.board.markdown import render_markdown
-from rmxbench.board.model import Board, Cell, Comparison, Row, build_board, task_metric
+from rmxbench.board.model import Board, Comparison, Row, Score, build_board
 from rmxbench.board.text import figure_file
 
 
@@ -109,21 +109,21 @@ def render(
     for w in board.warnings:
         log.warning("%s", w)
     out = Path(out_dir)
-    md_path = out / f"{board.suite}.md"
-    html_path = out / f"{board.suite}.html"
-    png_path = out / f"{board.suite}.png"
+    md_path = out / f"{board.view.suite}.md"
+    html_path = out / f"{board.view.suite}.html"
+    png_path = out / f"{board.view.suite}.png"
     png = render_chart(board)
     if png is not None:
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
     for f in board.figures:
-        atomic_write_bytes(out / figure_file(board.suite, f), f.png)
+        atomic_write_bytes(out / figure_file(board.view.suite, f), f.png)
     sections = ("", "")
     if analyses:
         from rmxbench.analysis.api import publish_sections
 
-        sections = publish_sections(analyses, out / f"{board.suite}-analyses", f"{board.suite}-analyses/")
+        sections = publish_sections(analyses, out / f"{board.view.suite}-analyses", f"{board.view.suite}-analyses/")
     atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None,
                                                sections=sections[0]))
     atomic_write_text(html_path, render_html(board, chart_png=png, sections=sections[1]))
@@ -131,5 +131,5 @@ def render(
 
 
 __all__ = [
-    "render", "build_board", "render_markdown", "render_html", "task_metric", "Board", "Row", "Cell", "Comparison",
+    "render", "build_board", "render_markdown", "render_html", "Board", "Row", "Score", "Comparison",
 ]

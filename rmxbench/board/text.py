@@ -11,10 +11,18 @@ from rmxbench.pricing import cost_text, fmt_usd  # noqa: F401  (re-used by the r
 from rmxbench.results import RowCost
 
 
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
+from rmxbench.board.model import Board, Row, Score
 
-from rmxbench.board.model import PROVENANCE_ORDER, Board, Cell, Row, task_metric
+#: Provenance keys shown first (in this order) in tooltips and the details panel; any other
+#: keys of ``TaskRecord.provenance`` follow in sorted order.
+PROVENANCE_ORDER = (
+    "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
+    "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
+    "prompt_style", "eval_prompt", "chat_template", "dtype",
+    "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
+    "grader_version", "lm_eval_version", "versions", "backend", "backend_version", "hardware", "device", "accelerator_name",
+    "date", "wall_seconds",
+)
 
 
 # --------------------------------------------------------------------------- formatting helpers
@@ -101,28 +109,10 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _model_ref_text(spec_row) -> str:
-    m = getattr(spec_row, "model", None)
-    if m is None:
-        return "—"
-    if m.repo:
-        s = f"{m.repo}@{m.revision}"
-    else:
-        s = str(m.path)
-    if m.gguf_file:
-        s += f" ({m.gguf_file})"
-    return s
-
-
-def provenance(board: Board, row: Row, cell: Cell) -> list[tuple[str, str]]:
+def provenance(board: Board, row: Row, cell: Score) -> list[tuple[str, str]]:
     """Ordered ``(key, value)`` pairs describing where a cell's number comes from."""
-    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", board.metrics.get(cell.task, ""))]
-    if row.kind == "reasonmaxxer":
-        base = next(b for b in board.spec.models if b.id == row.base_id)
-        items.append(("base model", _model_ref_text(base)))
-        items.append(("recipe", row.spec_row.recipe))
-    else:
-        items.append(("model ref", _model_ref_text(row.spec_row)))
+    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", board.view.metrics.get(cell.task, ""))]
+    items += row.view.model_items
     rec = cell.record
     if rec is None:
         items.append(("reproduced", "no (paper number only)" if cell.reported is not None else "no"))
@@ -172,28 +162,4 @@ def _missing_tag(row: Row) -> str:
     """Marker of a row without reproduced results."""
     if row.has_reference:
         return "paper only"
-    return "no checkpoint" if getattr(row.spec_row, "unavailable", None) else "no result"
-
-
-def _meta_items(spec) -> list[tuple[str, str]]:
-    p = spec.protocol
-    pa = p.pass_at_1
-    ak = p.avg_at_k
-    items = [
-        ("tasks", ", ".join(f"{TASK_LABELS.get(t, t)} ({task_metric(p, t)})" for t in p.tasks)),
-        ("pass@1 decoding", f"temperature {pa.temperature}, top-p {pa.top_p}, top-k {pa.top_k}"
-                            + (" (greedy)" if pa.temperature == 0 else "")),
-    ]
-    if any(t in ak.tasks for t in p.tasks):
-        items.append((f"avg@{ak.k} decoding", f"{ak.k} samples, temperature {ak.temperature}, top-p {ak.top_p}"))
-    items += [
-        ("generation", f"max {p.max_new_tokens} new tokens, context {p.max_model_len}, backend {p.backend}, seed {p.seed}"),
-    ]
-    if p.limit:
-        items.append(("subsets", ", ".join(f"{t}: first {n}" for t, n in sorted(p.limit.items()))))
-    pr = spec.pricing
-    prices = ", ".join(f"{k} ${v}/h" for k, v in sorted(pr.usd_per_hour.items()))
-    items.append(("pricing", f"{prices} ({pr.source}, {pr.date.isoformat()})"))
-    hw = pr.hardware
-    items.append(("hardware", f"{hw.count} × {hw.gpu_type}" if hw.gpu_type else "CPU only (costs in CPU-hours)"))
-    return items
+    return "no checkpoint" if row.view.unavailable else "no result"
