@@ -1,17 +1,17 @@
-"""Text of board values shared by every renderer: number formats, cost text and the provenance list of a cell (one place, so Markdown, HTML and the chart say the same)."""
+"""Text of board values: number formats, captions, provenance lists and fixed sentences, in one
+place so every cell, the chart and the analyses say the same (the cells themselves:
+:mod:`rmxbench.board.table`; cost text: :mod:`rmxbench.pricing`)."""
 
 
 from __future__ import annotations
 
 import html
 import json
-from typing import Any
 
-from rmxbench.pricing import cost_text, fmt_usd  # noqa: F401  (re-used by the renderers)
+from rmxbench.board.model import Row, Score
+from rmxbench.board.view import BoardView
+from rmxbench.pricing import cost_text, fmt_usd
 from rmxbench.results import RowCost
-
-
-from rmxbench.board.model import Board, Row, Score
 
 #: Provenance keys shown first (in this order) in tooltips and the details panel; any other
 #: keys of ``TaskRecord.provenance`` follow in sorted order.
@@ -25,24 +25,35 @@ PROVENANCE_ORDER = (
 )
 
 
-# --------------------------------------------------------------------------- formatting helpers
-
-
 def fmt_score(x: float | None) -> str:
+    """A score or the paper's value at the board's precision: ``0.700``; ``—`` for None."""
     return "—" if x is None else f"{x:.3f}"
 
 
 def fmt_diff(x: float) -> str:
+    """A signed difference at the board's precision: ``+0.010``, ``-0.052`` (never ``-0.000``)."""
     v = round(x, 3) + 0.0  # no "-0.000"
     return f"{v:+.3f}"
 
 
 def fmt_ci(ci: tuple[float, float] | None) -> str:
+    """A 95% CI: ``[0.630, 0.765]``; ``""`` for None."""
     return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def fmt_p(p: float) -> str:
+    """A two-sided p-value: ``p<0.001`` or ``p=0.042``."""
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def fmt_sort(x: float | None) -> str:
+    """A column sort key: ``0.700000``; ``""`` (sorts last) for None."""
+    return "" if x is None else f"{x:.6f}"
+
+
+def tooltip(items) -> str:
+    """Tooltip text of a cell: one ``key: value`` line per provenance pair."""
+    return "\n".join(f"{k}: {v}" for k, v in items)
 
 
 def cost_ratio_text(r) -> str:
@@ -95,23 +106,9 @@ def md_escape(s: object) -> str:
     return s
 
 
-
-def _h(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-def _script_json(obj: Any) -> str:
-    """JSON safe to embed in ``<script type="application/json">`` (``<``, ``>``, ``&`` escaped)."""
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return (
-        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
-
-
-def provenance(board: Board, row: Row, cell: Score) -> list[tuple[str, str]]:
+def provenance(view: BoardView, row: Row, cell: Score) -> list[tuple[str, str]]:
     """Ordered ``(key, value)`` pairs describing where a cell's number comes from."""
-    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", board.view.metrics.get(cell.task, ""))]
+    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", view.metrics.get(cell.task, ""))]
     items += row.view.model_items
     rec = cell.record
     if rec is None:
@@ -139,7 +136,21 @@ def provenance(board: Board, row: Row, cell: Score) -> list[tuple[str, str]]:
     return items
 
 
-def _cost_prov(row: Row) -> list[tuple[str, str]]:
+def avg_provenance(row: Row, n_tasks: int) -> list[tuple[str, str]]:
+    """Ordered ``(key, value)`` pairs describing a row's Avg: tasks averaged, value, CI and its method."""
+    c = row.avg
+    items = [("row", row.row_id), ("tasks averaged", f"{row.avg_tasks}/{n_tasks}")]
+    if c.score is not None:
+        items.append(("avg", f"{c.score:.4f}"))
+        items.append(("95% CI", fmt_ci(c.ci) or "n/a"))
+        items.append(("CI method", "stratified percentile bootstrap (each task's problems resampled)"))
+    if c.reported is not None:
+        items.append(("paper", f"{c.reported:.3f}"))
+    return items
+
+
+def cost_provenance(row: Row) -> list[tuple[str, str]]:
+    """Ordered ``(key, value)`` pairs describing a row's cost: figure, basis, source, hours, stage seconds."""
     c = row.cost
     items = [("row", row.row_id), ("cost", cost_text(c) or "—")]
     if c is not None:
@@ -158,8 +169,8 @@ def _cost_prov(row: Row) -> list[tuple[str, str]]:
     return items
 
 
-def _missing_tag(row: Row) -> str:
-    """Marker of a row without reproduced results."""
+def missing_tag(row: Row) -> str:
+    """Marker of a row without reproduced results: ``paper only``, ``no checkpoint`` or ``no result``."""
     if row.has_reference:
         return "paper only"
     return "no checkpoint" if row.view.unavailable else "no result"
