@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
-
 from rmxbench.board.model import Board
+
+#: What the chart shows (image alt text / link text) and how to read its markers (caption).
+TITLE = "Avg score vs training cost (log scale)"
+CAPTION = "Avg vs training cost: filled = reproduced, hollow = paper; square = RL baseline, star = ReasonMaxxer."
 
 
 # --------------------------------------------------------------------------- chart

@@ -124,14 +124,9 @@ document.getElementById("details-close").addEventListener("click",function(){
 
 
 
-LEGEND = (
-    "Cells: reproduced score, 95% percentile-bootstrap CI over problems "
-    "(2000 resamples, seeded), the paper's value and reproduced − paper. "
-    "<b>Bold</b>: best reproduced value in the column among a base model's rows. "
-    "<i>Italic</i> cost: estimated (as in the paper). Avg: mean of the task columns the row has. "
-    "Click a header to sort within each family (descending, ascending, original); "
-    "hover or click a cell for its provenance."
-)
+_STYLE = {"": "{}", "b": "<b>{}</b>", "i": "<i>{}</i>", "tag": '<span class="tag">{}</span>'}
+_INTERACTION = ("Click a header to sort within each family (descending, ascending, original); "
+                "hover or click a cell for its provenance.")
 
 
 def _h(s: Any) -> str:
@@ -190,7 +185,7 @@ def _paired_td(c: Cell) -> str:
     if c.value is None:
         return f'<td class="num">{_h(c.display_value)}</td>'
     return (f'<td class="num" title="{_h(c.description)}"><span class="v">{_h(c.display_value)}</span>'
-            f'<span class="ci">{_h(c.ci)}</span><span class="diff">{c.note}</span></td>')
+            f'<span class="ci">{_h(c.ci)}</span><span class="diff">{_h(c.note)}</span></td>')
 
 
 def _name_td(n: NameCell) -> str:
@@ -239,12 +234,12 @@ def render_html(table: Table, chart_png: bytes | None = None, sections: str = ""
             H.append(f'<tr class="{ln.kind}" data-idx="{idx}" data-row="{_h(ln.row_id)}">' + "".join(tds) + "</tr>")
         H.append("</tbody>")
     H.append("</table>")
-    H.append(f'<p class="legend">{LEGEND}</p>')
+    legend = "".join(_STYLE[st].format(_h(tx)) for st, tx in table.legend)
+    H.append(f'<p class="legend">{legend} {_INTERACTION}</p>')
     if chart_png is not None:
         H.append(
-            f'<figure class="chart">{_img("Avg score vs training cost (log scale)", chart_png)}'
-            "<figcaption>Avg vs training cost: filled = reproduced, hollow = paper; "
-            "square = RL baseline, star = ReasonMaxxer.</figcaption></figure>"
+            f'<figure class="chart">{_img(table.chart_title, chart_png)}'
+            f"<figcaption>{_h(table.chart_caption)}</figcaption></figure>"
         )
     if table.cost_ratios:
         H.append('<ul class="ratios">' + "".join(f"<li>{_h(r)}</li>" for r in table.cost_ratios) + "</ul>")
@@ -262,7 +257,7 @@ def render_html(table: Table, chart_png: bytes | None = None, sections: str = ""
     else:
         H.append(f"<p>{_h(table.no_paired)}</p>")
     if sections:
-        H.append(f"<h2>Analyses (paper §3, §4, §6.3)</h2>\n{sections}")
+        H.append(f"<h2>{_h(table.analyses_title)}</h2>\n{sections}")
     if table.warnings:
         H.append("<h2>Warnings</h2><ul class=\"warn\">" + "".join(f"<li>{_h(w)}</li>" for w in table.warnings) + "</ul>")
     H.append(

@@ -8,13 +8,13 @@ from __future__ import annotations
 from rmxbench.board.table import Cell, Table
 from rmxbench.board.text import md_escape
 
-LEGEND = (
-    "Cells: reproduced score [95% percentile-bootstrap CI over problems] (paper value, reproduced − paper). "
-    "**Bold**: best reproduced value in the column among a base model's rows. "
-    "\\[paper only\\] / \\[no result\\] / \\[no checkpoint\\]: no reproduced result (the paper's numbers "
-    "where the row points at them). "
-    "Avg: mean of the task columns the row has. Cost: training cost; *italic* = estimated (as in the paper)."
-)
+_STYLE = {"": "{}", "b": "**{}**", "i": "*{}*", "tag": "\\[{}\\]"}
+
+
+def _segment(style: str, text: str) -> str:
+    """A legend segment: escaped (keeping the spaces at its edges, which join it to the next) and styled."""
+    core = _STYLE[style].format(md_escape(text))
+    return (" " if text[:1] == " " else "") + core + (" " if text[-1:] == " " else "")
 
 
 def _styled(text: str, bold: bool, italic: bool) -> str:
@@ -67,14 +67,14 @@ def render_markdown(table: Table, chart: str | None = None, sections: str = "") 
             if n.note_mark:
                 label += f" ({md_escape(n.note_mark)})"
             L.append(_row([label, *map(_md_cell, ln.cells)]))
-    L += ["", LEGEND, ""]
+    L += ["", "".join(_segment(st, tx) for st, tx in table.legend), ""]
     if table.notes:
         L += ["### Notes", ""]
         for i, ln in enumerate(table.notes, 1):
             L.append(f"{i}. {md_escape(ln.name.note_title)} (`{ln.row_id}`): {md_escape(ln.name.note)}")
         L.append("")
     if chart:
-        L += [f"![Avg score vs training cost (log scale)]({chart})", ""]
+        L += [f"![{md_escape(table.chart_title)}]({chart})", ""]
     if table.cost_ratios:
         L += [f"- {md_escape(r)}" for r in table.cost_ratios] + [""]
     for f in table.figures:
@@ -90,7 +90,7 @@ def render_markdown(table: Table, chart: str | None = None, sections: str = "") 
     else:
         L += [table.no_paired, ""]
     if sections:
-        L += ["## Analyses (paper §3, §4, §6.3)", "", sections, ""]
+        L += [f"## {md_escape(table.analyses_title)}", "", sections, ""]
     if table.warnings:
         L += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in table.warnings] + [""]
     return "\n".join(L)

@@ -116,6 +116,7 @@ class Board:
     families: dict[str, list[Block]]
     comparisons: list[Comparison]
     warnings: list[str]
+    n_resamples: int = stats.N_RESAMPLES
     cost_ratios: list[CostRatio] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
 
@@ -231,7 +232,7 @@ def build_board(
     figs = [Figure(by_id[rid], name, png) for rid, items in (figures or {}).items() if rid in by_id
             for name, png in items]
     return Board(
-        view=view, families=families, comparisons=comparisons, warnings=sorted(set(warn)),
+        view=view, families=families, comparisons=comparisons, warnings=sorted(set(warn)), n_resamples=n_resamples,
         cost_ratios=_cost_ratios(families), figures=figs,
     )
 

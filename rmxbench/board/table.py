@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rmxbench.board import statistics as stats
-from rmxbench.board.model import Board, Row, Score
 from rmxbench.board import text as T
+from rmxbench.board.chart import CAPTION as CHART_CAPTION, TITLE as CHART_TITLE
+from rmxbench.board.model import Board, Row, Score
 from rmxbench.pricing import cost_text, fmt_usd
 
 Pairs = tuple[tuple[str, str], ...]
@@ -113,7 +114,7 @@ class FigureItem:
 class Table:
     """Everything the renderers show, as formatted strings (see module doc). ``groups``: family ->
     its rows in spec order (base, RL baselines, ReasonMaxxer rows); ``notes``: the rows with a note,
-    in the order of their marks."""
+    in the order of their marks; ``legend``: ``(style, text)`` segments (:data:`text.LEGEND`)."""
 
     heading: str
     suite: str
@@ -130,6 +131,10 @@ class Table:
     paired_legend: str
     no_paired: str
     warnings: tuple[str, ...]
+    legend: Pairs
+    chart_title: str
+    chart_caption: str
+    analyses_title: str
 
 
 def build_table(board: Board) -> Table:
@@ -161,8 +166,9 @@ def build_table(board: Board) -> Table:
         cost_ratios=tuple(T.cost_ratio_text(r) for r in board.cost_ratios),
         figures=tuple(FigureItem(T.figure_caption(f), T.figure_file(view.suite, f), f.png) for f in board.figures),
         paired_title=T.PAIRED_TITLE, paired_columns=("Row", "vs", *task_heads, "Avg"), paired=paired,
-        paired_legend=T.PAIRED_LEGEND.format(n=stats.N_RESAMPLES), no_paired=T.NO_PAIRED,
-        warnings=tuple(board.warnings),
+        paired_legend=T.PAIRED_LEGEND.format(n=board.n_resamples), no_paired=T.NO_PAIRED,
+        warnings=tuple(board.warnings), legend=tuple((st, tx.format(n=board.n_resamples)) for st, tx in T.LEGEND),
+        chart_title=CHART_TITLE, chart_caption=CHART_CAPTION, analyses_title=T.ANALYSES_TITLE,
     )
 
 

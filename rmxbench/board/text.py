@@ -79,6 +79,19 @@ PAIRED_LEGEND = ("Δ = row − other on the problems both rows were scored on (R
                  "bootstrap CI ({n} resamples over problems, seeded). p (two-sided): McNemar exact test for "
                  "pass@1 cells; paired bootstrap test for avg@k cells and for Avg (tasks resampled independently).")
 PAIRED_TITLE = "Paired comparisons: Δ, 95% CI, p"
+ANALYSES_TITLE = "Analyses (paper §3, §4, §6.3)"
+
+#: The results table's legend as ``(style, text)`` segments, style ``""`` (plain), ``"b"`` (bold),
+#: ``"i"`` (italic) or ``"tag"`` (a row tag as shown on the board); ``{n}``: bootstrap resamples.
+LEGEND = (
+    ("", "Cells: reproduced score, 95% percentile-bootstrap CI over problems ({n} resamples, seeded), "
+         "the paper's value and reproduced − paper. "),
+    ("b", "Bold"), ("", ": best reproduced value in the column among a base model's rows. "),
+    ("tag", "paper only"), ("", " / "), ("tag", "no result"), ("", " / "), ("tag", "no checkpoint"),
+    ("", ": no reproduced result (the paper's numbers where the row points at them). "
+         "Avg: mean of the task columns the row has. Cost: training cost; "),
+    ("i", "italic"), ("", " = estimated (as in the paper)."),
+)
 NO_PAIRED = "No trained row has reproduced results next to a reproduced base or RL baseline yet."
 
 
