@@ -176,13 +176,13 @@ def _td(c: Cell, prov_map: dict) -> str:
                 d = f' <span class="diff">{_h(c.paper_note)}</span>' if c.paper_note else ""
                 parts.append(f'<span class="ref"><span class="paper">paper {_paper(c)}</span>{d}</span>')
     return (
-        f'<td class="{" ".join(cls)}" data-sort="{c.sort_key}" data-prov="{_h(c.key)}" '
+        f'<td class="{" ".join(cls)}" data-sort="{_h(c.sort_key)}" data-prov="{_h(c.key)}" '
         f'data-label="{_h(c.title)}" title="{_h(c.description)}">{"".join(parts)}</td>'
     )
 
 
 def _paired_td(c: Cell) -> str:
-    if c.value is None:
+    if not c.description:  # no comparison: the bare placeholder
         return f'<td class="num">{_h(c.display_value)}</td>'
     return (f'<td class="num" title="{_h(c.description)}"><span class="v">{_h(c.display_value)}</span>'
             f'<span class="ci">{_h(c.ci)}</span><span class="diff">{_h(c.note)}</span></td>')
