@@ -40,6 +40,12 @@ pure function of the inputs (no clock, sorted keys, seeded bootstrap): rendering
 byte-identical files. Bootstrap seeds depend on the task only (:func:`rmxbench.board.statistics.cell_seed`),
 so two rows with identical verdicts get identical intervals (common random numbers).
 
+Layers (issue 17): :func:`rmxbench.board.view.board_view` reads the spec once; :func:`build_board`
+computes the numbers (:mod:`rmxbench.board.model`); :func:`rmxbench.board.table.build_table` formats
+every cell once (value, CI, paper value and difference, bold/italic, sort key, provenance);
+:mod:`rmxbench.board.markdown` and :mod:`rmxbench.board.html` only lay those strings out. Costs:
+:func:`rmxbench.pricing.row_cost` (the stored cost, else the spec's published figure).
+
 Stored results read by ``rmxbench board`` (written by the runner): :mod:`rmxbench.board.runfolder`.
 """
 

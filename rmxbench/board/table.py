@@ -42,7 +42,8 @@ class Cell:
         key: provenance key (``rmx-a/gsm8k``); ``""`` = no details panel.
         title: details-panel title (``Base A + ReasonMaxxer / GSM8K``).
         provenance: ordered ``(key, value)`` pairs: where the value comes from.
-        description: tooltip text.
+        description: tooltip text (``""``: a placeholder with nothing behind it, e.g. a paired
+            cell of a task the two rows do not share).
     """
 
     kind: str
