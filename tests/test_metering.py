@@ -7,15 +7,9 @@ import json
 
 import pytest
 
-from rmxbench.pipeline.metering import (
-    METER_FILE,
-    gpu_type_candidates,
-    measured_cost,
-    metered,
-    price_key,
-    published_cost,
-    read_meter,
-)
+from rmxbench.pipeline.metering import METER_FILE, metered, read_meter
+from rmxbench.pricing import cost_text, fmt_usd, gpu_type_candidates, measured_cost, price_key, published_cost, row_cost
+from rmxbench.results import RowCost
 from rmxbench.spec.schema import Cost, Pricing
 
 PRICING = Pricing.model_validate({
@@ -180,3 +174,23 @@ def test_published_cost_passthrough_and_derivation():
     assert c.usd == pytest.approx(96 * 2.49) and "USD = 96" in c.source
     c = published_cost(None, PRICING)
     assert c.usd is None and c.basis == "unspecified"
+
+
+def test_row_cost_stored_first_then_published_figure():
+    """The one cost fallback the board uses: a stored (measured) cost wins over the spec's published
+    figure; a row with neither (base rows, ReasonMaxxer rows not run) has no cost."""
+    stored = RowCost(cpu_hours=0.01, basis="measured", source="meter.json")
+    published = Cost(gpu_hours=10, gpu_type="H100-80G", basis="reported", source="README")
+    assert row_cost(stored, published, PRICING) is stored
+    c = row_cost(None, published, PRICING)
+    assert c.usd == pytest.approx(24.9) and c.basis == "reported"
+    assert row_cost(None, None, PRICING) is None
+
+
+def test_cost_text():
+    assert [fmt_usd(x) for x in (1200, 4.12, 4.0, 12.6, 0.003, 0)] == ["$1,200", "$4.12", "$4", "$13", "<$0.01", "$0"]
+    assert cost_text(RowCost(usd=200, gpu_hours=80, basis="estimated")) == "$200"  # USD first
+    assert cost_text(RowCost(cpu_hours=0.012345, basis="measured")) == "0.0123 CPU-h"
+    assert cost_text(RowCost(gpu_hours=240, gpu_type="H100-80G", basis="reported")) == "240 H100-80G-h"
+    assert cost_text(RowCost(gpu_hours=2.5, basis="reported")) == "2.5 GPU-h"
+    assert cost_text(RowCost()) is None and cost_text(None) is None

@@ -417,7 +417,7 @@ def test_reported_row_missing_from_reference_is_a_warning(tmp_path):
 
 def test_grpo_recipe_clipping_warnings(tmp_path):
     """Issue 18 item 2: validate warns (exit 0) when a GRPO recipe makes clipping likely (a completion
-    cap below the evaluation's max_new_tokens) or certain for long completions (backend vllm: TRL's
+    cap below the evaluation's max_new_tokens) or certain for long completions (the protocol's context, which TRL's
     engine holds max_model_len tokens); a cap within both budgets gets no warning."""
     base = (BAD / "bool_max_steps.yaml").read_text().replace("max_steps: yes", "max_steps: 3")
     p = tmp_path / "clip.yaml"

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
-
 from rmxbench.board.model import Board
+
+#: What the chart shows (image alt text / link text) and how to read its markers (caption).
+TITLE = "Avg score vs training cost (log scale)"
+CAPTION = "Avg vs training cost: filled = reproduced, hollow = paper; square = RL baseline, star = ReasonMaxxer."
 
 
 # --------------------------------------------------------------------------- chart
@@ -65,7 +66,7 @@ def render_chart(board: Board) -> bytes | None:
     ax.set_xscale("log")
     ax.set_xlabel("training cost (USD, log scale)")
     ax.set_ylabel("Avg score")
-    ax.set_title(f"{board.suite}: Avg vs training cost".replace("$", r"\$"), fontsize=10)
+    ax.set_title(f"{board.view.suite}: Avg vs training cost".replace("$", r"\$"), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=colors[f], label=f.replace("$", r"\$"))
                for f in fams if any(p["family"] == f for p in pts)]

@@ -1,23 +1,16 @@
-"""HTML renderer of the board: one self-contained file (inline CSS/JS, every spec string escaped)."""
+"""HTML layout of the board: one self-contained file (inline CSS/JS) laying out the already formatted
+cells of :class:`rmxbench.board.table.Table`; every string is escaped (no number formatting, no cell
+decisions)."""
 
 
 from __future__ import annotations
 
+import base64
 import html
 import json
-import warnings
+from typing import Any
 
-from rmxbench.board import statistics as stats
-
-
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
-
-from rmxbench.board.model import Board, Cell, Row
-from rmxbench.board.text import (NO_PAIRED, PAIRED_LEGEND, PAIRED_TITLE, _cost_prov, _h, _meta_items, _missing_tag, _script_json,
-                                 cost_ratio_text, cost_sort_key, cost_text, figure_caption, paper_cost_shown, fmt_ci, fmt_diff, fmt_p, fmt_usd,
-                                 provenance)
-
+from rmxbench.board.table import Cell, NameCell, Table
 
 # --------------------------------------------------------------------------- HTML
 
@@ -130,202 +123,143 @@ document.getElementById("details-close").addEventListener("click",function(){
 """.strip()
 
 
-def _title(items: list[tuple[str, str]]) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in items)
+
+_STYLE = {"": "{}", "b": "<b>{}</b>", "i": "<i>{}</i>", "tag": '<span class="tag">{}</span>'}
+_INTERACTION = ("Click a header to sort within each family (descending, ascending, original); "
+                "hover or click a cell for its provenance.")
 
 
-def _html_cell(board: Board, row: Row, cell: Cell, prov_map: dict, label: str) -> str:
-    key = f"{row.row_id}/{cell.task}"
-    items = provenance(board, row, cell)
-    prov_map[key] = items
-    cls = ["num"]
-    if cell.best:
-        cls.append("best")
-    sort = cell.score if cell.score is not None else cell.reported
+def _h(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _script_json(obj: Any) -> str:
+    """JSON safe to embed in ``<script type="application/json">`` (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def _value(c: Cell) -> str:
+    return f'<em class="est">{_h(c.display_value)}</em>' if c.italic else _h(c.display_value)
+
+
+def _paper(c: Cell) -> str:
+    return f'<em class="est">{_h(c.paper)}</em>' if c.paper_italic else _h(c.paper)
+
+
+def _td(c: Cell, prov_map: dict) -> str:
+    """A task, Avg or Cost cell: ``<td>`` with sort key, provenance key, details title and tooltip."""
+    prov_map[c.key] = list(c.provenance)
     parts = []
-    if cell.score is not None:
-        parts.append(f'<span class="v">{cell.score:.3f}</span>')
-        if cell.ci is not None:
-            parts.append(f'<span class="ci">{fmt_ci(cell.ci)}</span>')
-        if cell.reported is not None:
-            parts.append(
-                f'<span class="ref"><span class="paper">paper {cell.reported:.3f}</span> '
-                f'<span class="diff">{fmt_diff(cell.diff)}</span></span>'
-            )
-    elif cell.reported is not None:
-        cls.append("paper-only")
-        parts.append(f'<span class="paper">paper {cell.reported:.3f}</span>')
+    if c.kind == "cost":
+        cls = ["cost"]
+        if c.display_value:
+            parts.append(f'<span class="v">{_value(c)}</span>')
+            if c.note:
+                parts.append(f'<span class="basis">{_h(c.note)}</span>')
+        if c.paper:
+            parts.append(f'<span class="paper">paper {_paper(c)} ({_h(c.paper_note)})</span>')
     else:
-        parts.append('<span class="v">—</span>')
+        cls = ["num"] + (["best"] if c.bold else []) + (["paper-only"] if c.paper_only else [])
+        if c.paper_only:
+            parts.append(f'<span class="paper">paper {_paper(c)}</span>')
+        else:
+            parts.append(f'<span class="v">{_value(c)}</span>')
+            if c.ci:
+                parts.append(f'<span class="ci">{_h(c.ci)}</span>')
+            if c.note:
+                parts.append(f'<span class="incomplete">{_h(c.note)}</span>')
+            if c.paper:
+                d = f' <span class="diff">{_h(c.paper_note)}</span>' if c.paper_note else ""
+                parts.append(f'<span class="ref"><span class="paper">paper {_paper(c)}</span>{d}</span>')
     return (
-        f'<td class="{" ".join(cls)}" data-sort="{"" if sort is None else f"{sort:.6f}"}" '
-        f'data-prov="{_h(key)}" data-label="{_h(label)}" title="{_h(_title(items))}">{"".join(parts)}</td>'
+        f'<td class="{" ".join(cls)}" data-sort="{_h(c.sort_key)}" data-prov="{_h(c.key)}" '
+        f'data-label="{_h(c.title)}" title="{_h(c.description)}">{"".join(parts)}</td>'
     )
 
 
-def _html_avg(board: Board, row: Row, prov_map: dict, label: str) -> str:
-    c = row.avg
-    key = f"{row.row_id}/avg"
-    items = [("row", row.row_id), ("tasks averaged", f"{row.avg_tasks}/{len(board.tasks)}")]
-    if c.score is not None:
-        items.append(("avg", f"{c.score:.4f}"))
-        items.append(("95% CI", fmt_ci(c.ci) or "n/a"))
-        items.append(("CI method", "stratified percentile bootstrap (each task's problems resampled)"))
-    if c.reported is not None:
-        items.append(("paper", f"{c.reported:.3f}"))
-    prov_map[key] = items
-    cls = ["num"] + (["best"] if c.best else [])
-    parts = []
-    if c.score is not None:
-        parts.append(f'<span class="v">{c.score:.3f}</span>')
-        if c.ci is not None:
-            parts.append(f'<span class="ci">{fmt_ci(c.ci)}</span>')
-        if not row.complete:
-            parts.append(f'<span class="incomplete">incomplete: {row.avg_tasks}/{len(board.tasks)} tasks</span>')
-        if c.reported is not None:
-            d = f' <span class="diff">{fmt_diff(c.score - c.reported)}</span>' if row.complete else ""
-            parts.append(f'<span class="ref"><span class="paper">paper {c.reported:.3f}</span>{d}</span>')
-    elif c.reported is not None:
-        cls.append("paper-only")
-        parts.append(f'<span class="paper">paper {c.reported:.3f}</span>')
-    else:
-        parts.append('<span class="v">—</span>')
-    sort = c.score if c.score is not None else c.reported
-    return (
-        f'<td class="{" ".join(cls)}" data-sort="{"" if sort is None else f"{sort:.6f}"}" '
-        f'data-prov="{_h(key)}" data-label="{_h(label)}" title="{_h(_title(items))}">{"".join(parts)}</td>'
-    )
+def _paired_td(c: Cell) -> str:
+    if not c.description:  # no comparison: the bare placeholder
+        return f'<td class="num">{_h(c.display_value)}</td>'
+    return (f'<td class="num" title="{_h(c.description)}"><span class="v">{_h(c.display_value)}</span>'
+            f'<span class="ci">{_h(c.ci)}</span><span class="diff">{_h(c.note)}</span></td>')
 
 
-def _html_cost(row: Row, prov_map: dict, label: str) -> str:
-    key = f"{row.row_id}/cost"
-    items = _cost_prov(row)
-    prov_map[key] = items
-    c = row.cost
-    txt = cost_text(c)
-    parts = []
-    if txt is not None:
-        v = f'<em class="est">{_h(txt)}</em>' if c.basis == "estimated" else _h(txt)
-        parts.append(f'<span class="v">{v}</span><span class="basis">{_h(c.basis)}</span>')
-    if (paper := paper_cost_shown(row)) is not None:
-        usd, basis = paper
-        ptxt = f'<em class="est">{_h(fmt_usd(usd))}</em>' if basis == "estimated" else _h(fmt_usd(usd))
-        parts.append(f'<span class="paper">paper {ptxt} ({_h(basis or "basis not given")})</span>')
-    if not parts:
-        parts.append('<span class="v">—</span>')
-    sort = cost_sort_key(c)
-    if sort is None and row.reported_cost is not None:
-        sort = row.reported_cost[0]
-    return (
-        f'<td class="cost" data-sort="{"" if sort is None else f"{sort:.6f}"}" data-prov="{_h(key)}" '
-        f'data-label="{_h(label)}" title="{_h(_title(items))}">{"".join(parts)}</td>'
-    )
+def _name_td(n: NameCell) -> str:
+    name = f'<span class="base">{_h(n.base)}</span>' if n.base else ""
+    name += _h(n.label)
+    if n.tag:
+        name += f'<span class="tag">{_h(n.tag)}</span>'
+    if n.note:
+        name += f'<span class="note">{_h(n.note)}</span>'
+    return f'<td class="name" data-sort="{_h(n.sort_key)}" title="{_h(n.description)}">{name}</td>'
 
 
-def render_html(board: Board, chart_png: bytes | None = None, sections: str = "") -> str:
+def _img(alt: str, png: bytes) -> str:
+    return f'<img alt="{_h(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def render_html(table: Table, chart_png: bytes | None = None, sections: str = "") -> str:
     """The board as one self-contained HTML document (inline CSS/JS, no external resources);
     ``chart_png`` is embedded as a ``data:`` URI; ``sections``: HTML of the spec's analyses
     (already escaped, figures embedded), shown under their own heading."""
-    spec = board.spec
     prov_map: dict[str, list[tuple[str, str]]] = {}
-    heads = ["Model", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg", "Cost"]
     H: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>rmxbench: {_h(board.suite)}</title>",
+        f"<title>rmxbench: {_h(table.suite)}</title>",
         f"<style>{_CSS}</style>",
         "</head><body>",
-        f"<h1>rmxbench leaderboard: {_h(board.suite)}</h1>",
+        f"<h1>{_h(table.heading)}</h1>",
     ]
-    if board.description:
-        H.append(f"<p>{_h(board.description)}</p>")
-    H.append('<ul class="meta">' + "".join(f"<li><b>{_h(k)}</b>: {_h(v)}</li>" for k, v in _meta_items(spec)) + "</ul>")
+    if table.description:
+        H.append(f"<p>{_h(table.description)}</p>")
+    H.append('<ul class="meta">' + "".join(f"<li><b>{_h(k)}</b>: {_h(v)}</li>" for k, v in table.meta) + "</ul>")
     H.append('<table id="board" class="board sortable-table">')
     H.append("<thead><tr>" + "".join(
         f'<th class="sortable" data-col="{i}" data-type="{"text" if i == 0 else "num"}" tabindex="0" '
         f'aria-sort="none" scope="col">{_h(h)}</th>'
-        for i, h in enumerate(heads)
+        for i, h in enumerate(table.columns)
     ) + "</tr></thead>")
-    ncol = len(heads)
-    for fam, blocks in board.families.items():
+    ncol = len(table.columns)
+    for fam, lines in table.groups.items():
         H.append(f'<tbody class="fam-head"><tr><th colspan="{ncol}" scope="rowgroup">{_h(fam)}</th></tr></tbody>')
         H.append(f'<tbody class="sortable" data-family="{_h(fam)}">')
-        idx = 0
-        for b in blocks:
-            for r in b.rows:
-                label = r.label if r.kind == "base" else f"{r.base_name} {r.display_name}"
-                name = ""
-                if r.kind != "base":
-                    name += f'<span class="base">{_h(r.base_name)}</span>'
-                name += _h(r.label)
-                if not r.reproduced:
-                    name += f'<span class="tag">{_missing_tag(r)}</span>'
-                if r.note:
-                    name += f'<span class="note">{_h(r.note)}</span>'
-                sort_name = f"{r.base_name} {r.display_name}" if r.kind != "base" else r.display_name
-                cells = [
-                    f'<td class="name" data-sort="{_h(sort_name)}" title="{_h(r.row_id)}">{name}</td>',
-                    *[_html_cell(board, r, r.cells[t], prov_map, f"{label} / {TASK_LABELS.get(t, t)}") for t in board.tasks],
-                    _html_avg(board, r, prov_map, f"{label} / Avg"),
-                    _html_cost(r, prov_map, f"{label} / Cost"),
-                ]
-                H.append(f'<tr class="{r.kind}" data-idx="{idx}" data-row="{_h(r.row_id)}">' + "".join(cells) + "</tr>")
-                idx += 1
+        for idx, ln in enumerate(lines):
+            tds = [_name_td(ln.name), *(_td(c, prov_map) for c in ln.cells)]
+            H.append(f'<tr class="{ln.kind}" data-idx="{idx}" data-row="{_h(ln.row_id)}">' + "".join(tds) + "</tr>")
         H.append("</tbody>")
     H.append("</table>")
-    H.append(
-        '<p class="legend">Cells: reproduced score, 95% percentile-bootstrap CI over problems '
-        f"({stats.N_RESAMPLES} resamples, seeded), the paper's value and reproduced − paper. "
-        "<b>Bold</b>: best reproduced value in the column among a base model's rows. "
-        "<i>Italic</i> cost: estimated (as in the paper). Avg: mean of the task columns the row has. "
-        "Click a header to sort within each family (descending, ascending, original); "
-        "hover or click a cell for its provenance.</p>"
-    )
-    import base64
-
+    legend = "".join(_STYLE[st].format(_h(tx)) for st, tx in table.legend)
+    H.append(f'<p class="legend">{legend} {_INTERACTION}</p>')
     if chart_png is not None:
         H.append(
-            '<figure class="chart"><img alt="Avg score vs training cost (log scale)" '
-            f'src="data:image/png;base64,{base64.b64encode(chart_png).decode("ascii")}">'
-            "<figcaption>Avg vs training cost: filled = reproduced, hollow = paper; "
-            "square = RL baseline, star = ReasonMaxxer.</figcaption></figure>"
+            f'<figure class="chart">{_img(table.chart_title, chart_png)}'
+            f"<figcaption>{_h(table.chart_caption)}</figcaption></figure>"
         )
-    if board.cost_ratios:
-        H.append('<ul class="ratios">' + "".join(f"<li>{_h(cost_ratio_text(r))}</li>" for r in board.cost_ratios) + "</ul>")
-    for f in board.figures:
-        H.append(f'<figure class="chart"><img alt="{_h(figure_caption(f))}" '
-                 f'src="data:image/png;base64,{base64.b64encode(f.png).decode("ascii")}">'
-                 f"<figcaption>{_h(figure_caption(f))}</figcaption></figure>")
-    H.append(f"<h2>{_h(PAIRED_TITLE)}</h2>")
-    if board.comparisons:
-        heads2 = ["Row", "vs", *[f"{TASK_LABELS.get(t, t)} {board.metrics[t]}" for t in board.tasks], "Avg"]
-        H.append('<table id="paired" class="paired"><thead><tr>' + "".join(f'<th scope="col">{_h(h)}</th>' for h in heads2) + "</tr></thead><tbody>")
-        for c in board.comparisons:
-            tds = [
-                f'<td class="name">{_h(c.rmx.base_name)} {_h(c.rmx.display_name)}</td>',
-                f'<td class="name">{_h(c.other.display_name + " (base)" if c.other.kind == "base" else c.other.label)}</td>',
-            ]
-            for t, res in [*[(t, c.per_task.get(t)) for t in board.tasks], ("avg", c.avg)]:
-                if res is None:
-                    tds.append('<td class="num">—</td>')
-                    continue
-                tip = (f"Δ {res.delta:+.4f}\n95% CI [{res.ci[0]:+.4f}, {res.ci[1]:+.4f}]\n"
-                       f"p {res.p:.4g} ({res.test})\nshared problems {res.n}")
-                tds.append(
-                    f'<td class="num" title="{_h(tip)}"><span class="v">{fmt_diff(res.delta)}</span>'
-                    f'<span class="ci">[{fmt_diff(res.ci[0])}, {fmt_diff(res.ci[1])}]</span>'
-                    f'<span class="diff">{fmt_p(res.p)}</span></td>'
-                )
+    if table.cost_ratios:
+        H.append('<ul class="ratios">' + "".join(f"<li>{_h(r)}</li>" for r in table.cost_ratios) + "</ul>")
+    for f in table.figures:
+        H.append(f'<figure class="chart">{_img(f.caption, f.png)}<figcaption>{_h(f.caption)}</figcaption></figure>')
+    H.append(f"<h2>{_h(table.paired_title)}</h2>")
+    if table.paired:
+        H.append('<table id="paired" class="paired"><thead><tr>'
+                 + "".join(f'<th scope="col">{_h(h)}</th>' for h in table.paired_columns) + "</tr></thead><tbody>")
+        for p in table.paired:
+            tds = [f'<td class="name">{_h(p.row)}</td>', f'<td class="name">{_h(p.vs)}</td>', *map(_paired_td, p.cells)]
             H.append("<tr>" + "".join(tds) + "</tr>")
         H.append("</tbody></table>")
-        H.append(f'<p class="legend">{_h(PAIRED_LEGEND.format(n=stats.N_RESAMPLES))}</p>')
+        H.append(f'<p class="legend">{_h(table.paired_legend)}</p>')
     else:
-        H.append(f"<p>{_h(NO_PAIRED)}</p>")
+        H.append(f"<p>{_h(table.no_paired)}</p>")
     if sections:
-        H.append(f"<h2>Analyses (paper §3, §4, §6.3)</h2>\n{sections}")
-    if board.warnings:
-        H.append("<h2>Warnings</h2><ul class=\"warn\">" + "".join(f"<li>{_h(w)}</li>" for w in board.warnings) + "</ul>")
+        H.append(f"<h2>{_h(table.analyses_title)}</h2>\n{sections}")
+    if table.warnings:
+        H.append("<h2>Warnings</h2><ul class=\"warn\">" + "".join(f"<li>{_h(w)}</li>" for w in table.warnings) + "</ul>")
     H.append(
         '<div id="details" hidden><button type="button" id="details-close" aria-label="close">×</button>'
         '<b id="details-title"></b><dl id="details-dl"></dl></div>'

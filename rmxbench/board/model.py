@@ -1,37 +1,24 @@
-"""The board model: rows, format-neutral cells (score, CI, reported number, provenance), comparison blocks and paired comparisons, built from stored records (paper Table 3 layout)."""
+"""The board model: rows, score cells (value, CI, reported number, record), comparison blocks and
+paired comparisons, built from stored records and a :class:`~rmxbench.board.view.BoardView` (paper
+Table 3 layout). Numbers only: their text is :mod:`rmxbench.board.table`."""
 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from rmxbench.board import statistics as stats
 from rmxbench.board.reference import lookup_reported
-from rmxbench.pipeline.metering import published_cost
+from rmxbench.board.view import BoardView, ViewRow, board_view
+from rmxbench.pricing import row_cost
 from rmxbench.results import RowCost, TaskRecord
 
 
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
-
-
-#: Provenance keys shown first (in this order) in tooltips and the details panel; any other
-#: keys of ``TaskRecord.provenance`` follow in sorted order.
-PROVENANCE_ORDER = (
-    "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
-    "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
-    "prompt_style", "eval_prompt", "chat_template", "dtype",
-    "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
-    "grader_version", "lm_eval_version", "versions", "backend", "backend_version", "hardware", "device", "accelerator_name",
-    "date", "wall_seconds",
-)
-
-
 @dataclass
-class Cell:
-    """One (row, task) cell. ``score`` is None when the row has no reproduced record."""
+class Score:
+    """The numbers of one (row, task) cell or of a row's Avg. ``score`` is None when the row has no
+    reproduced record; ``best``: bold (best of its column in the comparison block)."""
 
     task: str
     score: float | None = None
@@ -49,15 +36,12 @@ class Cell:
 
 @dataclass
 class Row:
-    row_id: str
-    kind: str  # base | rl_baseline | reasonmaxxer
-    display_name: str
-    base_id: str
-    base_name: str
-    family: str
-    spec_row: Any
-    cells: dict[str, Cell] = field(default_factory=dict)
-    avg: Cell = field(default_factory=lambda: Cell(task="avg"))
+    """A board row: its spec view, per-task :class:`Score`, Avg, cost (:func:`rmxbench.pricing.row_cost`),
+    the paper's (USD, basis) cost and the note shown with the row (``unavailable`` and run notes)."""
+
+    view: ViewRow
+    cells: dict[str, Score] = field(default_factory=dict)
+    avg: Score = field(default_factory=lambda: Score(task="avg"))
     avg_tasks: int = 0
     cost: RowCost | None = None
     reported_cost: tuple[float | None, str | None] | None = None
@@ -68,10 +52,11 @@ class Row:
     def reproduced(self) -> bool:
         return any(c.score is not None for c in self.cells.values())
 
-    @property
-    def label(self) -> str:
-        """Display label: the base's name, or ``↪ <display_name>`` for derived rows."""
-        return self.display_name if self.kind == "base" else f"↪ {self.display_name}"
+    row_id = property(lambda self: self.view.id)
+    kind = property(lambda self: self.view.kind)
+    display_name = property(lambda self: self.view.display_name)
+    base_name = property(lambda self: self.view.base_name)
+    family = property(lambda self: self.view.family)
 
     @property
     def complete(self) -> bool:
@@ -124,14 +109,14 @@ class Figure:
 
 @dataclass
 class Board:
-    suite: str
-    description: str
-    tasks: list[str]
-    metrics: dict[str, str]
+    """Rows grouped by family and comparison block, paired comparisons, cost ratios, figures and the
+    warnings raised while building (records for unknown rows or tasks, metric mismatches)."""
+
+    view: BoardView
     families: dict[str, list[Block]]
     comparisons: list[Comparison]
     warnings: list[str]
-    spec: Any
+    n_resamples: int = stats.N_RESAMPLES
     cost_ratios: list[CostRatio] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
 
@@ -139,11 +124,6 @@ class Board:
         for blocks in self.families.values():
             for b in blocks:
                 yield from b.rows
-
-
-def task_metric(protocol, task: str) -> str:
-    """The metric name of ``task`` (``"pass@1"`` or ``"avg@k"``): :meth:`Protocol.metric`."""
-    return protocol.metric(task).name
 
 
 def _rounded(x: float) -> float:
@@ -162,15 +142,16 @@ def build_board(
 ) -> Board:
     """Assemble the board's rows, cells, CIs, bold marks and paired comparisons (no I/O).
 
+    ``spec``: the validated Spec; the board reads it only through :func:`board_view`.
     ``figures``: row id -> ``[(file name, PNG bytes)]`` of stage figures shown with the board.
 
     Records for unknown rows or tasks outside ``protocol.tasks`` are ignored with a warning;
     for a repeated ``(row_id, task)`` the last record wins.
     """
-    tasks = list(spec.protocol.tasks)
-    metrics = {t: task_metric(spec.protocol, t) for t in tasks}
+    view = board_view(spec)
+    tasks, metrics = list(view.tasks), view.metrics
     warn: list[str] = []
-    row_ids = {r.id for _, _, r in spec.rows()}
+    row_ids = {r.id for r in view.rows}
 
     by_cell: dict[tuple[str, str], TaskRecord] = {}
     for rec in records:
@@ -183,21 +164,18 @@ def build_board(
         by_cell[(rec.row_id, rec.task)] = rec
 
     families: dict[str, list[Block]] = {}
-    for base, kind, r in spec.rows():
-        if kind == "base":
-            families.setdefault(base.family, []).append(Block(base_id=base.id, rows=[]))
-        block = families[base.family][-1]
+    for r in view.rows:
+        if r.kind == "base":
+            families.setdefault(r.family, []).append(Block(base_id=r.id, rows=[]))
+        block = families[r.family][-1]
         ref = lookup_reported(reference, r.reported)
         if r.reported is not None and reference is not None and ref is None:
             warn.append(
                 f"row {r.id!r}: reference has no row {r.reported.model!r} in family {r.reported.family!r}"
             )
-        row = Row(
-            row_id=r.id, kind=kind, display_name=r.display_name, base_id=base.id,
-            base_name=base.display_name, family=base.family, spec_row=r, has_reference=ref is not None,
-        )
+        row = Row(view=r, has_reference=ref is not None)
         for t in tasks:
-            cell = Cell(task=t)
+            cell = Score(task=t)
             if ref is not None:
                 cell.reported = ref["scores"].get(t)
             rec = by_cell.get((r.id, t))
@@ -232,11 +210,11 @@ def build_board(
                     strata.append([pm[k] for k in sorted(pm)])
                 row.avg.ci = stats.average_ci(strata, n_resamples=n_resamples, seed=stats.cell_seed("avg"))
         # Cost: stored (measured / runner-filled) first, else the spec's published figure.
-        row.cost = costs.get(r.id) or (published_cost(r.cost, spec.pricing) if getattr(r, "cost", None) else None)
+        row.cost = row_cost(costs.get(r.id), r.cost, view.pricing)
         if ref is not None and ref.get("cost_usd") is not None:
             row.reported_cost = (float(ref["cost_usd"]), ref.get("cost_basis"))
         parts = []
-        if getattr(r, "unavailable", None):
+        if r.unavailable:
             parts.append(f"no public checkpoint: {r.unavailable}")
         if notes.get(r.id):
             parts.append(notes[r.id])
@@ -254,15 +232,14 @@ def build_board(
     figs = [Figure(by_id[rid], name, png) for rid, items in (figures or {}).items() if rid in by_id
             for name, png in items]
     return Board(
-        suite=spec.suite.name, description=spec.suite.description, tasks=tasks, metrics=metrics,
-        families=families, comparisons=comparisons, warnings=sorted(set(warn)), spec=spec,
+        view=view, families=families, comparisons=comparisons, warnings=sorted(set(warn)), n_resamples=n_resamples,
         cost_ratios=_cost_ratios(families), figures=figs,
     )
 
 
 def is_trained_rl(row: Row) -> bool:
     """An RL-baseline row rmxbench trained itself (``train:`` in the spec)."""
-    return row.kind == "rl_baseline" and getattr(row.spec_row, "train", None) is not None
+    return row.kind == "rl_baseline" and row.view.trained
 
 
 def _cost_ratios(families: dict[str, list[Block]]) -> list[CostRatio]:

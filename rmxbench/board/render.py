@@ -40,14 +40,18 @@ pure function of the inputs (no clock, sorted keys, seeded bootstrap): rendering
 byte-identical files. Bootstrap seeds depend on the task only (:func:`rmxbench.board.statistics.cell_seed`),
 so two rows with identical verdicts get identical intervals (common random numbers).
 
+Layers (issue 17): :func:`rmxbench.board.view.board_view` reads the spec once; :func:`build_board`
+computes the numbers (:mod:`rmxbench.board.model`); :func:`rmxbench.board.table.build_table` formats
+every cell once (value, CI, paper value and difference, bold/italic, sort key, provenance);
+:mod:`rmxbench.board.markdown` and :mod:`rmxbench.board.html` only lay those strings out. Costs:
+:func:`rmxbench.pricing.row_cost` (the stored cost, else the spec's published figure).
+
 Stored results read by ``rmxbench board`` (written by the runner): :mod:`rmxbench.board.runfolder`.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -55,13 +59,11 @@ from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_wri
 
 log = logging.getLogger(__name__)
 
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
 from rmxbench.board.chart import render_chart
 from rmxbench.board.html import render_html
 from rmxbench.board.markdown import render_markdown
-from rmxbench.board.model import Board, Cell, Comparison, Row, build_board, task_metric
-from rmxbench.board.text import figure_file
+from rmxbench.board.model import Board, Comparison, Row, Score, build_board
+from rmxbench.board.table import Cell, Table, build_table
 
 
 # --------------------------------------------------------------------------- entry point
@@ -109,27 +111,29 @@ def render(
     for w in board.warnings:
         log.warning("%s", w)
     out = Path(out_dir)
-    md_path = out / f"{board.suite}.md"
-    html_path = out / f"{board.suite}.html"
-    png_path = out / f"{board.suite}.png"
+    md_path = out / f"{board.view.suite}.md"
+    html_path = out / f"{board.view.suite}.html"
+    png_path = out / f"{board.view.suite}.png"
     png = render_chart(board)
     if png is not None:
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
-    for f in board.figures:
-        atomic_write_bytes(out / figure_file(board.suite, f), f.png)
+    table = build_table(board)
+    for f in table.figures:
+        atomic_write_bytes(out / f.file, f.png)
     sections = ("", "")
     if analyses:
         from rmxbench.analysis.api import publish_sections
 
-        sections = publish_sections(analyses, out / f"{board.suite}-analyses", f"{board.suite}-analyses/")
-    atomic_write_text(md_path, render_markdown(board, chart=png_path.name if png is not None else None,
+        sections = publish_sections(analyses, out / f"{board.view.suite}-analyses", f"{board.view.suite}-analyses/")
+    atomic_write_text(md_path, render_markdown(table, chart=png_path.name if png is not None else None,
                                                sections=sections[0]))
-    atomic_write_text(html_path, render_html(board, chart_png=png, sections=sections[1]))
+    atomic_write_text(html_path, render_html(table, chart_png=png, sections=sections[1]))
     return md_path, html_path
 
 
 __all__ = [
-    "render", "build_board", "render_markdown", "render_html", "task_metric", "Board", "Row", "Cell", "Comparison",
+    "render", "build_board", "build_table", "render_markdown", "render_html", "Board", "Row", "Score", "Comparison",
+    "Table", "Cell",
 ]

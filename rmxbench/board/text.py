@@ -1,59 +1,59 @@
-"""Text of board values shared by every renderer: number formats, cost text and the provenance list of a cell (one place, so Markdown, HTML and the chart say the same)."""
+"""Text of board values: number formats, captions, provenance lists and fixed sentences, in one
+place so every cell, the chart and the analyses say the same (the cells themselves:
+:mod:`rmxbench.board.table`; cost text: :mod:`rmxbench.pricing`)."""
 
 
 from __future__ import annotations
 
 import html
 import json
-from typing import Any
 
+from rmxbench.board.model import Row, Score
+from rmxbench.board.view import BoardView
+from rmxbench.pricing import cost_text, fmt_usd
 from rmxbench.results import RowCost
 
-
-#: Column labels of the tasks (paper Table 3 headers), from the benchmark registry.
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS  # noqa: E402
-
-from rmxbench.board.model import PROVENANCE_ORDER, Board, Cell, Row, task_metric
-
-
-# --------------------------------------------------------------------------- formatting helpers
+#: Provenance keys shown first (in this order) in tooltips and the details panel; any other
+#: keys of ``TaskRecord.provenance`` follow in sorted order.
+PROVENANCE_ORDER = (
+    "model", "repo", "path", "revision", "model_revision", "revision_pinned", "gguf_file", "model_sha256",
+    "adapter", "adapter_hash", "adapter_sha256", "adapter_key", "adapter_dir", "picked_tau", "decision_fraction",
+    "prompt_style", "eval_prompt", "chat_template", "dtype",
+    "decoding", "temperature", "top_p", "top_k", "k", "max_new_tokens", "seed", "seeds", "limit", "data",
+    "grader_version", "lm_eval_version", "versions", "backend", "backend_version", "hardware", "device", "accelerator_name",
+    "date", "wall_seconds",
+)
 
 
 def fmt_score(x: float | None) -> str:
+    """A score or the paper's value at the board's precision: ``0.700``; ``—`` for None."""
     return "—" if x is None else f"{x:.3f}"
 
 
 def fmt_diff(x: float) -> str:
+    """A signed difference at the board's precision: ``+0.010``, ``-0.052`` (never ``-0.000``)."""
     v = round(x, 3) + 0.0  # no "-0.000"
     return f"{v:+.3f}"
 
 
 def fmt_ci(ci: tuple[float, float] | None) -> str:
+    """A 95% CI: ``[0.630, 0.765]``; ``""`` for None."""
     return "" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def fmt_p(p: float) -> str:
+    """A two-sided p-value: ``p<0.001`` or ``p=0.042``."""
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
-def fmt_usd(usd: float) -> str:
-    """``$1,200`` (whole dollars from $10 or for whole amounts, as in the paper), ``$4.12``, ``<$0.01``."""
-    if 0 < usd < 0.005:
-        return "<$0.01"
-    return f"${usd:,.0f}" if usd >= 10 or float(usd).is_integer() else f"${usd:,.2f}"
+def fmt_sort(x: float | None) -> str:
+    """A column sort key: ``0.700000``; ``""`` (sorts last) for None."""
+    return "" if x is None else f"{x:.6f}"
 
 
-def cost_text(c: RowCost | None) -> str | None:
-    """Cost figure without the basis: ``$4.12``, ``0.012 CPU-h``, ``240 H100-80G-h`` or None."""
-    if c is None:
-        return None
-    if c.usd is not None:
-        return fmt_usd(c.usd)
-    if c.cpu_hours is not None:
-        return f"{c.cpu_hours:.3g} CPU-h"
-    if c.gpu_hours is not None:
-        return f"{c.gpu_hours:.3g} {c.gpu_type or 'GPU'}-h"
-    return None
+def tooltip(items) -> str:
+    """Tooltip text of a cell: one ``key: value`` line per provenance pair."""
+    return "\n".join(f"{k}: {v}" for k, v in items)
 
 
 def cost_ratio_text(r) -> str:
@@ -79,6 +79,19 @@ PAIRED_LEGEND = ("Δ = row − other on the problems both rows were scored on (R
                  "bootstrap CI ({n} resamples over problems, seeded). p (two-sided): McNemar exact test for "
                  "pass@1 cells; paired bootstrap test for avg@k cells and for Avg (tasks resampled independently).")
 PAIRED_TITLE = "Paired comparisons: Δ, 95% CI, p"
+ANALYSES_TITLE = "Analyses (paper §3, §4, §6.3)"
+
+#: The results table's legend as ``(style, text)`` segments, style ``""`` (plain), ``"b"`` (bold),
+#: ``"i"`` (italic) or ``"tag"`` (a row tag as shown on the board); ``{n}``: bootstrap resamples.
+LEGEND = (
+    ("", "Cells: reproduced score, 95% percentile-bootstrap CI over problems ({n} resamples, seeded), "
+         "the paper's value and reproduced − paper. "),
+    ("b", "Bold"), ("", ": best reproduced value in the column among a base model's rows. "),
+    ("tag", "paper only"), ("", " / "), ("tag", "no result"), ("", " / "), ("tag", "no checkpoint"),
+    ("", ": no reproduced result (the paper's numbers where the row points at them). "
+         "Avg: mean of the task columns the row has. Cost: training cost; "),
+    ("i", "italic"), ("", " = estimated (as in the paper)."),
+)
 NO_PAIRED = "No trained row has reproduced results next to a reproduced base or RL baseline yet."
 
 
@@ -106,42 +119,10 @@ def md_escape(s: object) -> str:
     return s
 
 
-
-def _h(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-def _script_json(obj: Any) -> str:
-    """JSON safe to embed in ``<script type="application/json">`` (``<``, ``>``, ``&`` escaped)."""
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return (
-        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
-
-
-def _model_ref_text(spec_row) -> str:
-    m = getattr(spec_row, "model", None)
-    if m is None:
-        return "—"
-    if m.repo:
-        s = f"{m.repo}@{m.revision}"
-    else:
-        s = str(m.path)
-    if m.gguf_file:
-        s += f" ({m.gguf_file})"
-    return s
-
-
-def provenance(board: Board, row: Row, cell: Cell) -> list[tuple[str, str]]:
+def provenance(view: BoardView, row: Row, cell: Score) -> list[tuple[str, str]]:
     """Ordered ``(key, value)`` pairs describing where a cell's number comes from."""
-    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", board.metrics.get(cell.task, ""))]
-    if row.kind == "reasonmaxxer":
-        base = next(b for b in board.spec.models if b.id == row.base_id)
-        items.append(("base model", _model_ref_text(base)))
-        items.append(("recipe", row.spec_row.recipe))
-    else:
-        items.append(("model ref", _model_ref_text(row.spec_row)))
+    items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", view.metrics.get(cell.task, ""))]
+    items += row.view.model_items
     rec = cell.record
     if rec is None:
         items.append(("reproduced", "no (paper number only)" if cell.reported is not None else "no"))
@@ -168,7 +149,21 @@ def provenance(board: Board, row: Row, cell: Cell) -> list[tuple[str, str]]:
     return items
 
 
-def _cost_prov(row: Row) -> list[tuple[str, str]]:
+def avg_provenance(row: Row, n_tasks: int) -> list[tuple[str, str]]:
+    """Ordered ``(key, value)`` pairs describing a row's Avg: tasks averaged, value, CI and its method."""
+    c = row.avg
+    items = [("row", row.row_id), ("tasks averaged", f"{row.avg_tasks}/{n_tasks}")]
+    if c.score is not None:
+        items.append(("avg", f"{c.score:.4f}"))
+        items.append(("95% CI", fmt_ci(c.ci) or "n/a"))
+        items.append(("CI method", "stratified percentile bootstrap (each task's problems resampled)"))
+    if c.reported is not None:
+        items.append(("paper", f"{c.reported:.3f}"))
+    return items
+
+
+def cost_provenance(row: Row) -> list[tuple[str, str]]:
+    """Ordered ``(key, value)`` pairs describing a row's cost: figure, basis, source, hours, stage seconds."""
     c = row.cost
     items = [("row", row.row_id), ("cost", cost_text(c) or "—")]
     if c is not None:
@@ -187,32 +182,8 @@ def _cost_prov(row: Row) -> list[tuple[str, str]]:
     return items
 
 
-def _missing_tag(row: Row) -> str:
-    """Marker of a row without reproduced results."""
+def missing_tag(row: Row) -> str:
+    """Marker of a row without reproduced results: ``paper only``, ``no checkpoint`` or ``no result``."""
     if row.has_reference:
         return "paper only"
-    return "no checkpoint" if getattr(row.spec_row, "unavailable", None) else "no result"
-
-
-def _meta_items(spec) -> list[tuple[str, str]]:
-    p = spec.protocol
-    pa = p.pass_at_1
-    ak = p.avg_at_k
-    items = [
-        ("tasks", ", ".join(f"{TASK_LABELS.get(t, t)} ({task_metric(p, t)})" for t in p.tasks)),
-        ("pass@1 decoding", f"temperature {pa.temperature}, top-p {pa.top_p}, top-k {pa.top_k}"
-                            + (" (greedy)" if pa.temperature == 0 else "")),
-    ]
-    if any(t in ak.tasks for t in p.tasks):
-        items.append((f"avg@{ak.k} decoding", f"{ak.k} samples, temperature {ak.temperature}, top-p {ak.top_p}"))
-    items += [
-        ("generation", f"max {p.max_new_tokens} new tokens, context {p.max_model_len}, backend {p.backend}, seed {p.seed}"),
-    ]
-    if p.limit:
-        items.append(("subsets", ", ".join(f"{t}: first {n}" for t, n in sorted(p.limit.items()))))
-    pr = spec.pricing
-    prices = ", ".join(f"{k} ${v}/h" for k, v in sorted(pr.usd_per_hour.items()))
-    items.append(("pricing", f"{prices} ({pr.source}, {pr.date.isoformat()})"))
-    hw = pr.hardware
-    items.append(("hardware", f"{hw.count} × {hw.gpu_type}" if hw.gpu_type else "CPU only (costs in CPU-hours)"))
-    return items
+    return "no checkpoint" if row.view.unavailable else "no result"

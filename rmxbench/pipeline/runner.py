@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.pipeline.graph import BuildEnv, Node, schedule
-from rmxbench.pipeline.metering import METER_FILE, device_info, measured_cost, published_cost, read_meter
+from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
+from rmxbench.pricing import measured_cost, published_cost
 from rmxbench.pipeline.planner import Plan, halt_message
 from rmxbench.results import RowCost, TaskRecord, atomic_write_json
 

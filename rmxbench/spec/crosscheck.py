@@ -132,8 +132,8 @@ def _clipping_warnings(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]
     Rules: (1) ``max_completion_length`` below ``protocol.max_new_tokens``: training cuts
     completions that evaluation lets finish (a cut answer scores 0; TRL counts it in
     ``clipped_ratio``); (2) with ``backend: vllm``, ``max_completion_length`` at or above
-    ``protocol.max_model_len``: TRL's vLLM engine is sized to ``max_model_len`` tokens of prompt +
-    completion (``vllm_max_model_length``), so no completion can reach the cap.
+    ``protocol.max_model_len``: the protocol's context (and TRL's vLLM engine, ``vllm_max_model_length``)
+    holds ``max_model_len`` tokens of prompt + completion, so no completion can reach the cap.
     """
     p, out = spec.protocol, []
     for name, r in spec.rl_recipes.items():
@@ -146,13 +146,13 @@ def _clipping_warnings(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]
                                f"clipping likely: GRPO cuts completions at {cap} tokens but evaluation lets them run "
                                f"to protocol.max_new_tokens={p.max_new_tokens} (a cut answer earns reward 0)",
                                severity="warning"))
-        if p.backend == "vllm" and cap >= p.max_model_len:
+        if cap >= p.max_model_len:
             out.append(Problem(shown, idx.line(loc)[0], field_path(loc), str(cap), f"< {p.max_model_len}",
                                "raise protocol.max_model_len above max_completion_length + the longest prompt, "
                                "or lower max_completion_length",
-                               f"clipping certain for long completions: with backend vllm TRL's vLLM engine holds "
-                               f"protocol.max_model_len={p.max_model_len} tokens of prompt + completion, so no "
-                               f"completion reaches {cap} tokens", severity="warning"))
+                               f"clipping certain for long completions: the protocol's context holds "
+                               f"max_model_len={p.max_model_len} tokens of prompt + completion (TRL's vLLM engine is "
+                               f"sized to it), so no completion reaches {cap} tokens", severity="warning"))
     return out
 
 
