@@ -2,7 +2,8 @@
 
 - :class:`ModelHandle` names a model the way a spec row does (a :class:`~rmxbench.spec.ModelRef`,
   optionally plus a PEFT adapter folder, e.g. a ReasonMaxxer row = its base + its adapter) and
-  loads it with :func:`rmxbench.backends.modeling.load_model` (+ ``peft.PeftModel.from_pretrained``).
+  loads it with :func:`rmxbench.backends.modeling.load_model` (+ :func:`rmxbench.backends.adapters.load_peft`:
+  the adapter pre-flight, then ``peft.PeftModel.from_pretrained``).
 - :class:`Pair` is (base, other, prompt style): both models see the *same* prompt text (paper §3:
   "the same set of prompts") and must share a tokenizer (teacher forcing and lockstep decoding
   compare token ids).
@@ -63,13 +64,12 @@ class ModelHandle:
         model, tok = load_model(self.ref, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
                                 spec_dir=self.spec_dir)
         if self.adapter_dir is not None:
-            from peft import PeftModel
+            from rmxbench.backends.adapters import load_peft
 
             if not (Path(self.adapter_dir) / "adapter_config.json").is_file():
                 raise UserError(f"{self.label}: {self.adapter_dir} is not a PEFT adapter folder "
                                 "(no adapter_config.json)")
-            model = PeftModel.from_pretrained(model, str(self.adapter_dir))
-            model.eval()
+            model = load_peft(model, self.adapter_dir)  # pre-flown against the loaded model's modules
         return model, tok
 
     def describe(self) -> dict:

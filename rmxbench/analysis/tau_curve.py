@@ -89,7 +89,7 @@ def build(config: TauCurveConfig, base: ModelHandle, sweeps: dict[str, Sequence[
         reference: e.g. the RL row the method is compared with (drawn as a dashed line).
         progress: ``advance(n)`` per problem scored.
     """
-    from peft import PeftModel
+    from rmxbench.backends.adapters import load_peft, unload_peft
 
     if not sweeps or not any(sweeps.values()):
         raise UserError("τ curve: no τ adapters to evaluate")
@@ -100,12 +100,11 @@ def build(config: TauCurveConfig, base: ModelHandle, sweeps: dict[str, Sequence[
     for label, points in sweeps.items():
         rows = []
         for pt in points:
-            pm = PeftModel.from_pretrained(model, str(pt.adapter_dir))
-            pm.eval()
+            pm = load_peft(model, pt.adapter_dir)  # pre-flown; unloaded with the base modules restored
             try:
                 acc = score(pm, tok, problems, **ev)
             finally:
-                model = pm.unload()
+                model = unload_peft(pm)
             rows.append({"tau": pt.tau, "decision_fraction": pt.decision_fraction,
                          "validation_accuracy": pt.validation_accuracy, "picked": pt.picked, **acc})
         data["sweeps"].append({"label": label, "points": rows})

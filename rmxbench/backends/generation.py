@@ -56,22 +56,15 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 def adapter_rank(adapter_dir: str | Path) -> int:
     """The largest LoRA rank in the PEFT adapter in ``adapter_dir``: its ``r`` and every
     ``rank_pattern`` value (a per-module rank may exceed ``r``; an engine must hold the largest).
+    The config is read by :func:`rmxbench.backends.adapters.read_config` (the pre-flight's reader).
 
     Raises:
         UserError: no readable ``adapter_config.json`` with a positive integer ``r``.
     """
-    import json
+    from rmxbench.backends.adapters import read_config
 
-    f = Path(adapter_dir) / "adapter_config.json"
-    try:
-        cfg = json.loads(f.read_text())
-        r = cfg["r"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{f}: not a PEFT LoRA adapter config with a rank `r` ({type(exc).__name__})") from None
-    ranks = [r, *(cfg.get("rank_pattern") or {}).values()]
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in ranks):
-        raise UserError(f"{f}: `r` and `rank_pattern` values must be positive integers, got {ranks}")
-    return max(ranks)
+    cfg = read_config(adapter_dir)
+    return max([cfg["r"], *(cfg.get("rank_pattern") or {}).values()])
 
 
 #: ``max_lora_rank`` values vLLM accepts (``vllm.config.lora.MaxLoRARanks``).

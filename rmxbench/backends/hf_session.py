@@ -9,9 +9,13 @@ sample index)) after transformers' own temperature / top-k / top-p warpers, so a
 depend on the other prompts in its batch (vLLM #51226's failure mode; up to float rounding of
 padded batches).
 
-Adapters (PEFT): the first adapter wraps the base in a ``PeftModel``; a new adapter replaces the
-loaded one (load, switch, delete); the base is served with the adapter disabled; and
-:meth:`HFSession.torch_model` unloads every adapter (LoRA layers removed, not merged) before
+Adapters (PEFT): each adapter is pre-flown once before it is first served
+(:func:`rmxbench.backends.adapters.preflight` against the loaded model's modules: an adapter that
+does not apply to this base, or would rewrite its weights, is a UserError before anything is
+scored); the first adapter wraps the base in a ``PeftModel``; a new adapter replaces the loaded one
+(load, switch, delete); the base is served with the adapter disabled; and
+:meth:`HFSession.torch_model` unloads every adapter (:func:`~rmxbench.backends.adapters.unload_peft`:
+LoRA layers removed, not merged, and base modules that ``modules_to_save`` wrapped restored) before
 handing the plain base to a teacher-forced pass or to training.
 """
 
@@ -88,11 +92,19 @@ class HFSession(Session):
         self._peft: Any = None
         self._adapter: str | None = None
         self._n_loaded = 0
+        from rmxbench.backends.adapters import BaseModules
+
+        self._modules = BaseModules.of_model(self.model)  # what adapters are pre-flown against
+        self._checked: dict[str, Any] = {}  # adapter path -> AdapterInfo
 
     # ------------------------------------------------------------------ adapters
 
     def _served(self, adapter: str | Path | None) -> tuple[Any, Any]:
-        """``(model to call, context manager)`` serving ``adapter`` (None: the base)."""
+        """``(model to call, context manager)`` serving ``adapter`` (None: the base).
+
+        Raises:
+            UserError: the adapter fails its pre-flight (:func:`rmxbench.backends.adapters.preflight`).
+        """
         from contextlib import nullcontext
 
         if adapter is None:
@@ -102,9 +114,10 @@ class HFSession(Session):
         if path != self._adapter:
             from peft import PeftModel
 
-            from rmxbench.backends.generation import adapter_rank
+            if path not in self._checked:
+                from rmxbench.backends.adapters import HF_RULES, preflight
 
-            adapter_rank(path)  # a readable LoRA adapter config, or a UserError
+                self._checked[path] = preflight(path, self._modules, HF_RULES)
             self._n_loaded += 1
             name = f"adapter{self._n_loaded}"
             if self._peft is None:
@@ -121,7 +134,9 @@ class HFSession(Session):
     def torch_model(self) -> Any:
         """The plain base model (every adapter unloaded), in eval mode."""
         if self._peft is not None:
-            self.model = self._peft.unload()
+            from rmxbench.backends.adapters import unload_peft
+
+            self.model = unload_peft(self._peft)
             self._peft, self._adapter = None, None
         self.model.eval()
         return self.model

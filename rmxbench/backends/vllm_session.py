@@ -15,6 +15,13 @@ request], lora_request=LoRARequest(name, int_id, path))``, ``LLM.sleep``/``wake_
   other problems share the engine's batch.
 - Each adapter folder gets one ``LoRARequest`` id for the session's life (vLLM caches adapters by
   id); the engine's ``max_lora_rank`` is the spec's (the largest rank planned on this model).
+- Each adapter is pre-flown before its first request (:func:`rmxbench.backends.adapters.preflight`)
+  against the model's modules (a meta-device skeleton of the engine's HF config) and vLLM's own
+  rules (:meth:`VLLMSession.adapter_rules`: LoRA on linear layers and the model class's
+  ``embedding_modules`` only, no ``modules_to_save``, the engine's LoRA rank, and vLLM's
+  ``PEFTHelper.validate_legal`` verdict), so an adapter vLLM would refuse or silently ignore is a
+  UserError that says ``backend: hf`` serves it; a refusal the pre-flight did not foresee, raised
+  by ``vllm.lora`` while loading the adapter, is turned into the same kind of error.
 - Tensor parallelism uses vLLM's own multiprocessing executor (``mp``), never Ray, so a session
   inside a Ray worker owns exactly the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``).
 - Sleep mode (weights to host RAM while training uses the GPU) is enabled where the platform
@@ -33,6 +40,9 @@ from rmxbench.spec.sampling import Sampling, sample_seed
 
 #: Prompts per ``LLM.generate`` call (progress granularity; vLLM batches within a call).
 CHUNK = 256
+#: What serves an adapter vLLM refuses.
+HF_INSTEAD = ("use `backend: hf` (transformers + PEFT serve this adapter): `protocol.backend: hf` in the spec, "
+              "or `--backend hf`")
 
 
 def _weights_path(spec: EngineSpec, weights: str | Path | None) -> tuple[str, str | None, str | None]:
@@ -88,26 +98,72 @@ class VLLMSession(Session):
                        **engine_defaults(), **lora)
         self.tokenizer = self.llm.get_tokenizer()
         self._lora_ids: dict[str, int] = {}
+        self._rules: Any = None  # (BaseModules | None, Rules), built at the first adapter
+
+    def adapter_rules(self) -> tuple[Any, Any]:
+        """``(BaseModules | None, Rules)`` an adapter is pre-flown against on this engine: the
+        model's modules from a meta-device skeleton of the engine's HF config (None when
+        transformers cannot build that architecture: names are then not compared), and vLLM's
+        rules (see module doc)."""
+        if self._rules is None:
+            import logging
+
+            from rmxbench.backends.adapters import BaseModules, Rules
+
+            mc = self.llm.model_config
+            try:
+                base = BaseModules.of_config(mc.hf_config, trust_remote_code=self.spec.trust_remote_code)
+            except Exception as exc:  # noqa: BLE001 - an architecture only vLLM knows: skip the name check
+                logging.getLogger(__name__).warning("adapter pre-flight without module names (%s: %s)",
+                                                    type(exc).__name__, exc)
+                base = None
+            try:
+                from vllm.model_executor.models.registry import ModelRegistry
+
+                cls, _ = ModelRegistry.resolve_model_cls(mc.architectures, mc)
+                emb = frozenset(getattr(cls, "embedding_modules", None) or {})
+            except Exception:  # noqa: BLE001 - unknown to the registry: linear layers only
+                emb = frozenset()
+            lora_config = self.llm.llm_engine.vllm_config.lora_config
+
+            def refuse(cfg: dict) -> str | None:
+                """vLLM's own verdict (``PEFTHelper.validate_legal``) on an adapter config."""
+                if lora_config is None:
+                    return None
+                from vllm.lora.peft_helper import PEFTHelper
+
+                try:
+                    PEFTHelper.from_dict({**cfg, "vllm_max_position_embeddings": None}).validate_legal(lora_config)
+                except ValueError as exc:
+                    return str(exc)
+                return None
+
+            self._rules = (base, Rules(
+                "vllm", lora_kinds=frozenset({"linear", "conv1d"}), lora_on_output=False, extra_modules=emb,
+                modules_to_save=False, trainable_tokens=False, max_rank=self.spec.max_lora_rank, refuse=refuse,
+                instead=HF_INSTEAD,
+                rank_hint="raise `protocol.vllm.max_lora_rank` (rmxbench eval sizes it from --adapter), or use "
+                          "`backend: hf`" if self.spec.max_lora_rank else
+                          "this engine was started without LoRA (max_lora_rank 0); use `backend: hf`"))
+        return self._rules
 
     def lora_request(self, adapter: str | Path | None) -> Any:
         """The ``LoRARequest`` of ``adapter`` (one unique id per folder for the session's life), or None.
+        The adapter is pre-flown before its first request (module doc).
 
         Raises:
-            UserError: the engine serves no LoRA, or the adapter's rank exceeds the engine's.
+            UserError: the adapter fails its pre-flight: it does not apply to this model, vLLM does
+                not serve it (the hint says ``backend: hf``), or its rank exceeds the engine's.
         """
         if adapter is None:
             return None
         from vllm.lora.request import LoRARequest
 
-        from rmxbench.backends.generation import adapter_rank
-
         path = str(Path(adapter).resolve())
-        r = adapter_rank(path)
-        if r > self.spec.max_lora_rank:
-            raise UserError(f"adapter {path} has LoRA rank {r}, above this engine's max_lora_rank "
-                            f"{self.spec.max_lora_rank}",
-                            hint="raise `protocol.vllm.max_lora_rank`, or use `backend: hf`")
         if path not in self._lora_ids:
+            from rmxbench.backends.adapters import preflight
+
+            preflight(path, *self.adapter_rules())
             self._lora_ids[path] = len(self._lora_ids) + 1
         i = self._lora_ids[path]
         return LoRARequest(f"adapter{i}", i, path)
@@ -136,7 +192,15 @@ class VLLMSession(Session):
             chunk = list(prompts[start:start + CHUNK])
             reqs = [TokensPrompt(prompt_token_ids=ids) for ids in batch_prompt_ids(self.tokenizer, chunk)]
             params = [self.sampling_params(sampling, ids_of[start + i]) for i in range(len(chunk))]
-            outputs = self.llm.generate(reqs, params, lora_request=lora, use_tqdm=False)
+            try:
+                outputs = self.llm.generate(reqs, params, lora_request=lora, use_tqdm=False)
+            except (ValueError, RuntimeError) as exc:
+                from rmxbench.errors import first_line, raised_in
+
+                if lora is None or not raised_in(exc, "vllm.lora"):
+                    raise
+                raise UserError(f"vLLM could not load adapter {lora.lora_path}: {first_line(exc)}",
+                                hint=HF_INSTEAD) from exc
             for o in outputs:
                 p_ids = list(o.prompt_token_ids)
                 res.append([Sample(p_ids, list(c.token_ids), c.text, "length" if c.finish_reason == "length" else "stop")
