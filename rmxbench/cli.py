@@ -6,7 +6,11 @@ command actually run is imported, so ``rmxbench validate`` and ``rmxbench --help
 torch.
 
 Errors meant for users are raised as :class:`rmxbench.errors.UserError` and printed as one
-screen of text, exit code 1 — never a traceback. ``RMXBENCH_DEBUG=1`` shows tracebacks.
+screen of text, exit code 1 — never a traceback. Failures of the environment or of a third-party
+library that are not rmxbench bugs (vLLM refusing an adapter, a checkpoint that cannot be resumed,
+no space left, an unreachable hub, ...) are classified into such errors too
+(:func:`rmxbench.failures.classify`); anything else is an "internal error", exit code 2.
+``RMXBENCH_DEBUG=1`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -108,15 +112,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return int(_module(args._command).run(args) or 0)
     except UserError as exc:
-        print_user_error(exc)
+        from rmxbench.failures import classify
+
+        print_user_error(classify(exc) or exc)  # a UserError re-raised by Ray: the worker's own
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are stored; rerun the same command to resume.", file=sys.stderr)
         return 130
-    except Exception as exc:  # pragma: no cover - last resort, still one screen
+    except Exception as exc:  # last resort, still one screen
         if os.environ.get("RMXBENCH_DEBUG"):
             raise
-        user = _environment_error(exc)
+        from rmxbench.failures import classify
+
+        user = classify(exc)  # third-party and environment failures: not rmxbench bugs
         if user is not None:
             print_user_error(user)
             return 1
@@ -129,27 +137,6 @@ def main(argv: list[str] | None = None) -> int:
             + escape(f"{type(exc).__name__}: {first}"), soft_wrap=True
         )
         return 2
-
-
-def _environment_error(exc: BaseException):
-    """Map errors caused by the user's environment (a missing optional package, an unreachable
-    hub, an unwritable folder) to a :class:`~rmxbench.errors.UserError`; None for real bugs."""
-    from rmxbench.errors import UserError
-
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        from rmxbench.backends.select import missing_package_hint
-
-        top = exc.name.split(".")[0]
-        return UserError(f"the Python package {top!r} is not installed", hint=missing_package_hint(top))
-    text = str(exc)
-    if isinstance(exc, OSError) and ("huggingface.co" in text or "couldn't connect" in text.lower()):
-        first = text.strip().splitlines()[0]
-        return UserError(f"could not reach the Hugging Face hub: {first}",
-                         hint="offline? point `model.path` at a local copy of the weights (and pass --data-dir for data)")
-    if isinstance(exc, (NotADirectoryError, PermissionError, IsADirectoryError, FileExistsError)):
-        return UserError(f"{exc.strerror or type(exc).__name__}: {exc.filename}",
-                         hint="check --home / --out / RMXBENCH_HOME point at writable folders")
-    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

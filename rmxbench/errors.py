@@ -22,6 +22,19 @@ class UserError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):
+        """Pickle with the hint and every attribute (subclasses too, e.g. SpecError's problems), so
+        an error raised in another process (a Ray worker) reaches the user whole."""
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
+
+
+def _rebuild(cls: type, message: str, state: dict) -> UserError:
+    """Unpickle a :class:`UserError` (or subclass) without calling its ``__init__``."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
 
 def print_user_error(exc: UserError) -> None:
     """Print ``exc`` to stderr with rich markup escaped (spec strings are untrusted)."""
@@ -29,6 +42,43 @@ def print_user_error(exc: UserError) -> None:
     from rich.markup import escape
 
     console = Console(stderr=True, file=sys.stderr)
-    console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
-    if exc.hint:
-        console.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(getattr(exc, 'message', None) or first_line(exc))}", soft_wrap=True)
+    hint = getattr(exc, "hint", None)
+    if hint:
+        console.print(f"[yellow]hint:[/] {escape(hint)}", soft_wrap=True)
+
+
+def exception_chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    """``exc`` and the exceptions it was explicitly raised from, outermost first: ``__cause__``
+    (``raise ... from``) and Ray's ``RayTaskError.cause`` (a failure inside a Ray worker); each once,
+    at most ``limit``. ``__context__`` is not followed: an exception a library caught and handled
+    on its way says nothing about why it failed."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(out) < limit:
+        e = todo.pop(0)
+        if e is None or any(e is x for x in out):
+            continue
+        out.append(e)
+        cause = getattr(e, "cause", None)
+        todo += [cause if isinstance(cause, BaseException) else None, e.__cause__]
+    return out
+
+
+def raised_in(exc: BaseException, package: str) -> bool:
+    """True if a frame of ``exc``'s traceback runs code of module ``package`` or one of its
+    submodules (e.g. ``"vllm.lora"``): which library raised it, without importing that library."""
+    tb = exc.__traceback__
+    while tb is not None:
+        mod = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if mod == package or mod.startswith(package + "."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def first_line(exc: BaseException, limit: int = 400) -> str:
+    """The first non-empty line of ``str(exc)`` (else the type's name), at most ``limit`` characters."""
+    lines = [x for x in str(exc).strip().splitlines() if x.strip()]
+    text = lines[0].strip() if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

