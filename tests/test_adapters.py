@@ -43,8 +43,9 @@ def _tiny():
     return AutoModelForCausalLM.from_pretrained(tiny_model_dir(), dtype="float32")
 
 
-def _lora(d: Path, base=None, seed: int = 0, **kw) -> Path:
-    """A random (non-zero B) PEFT LoRA adapter on ``base`` (default: the tiny model) saved to ``d``."""
+def _lora(d: Path, base=None, seed: int = 0, safe: bool = True, **kw) -> Path:
+    """A random (non-zero B) PEFT LoRA adapter on ``base`` (default: the tiny model) saved to ``d``
+    (``safe=False``: PEFT's older ``adapter_model.bin``)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -55,7 +56,7 @@ def _lora(d: Path, base=None, seed: int = 0, **kw) -> Path:
         for n, p in m.named_parameters():
             if "modules_to_save" in n:
                 p.data += 0.05 * torch.randn_like(p)
-    m.save_pretrained(d)
+    m.save_pretrained(d, safe_serialization=safe)
     return d
 
 
@@ -132,6 +133,10 @@ def ads(tmp_path_factory):
     _rewrite(copy("good", "targets_miss_tensors"), config={"target_modules": ["q_proj"]})
     _rewrite(copy("good", "incomplete"), drop=lambda k: "layers.3." in k)
     _rewrite(copy("good", "rank_pattern_not_int"), config={"rank_pattern": {"q_proj": "32"}})
+    lora("bin", safe=False)
+    copy("bin", "truncated_bin")
+    data = (out["truncated_bin"] / "adapter_model.bin").read_bytes()
+    (out["truncated_bin"] / "adapter_model.bin").write_bytes(data[: len(data) // 2])
     lora("mts", modules_to_save=["embed_tokens", "lm_head"])
     copy("mts", "resized_vocab")  # full copies with 16 more vocabulary rows
     from safetensors.torch import load_file, save_file
@@ -179,6 +184,7 @@ REFUSED = {
                        ["`r`/`rank_pattern`"]),
     "empty_file": (["not a readable adapter weights file", "0 bytes"], ["empty, truncated or corrupt"]),
     "truncated_file": (["not a readable adapter weights file"], ["empty, truncated or corrupt"]),
+    "truncated_bin": (["adapter_model.bin: not a readable adapter weights file"], ["empty, truncated or corrupt"]),
     "no_weights": (["no adapter weights (adapter_model.safetensors or adapter_model.bin)"], ["copy the adapter"]),
     "no_config": (["no adapter_config.json: not a PEFT adapter folder"], ["save_pretrained"]),
     "bad_json": (["adapter_config.json: not readable JSON"], []),
@@ -212,7 +218,7 @@ def test_preflight_refuses_with_file_reason_and_hint(name, ads, base_modules):
 
 
 @pytest.mark.parametrize("name, rank, n_lora, n_copies", [
-    ("good", 8, 8, 0), ("rank_pattern", 32, 8, 0), ("alpha_pattern", 8, 8, 0), ("dora", 8, 8, 0),
+    ("good", 8, 8, 0), ("bin", 8, 8, 0), ("rank_pattern", 32, 8, 0), ("alpha_pattern", 8, 8, 0), ("dora", 8, 8, 0),
     ("embed_lora", 8, 9, 0), ("lora_bias", 8, 8, 0), ("mts", 8, 8, 2)])
 def test_preflight_accepts_what_peft_serves(name, rank, n_lora, n_copies, ads, base_modules):
     from rmxbench.backends.adapters import HF_RULES, preflight

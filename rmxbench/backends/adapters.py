@@ -241,7 +241,7 @@ def read_config(adapter_dir: str | Path) -> dict:
 
 def tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape of an adapter weights file, read from the safetensors header (no
-    tensor data is read); a ``.bin`` file is memory-mapped with ``weights_only``.
+    tensor data is read); a ``.bin`` file (older PEFT) is loaded with ``weights_only``.
 
     Raises:
         UserError: an empty, truncated or corrupt file.
@@ -254,7 +254,7 @@ def tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
                 return {k: tuple(int(x) for x in f.get_slice(k).get_shape()) for k in f.keys()}
         import torch
 
-        sd = torch.load(str(weights), map_location="cpu", weights_only=True, mmap=True)
+        sd = torch.load(str(weights), map_location="cpu", weights_only=True)  # adapters are small
         return {k: tuple(v.shape) for k, v in sd.items()}
     except Exception as exc:  # safetensors_rust.SafetensorError, pickle/zip errors: a damaged file
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -277,7 +277,7 @@ def weights_file(adapter_dir: Path) -> Path:
                     hint="copy the adapter folder completely (PEFT's `save_pretrained` writes adapter_model.safetensors)")
 
 
-def _lora_config(adapter_dir: Path, cfg: dict) -> Any:
+def _lora_config(adapter_dir: Path) -> Any:
     """PEFT's own ``LoraConfig`` of the folder (PEFT validates its fields)."""
     from peft import LoraConfig
 
@@ -377,7 +377,7 @@ def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = 
                         f"`save_pretrained` writes (`{PEFT_PREFIX}<module>.lora_A.weight`, ...), e.g. `{bad[0]}`; "
                         "PEFT would skip them", hint="save the adapter with PEFT's `save_pretrained` (a raw "
                         "`state_dict()` keeps adapter names such as `.default.` in the keys)")
-    lcfg = _lora_config(d, cfg)
+    lcfg = _lora_config(d)
     mts = [str(m) for m in (cfg.get("modules_to_save") or [])]
     parsed = [(k, *_split(k[len(PEFT_PREFIX):])) for k in shapes]  # type: ignore[misc]
     lora: dict[str, dict[str, tuple[int, ...]]] = {}
@@ -395,7 +395,7 @@ def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = 
         else:
             lora.setdefault(module, {})[part] = shapes[key]
     if base is not None:
-        _check_modules(d, wfile, cfg, lcfg, base, lora, saved, shapes)
+        _check_modules(d, wfile, cfg, lcfg, base, lora, saved, tokens)
     rank = max([s["A"][0] if "A" in s else s["eA"][0] for s in lora.values() if "A" in s or "eA" in s] or [0])
     info = AdapterInfo(d, cfg, wfile, rank, tuple(sorted(lora)), tuple(sorted(saved)))
     _check_rules(info, base, rules, tokens)
@@ -403,15 +403,16 @@ def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = 
 
 
 def _check_modules(d: Path, wfile: Path, cfg: dict, lcfg: Any, base: BaseModules,
-                   lora: dict[str, dict], saved: dict[str, dict], shapes: dict) -> None:
+                   lora: dict[str, dict], saved: dict[str, dict], tokens: list[str]) -> None:
     """Module names, target selection and shapes against the base (module doc, items 2-4)."""
     from peft.tuners.tuners_utils import check_target_module_exists
     from peft.utils.other import get_pattern_key
 
     names = base.modules
-    missing = sorted(m for m in [*lora, *saved] if m not in names)
+    named = {*lora, *saved, *tokens}
+    missing = sorted(m for m in named if m not in names)
     if missing:
-        raise UserError(f"{d}: {len(missing)} of the {len(lora) + len(saved)} modules its tensors name are not in "
+        raise UserError(f"{d}: {len(missing)} of the {len(named)} modules its tensors name are not in "
                         f"the base model ({base.architecture}), e.g. `{missing[0]}`{_trained_on(cfg)}; PEFT and vLLM "
                         "would skip them and score the base model's completions under the adapter's hash",
                         hint=_prefix_hint(missing, base))
