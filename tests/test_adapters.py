@@ -364,6 +364,16 @@ def test_cli_hf_prefix_adapter_is_an_error_not_a_base_score(ads, tmp_path, capsy
     assert not (tmp_path / "tinymath" / "record.json").exists()  # nothing scored
 
 
+@pytest.mark.parametrize("name", ["empty_file", "no_target_modules", "pissa"])
+def test_cli_checks_the_adapter_before_starting_an_engine(name, ads, tmp_path, capsys, monkeypatch):
+    """What the config and the file header show is refused before any engine starts (on vLLM that
+    start costs 30 s here, minutes for large models)."""
+    monkeypatch.delenv("RMXBENCH_DEBUG", raising=False)
+    code, out, err = _eval_cli(ads[name], tmp_path, "vllm", capsys)
+    assert code == 1 and REFUSED[name][0][0] in err, err
+    assert "evaluating" not in out  # printed once the engine has started
+
+
 @pytest.mark.parametrize("name", ["mts", "rank_pattern"])
 def test_cli_hf_serves_the_issues_adapters(name, ads, tmp_path, capsys):
     code, out, err = _eval_cli(ads[name], tmp_path, "hf", capsys)

@@ -394,6 +394,10 @@ def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = 
             tokens.append(module)
         else:
             lora.setdefault(module, {})[part] = shapes[key]
+    if lcfg.target_modules is None:
+        leaves = sorted({m.rsplit(".", 1)[-1] for m in lora})
+        raise UserError(f"{d / CONFIG_FILE}: no `target_modules`: which modules the LoRA applies to is undefined",
+                        hint=f"add `\"target_modules\": {json.dumps(leaves)}` (the modules its tensors hold)")
     if base is not None:
         _check_modules(d, wfile, cfg, lcfg, base, lora, saved, tokens)
     rank = max([s["A"][0] if "A" in s else s["eA"][0] for s in lora.values() if "A" in s or "eA" in s] or [0])
@@ -416,10 +420,6 @@ def _check_modules(d: Path, wfile: Path, cfg: dict, lcfg: Any, base: BaseModules
                         f"the base model ({base.architecture}), e.g. `{missing[0]}`{_trained_on(cfg)}; PEFT and vLLM "
                         "would skip them and score the base model's completions under the adapter's hash",
                         hint=_prefix_hint(missing, base))
-    if lcfg.target_modules is None:
-        leaves = sorted({m.rsplit(".", 1)[-1] for m in lora})
-        raise UserError(f"{d / CONFIG_FILE}: no `target_modules`: which modules the LoRA applies to is undefined",
-                        hint=f"add `\"target_modules\": {json.dumps(leaves)}` (the modules its tensors hold)")
     if lcfg.target_modules == "all-linear":
         selected = {n for n, m in names.items() if m.kind == "linear" and n != base.output}
     else:

@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
                         f"allowed: {', '.join(sorted(STOP_SEQUENCES))}")
     if args.adapter and not Path(args.adapter).is_dir():
         raise UserError(f"--adapter {args.adapter!r} is not a directory")
+    if args.adapter:  # its config and tensor layout now; its module names once the engine holds the model
+        from rmxbench.backends.adapters import preflight
+
+        preflight(args.adapter, None)
     ref = _model_ref(args)
     protocol = _protocol(args, tasks)
     out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
