@@ -165,13 +165,17 @@ def trl_generation(backend: str | None) -> tuple[bool, str, str | None]:
     return (True, "vllm", None) if ok else (False, "hf", f"GRPO generates with transformers, not vLLM: {why}")
 
 
-def generation_key(backend: str, *, batch_size: int, tensor_parallel_size: int) -> dict:
-    """Key parts of the generation backend that change generated text: its name and version
-    family, plus, for HF, the batch size (padding shifts float rounding of greedy logits) and, for
-    vLLM, the tensor-parallel size (the reduction order)."""
+def generation_key(backend: str, *, batch_size: int, tensor_parallel_size: int,
+                   enforce_eager: bool | None = None) -> dict:
+    """Key parts of the generation backend that change generated text: its name, plus, for HF,
+    the batch size (padding shifts float rounding of greedy logits) and, for vLLM, the
+    tensor-parallel size (the reduction order) and eager vs compiled kernels (when set)."""
     if backend == "hf":
         return {"backend": "hf", "batch_size": batch_size}
-    return {"backend": backend, "tensor_parallel_size": tensor_parallel_size}
+    out = {"backend": backend, "tensor_parallel_size": tensor_parallel_size}
+    if enforce_eager is not None:
+        out["enforce_eager"] = enforce_eager
+    return out
 
 
 def resolve_backend(name: str | None) -> str:

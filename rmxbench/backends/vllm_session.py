@@ -80,6 +80,8 @@ class VLLMSession(Session):
         path, revision, tok = _weights_path(spec, weights)
         self.can_sleep = bool(current_platform.is_sleep_mode_available())
         lora = {"enable_lora": True, "max_lora_rank": spec.max_lora_rank, "max_loras": 1} if spec.max_lora_rank else {}
+        if spec.enforce_eager is not None:
+            lora["enforce_eager"] = spec.enforce_eager
         self.llm = LLM(model=path, revision=revision, tokenizer=tok, dtype=spec.dtype, seed=0,
                        tensor_parallel_size=spec.tensor_parallel_size,
                        distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else None,

@@ -167,4 +167,5 @@ def _engine(ref, args: argparse.Namespace, protocol, spec_dir: Path | None):
     return engine_of(ref, backend=protocol.backend, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                      max_model_len=protocol.max_model_len, spec_dir=spec_dir, home=ArtifactStore().home,
                      tensor_parallel_size=v.tensor_parallel_size, gpu_memory_utilization=v.gpu_memory_utilization,
+                     enforce_eager=v.enforce_eager,
                      adapter=args.adapter, max_lora_rank=v.max_lora_rank, label=args.row_id)

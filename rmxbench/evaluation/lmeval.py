@@ -108,7 +108,8 @@ def protocol_key(protocol: Protocol, task: str, backend: str) -> dict[str, Any]:
     return {"metric": m.name, "sampling": m.sampling.key(), "max_model_len": protocol.max_model_len,
             "limit": protocol.limit.get(task),
             **generation_key(backend, batch_size=protocol.batch_size,
-                             tensor_parallel_size=protocol.vllm.tensor_parallel_size)}
+                             tensor_parallel_size=protocol.vllm.tensor_parallel_size,
+                             enforce_eager=protocol.vllm.enforce_eager)}
 
 
 def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_dir: str | Path | None) -> dict:

@@ -71,7 +71,8 @@ def engine(plan: PlanContext, ref: Any, *, dtype: str, trust_remote_code: bool, 
     spec = EngineSpec(backend=backend_part(plan.spec), model=ident, ref=ref, label=label, dtype=dtype,
                       trust_remote_code=trust_remote_code, max_model_len=p.max_model_len, spec_dir=str(plan.ctx.dir),
                       home=str(plan.ctx.home), tensor_parallel_size=p.vllm.tensor_parallel_size,
-                      gpu_memory_utilization=p.vllm.gpu_memory_utilization).with_lora_rank(rank)
+                      gpu_memory_utilization=p.vllm.gpu_memory_utilization,
+                      enforce_eager=p.vllm.enforce_eager).with_lora_rank(rank)
     memo[mkey] = spec.for_weights() if weights_only else spec
     return memo[mkey]
 
