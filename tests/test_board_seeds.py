@@ -87,8 +87,8 @@ def test_seed_mean_cost_is_the_mean_per_seed():
     assert set(c.stage_seconds) == {"pool[seed=0]", "pool[seed=1]", "entropy[seed=1]"}
     assert c.source.startswith("mean per training seed over 2 seeds (0, 1)")
     gpu = {"device": "cuda", "accelerators": 1, "accelerator_names": ["NVIDIA H100 80GB HBM3"]}
-    g = seed_mean_cost({0: {"grpo[seed=0]": {"seconds": 3600.0, **gpu}}, 3: {"grpo[seed=3]": {"seconds": 7200.0, **gpu}}},
-                       pricing)
+    g = seed_mean_cost({0: {"grpo[seed=0]": {"seconds": 3600.0, **gpu}},
+                        3: {"grpo[seed=3]": {"seconds": 7200.0, **gpu}}}, pricing)
     assert (g.gpu_hours, g.usd) == (pytest.approx(1.5), pytest.approx(3.0))  # (2 + 4 USD) / 2
 
 

@@ -300,7 +300,7 @@ def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
     nodes = [n for n in plan.graph.find(row_id) if n.stage != "eval"]
     r.run_nodes(nodes)
     dirs = {n.label: r.summary.dirs[id(n)] for n in nodes if id(n) in r.summary.dirs}
-    pick = next((n.label for n in nodes if n.stage == "pick"), "pick")  # issue 19: a row with `seeds:`: its first seed's
+    pick = next((n.label for n in nodes if n.stage == "pick"), "pick")  # issue 19: `seeds:` -> the first seed's
     if pick not in dirs:
         msg = r.summary.notes.get(row_id, "training did not finish")
         return TrainResult(None, {}, dirs, "halted", msg)

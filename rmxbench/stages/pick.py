@@ -23,7 +23,8 @@ def declare(plan, row, graph: Graph) -> None:
         return
     recipe = plan.spec.recipes[row.row.recipe]
     for seed in row.seeds:  # the chain's nodes, under their labels in a row without `seeds:` (same roles)
-        inputs = {unseeded_label(n.label): n for s in ("pool", "rollouts", "selection", "entropy", "train", "validation")
+        inputs = {unseeded_label(n.label): n
+                  for s in ("pool", "rollouts", "selection", "entropy", "train", "validation")
                   for n in graph.find(row.id, s) if n.seed == seed}
         graph.add(Node("pick", row.id, seeded_label("pick", seed), method_config(plan, row, seed=seed), inputs=inputs,
                        provides="adapter", parts=dict(taus=list(recipe.taus)), seed=seed))

@@ -21,7 +21,8 @@ def declare(plan, row, graph: Graph) -> None:
         return
     for seed in row.seeds:
         recipe = row_recipe(plan, row, seed)
-        inputs = {s: graph.one(row.id, s, label=seeded_label(s, seed)) for s in ("pool", "rollouts", "selection", "entropy")}
+        inputs = {s: graph.one(row.id, s, label=seeded_label(s, seed))
+                  for s in ("pool", "rollouts", "selection", "entropy")}
         for tau in recipe.taus:
             graph.add(Node("train", row.id, seeded_label(f"train[{tau_label(tau)}]", seed),
                            method_config(plan, row, tau, seed=seed), inputs=inputs, seed=seed,
