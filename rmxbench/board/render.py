@@ -59,7 +59,7 @@ from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_wri
 
 log = logging.getLogger(__name__)
 
-from rmxbench.board.chart import render_chart
+from rmxbench.board.chart import render_chart, render_seed_chart
 from rmxbench.board.html import render_html
 from rmxbench.board.markdown import render_markdown
 from rmxbench.board.model import Board, Comparison, Row, Score, build_board
@@ -119,7 +119,7 @@ def render(
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
-    table = build_table(board)
+    table = build_table(board, seed_chart=render_seed_chart(board))  # issue 19: per-seed scores, if any row has seeds
     for f in table.figures:
         atomic_write_bytes(out / f.file, f.png)
     sections = ("", "")

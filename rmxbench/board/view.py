@@ -26,6 +26,8 @@ class ViewRow:
         cost: the spec's published cost (:class:`rmxbench.spec.schema.Cost`) or None.
         unavailable: why an RL baseline has no public checkpoint, or None.
         trained: an RL-baseline row rmxbench trains itself (``train:`` in the spec).
+        seeds: the training seeds a trained row declares (``seeds:``, issue 19; one record per seed
+            and task, averaged on the board); ``()`` for a row without them.
     """
 
     id: str
@@ -39,6 +41,7 @@ class ViewRow:
     cost: Any = None
     unavailable: str | None = None
     trained: bool = False
+    seeds: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -90,6 +93,7 @@ def board_view(spec) -> BoardView:
             id=r.id, kind=kind, display_name=r.display_name, base_id=base.id, base_name=base.display_name,
             family=base.family, model_items=items, reported=r.reported, cost=getattr(r, "cost", None),
             unavailable=getattr(r, "unavailable", None), trained=getattr(r, "train", None) is not None,
+            seeds=tuple(getattr(r, "seeds", None) or ()) if kind != "base" else (),
         ))
     return BoardView(
         suite=spec.suite.name, description=spec.suite.description, tasks=tasks, metrics=metrics,

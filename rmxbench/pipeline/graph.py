@@ -78,6 +78,10 @@ class Node:
         engine: the engine session the build uses (a :class:`rmxbench.backends.session.EngineSpec`:
             its ``key`` groups nodes of one model so they share one engine), or None.
         key: the content key (set by :meth:`Graph.add`).
+        seed: the training seed of the chain the node belongs to, for a trained row that declares
+            ``seeds:`` (one chain of nodes per seed, :attr:`rmxbench.pipeline.rows.RowView.seeds`);
+            None for every other node. Not a key part by itself: the seed reaches the key through
+            the parts it changes (the recipe's ``seed``) and the inputs.
     """
 
     stage: str
@@ -90,6 +94,7 @@ class Node:
     provides: str | None = None
     engine: Any = None
     key: str = ""
+    seed: int | None = None
 
     @property
     def engine_key(self) -> str | None:

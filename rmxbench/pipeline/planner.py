@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from rmxbench.errors import UserError
 from rmxbench.pipeline.graph import Graph, Node, Stage, force_closure, schedule
 from rmxbench.pipeline.identity import HashCache
-from rmxbench.pipeline.rows import PlanContext, RowView
+from rmxbench.pipeline.rows import PlanContext, RowView, seeded_label
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext
 
@@ -190,7 +190,7 @@ def render_plan(plan: Plan, console: Any) -> None:
         style = _STYLE.get(it.status, "") if it.row_id in sel else "dim"
         name = "" if it.row_id == prev else (it.row_id if it.kind == "base" else "  " + it.row_id)
         prev = it.row_id
-        stage = it.label if it.stage != "eval" else "eval"
+        stage = it.label if it.stage != "eval" else seeded_label("eval", it.node.seed if it.node else None)  # issue 19
         t.add_row(escape(name), escape(stage), it.task or "", (it.key or "—")[:12],
                   f"[{style}]{status}[/]" if style else status, escape(it.detail))
     console.print(t)

@@ -26,9 +26,9 @@ from typing import Any
 
 from rmxbench.pipeline.graph import BuildEnv, Node, schedule
 from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
-from rmxbench.pricing import measured_cost, published_cost
+from rmxbench.pricing import published_cost, seed_mean_cost
 from rmxbench.pipeline.planner import Plan, halt_message
-from rmxbench.results import RowCost, TaskRecord, atomic_write_json
+from rmxbench.results import RowCost, TaskRecord, atomic_write_json, seeded_row_key
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Runner:
             if line is not None and self.console is not None and (text := line(d)):
                 from rich.markup import escape
 
-                self.console.print(f"{escape(node.row_id)}: {escape(text)}")
+                self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}")
         elif d is not None:
             s.cached.append(label)
         if d is None:
@@ -125,7 +125,8 @@ class Runner:
         s.dirs[id(node)] = d
         msg = halt_message(plan.table, node, d)
         if msg:
-            s.notes[node.row_id] = msg
+            msg = msg if node.seed is None else f"seed {node.seed}: {msg}"  # issue 19: which seed's chain stopped
+            s.notes[node.row_id] = "; ".join(x for x in (s.notes.get(node.row_id), msg) if x)
             for dep in plan.graph.dependents(node):
                 self.halted[id(dep)] = msg
             if run_it and self.console is not None:
@@ -133,6 +134,7 @@ class Runner:
                                    "and the board records it.")
         warn = getattr(plan.table[node.stage].load(), "warn", None)  # optional: a note, the row goes on
         if warn is not None and (note := warn(d)):
+            note = note if node.seed is None else f"seed {node.seed}: {note}"  # issue 19
             s.notes[node.row_id] = "; ".join(x for x in (s.notes.get(node.row_id), note) if x)
             if run_it and self.console is not None:
                 self.console.print(f"[bold yellow]{node.row_id}:[/] {note}")
@@ -206,6 +208,7 @@ class Runner:
     def _record(self, node: Node, rec: TaskRecord) -> TaskRecord:
         d = self.summary.dirs[id(node)]
         rec.row_id = node.row_id  # an identical cell may be shared by rows of several specs
+        rec.seed = node.seed  # issue 19: the training seed of a row with `seeds:` (None otherwise)
         prov = dict(rec.provenance or {})
         prov.update(eval_key=node.key, artifact=_rel(self.store.home, d),
                     row_kind=next(i.kind for i in self.plan.items if i.row_id == node.row_id))
@@ -231,9 +234,9 @@ class Runner:
                 d = self.summary.dirs.get(id(n)) or self.store.get(n.stage, n.key)
                 m = read_meter(d) if plan.table[n.stage].training and d is not None else None
                 if m is not None:
-                    meters[n.label] = m
+                    meters.setdefault(n.seed, {})[n.label] = m  # issue 19: per training seed
             if meters:
-                out[item.row_id] = measured_cost(meters, plan.spec.pricing)
+                out[item.row_id] = seed_mean_cost(meters, plan.spec.pricing)
             elif item.kind == "rl_baseline":
                 out[item.row_id] = published_cost(item.row.row.cost, plan.spec.pricing)
         return out
@@ -261,7 +264,7 @@ class Runner:
             d = s.dirs.get(id(n)) or self.store.get(n.stage, n.key)
             for name in plan.table[n.stage].figures if d is not None else ():
                 if (d / name).is_file():
-                    figures.setdefault(n.row_id, []).append(str(d / name))
+                    figures.setdefault(seeded_row_key(n.row_id, n.seed), []).append(str(d / name))  # issue 19
         write_figures(self.store.home, plan.spec.suite.name, figures)
         md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, figures=figures,
                           analyses=s.analyses)
@@ -297,13 +300,14 @@ def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
     nodes = [n for n in plan.graph.find(row_id) if n.stage != "eval"]
     r.run_nodes(nodes)
     dirs = {n.label: r.summary.dirs[id(n)] for n in nodes if id(n) in r.summary.dirs}
-    if "pick" not in dirs:
+    pick = next((n.label for n in nodes if n.stage == "pick"), "pick")  # issue 19: `seeds:` -> the first seed's
+    if pick not in dirs:
         msg = r.summary.notes.get(row_id, "training did not finish")
         return TrainResult(None, {}, dirs, "halted", msg)
-    meta = json.loads((dirs["pick"] / "rmx_metadata.json").read_text())
+    meta = json.loads((dirs[pick] / "rmx_metadata.json").read_text())
     meta["stage_seconds"] = {label: float(m["seconds"]) for label, d in dirs.items() if (m := read_meter(d))}
     line = plan.table["pick"].load().summary
-    return TrainResult(dirs["pick"], meta, dirs, "ok", line(dirs["pick"]))
+    return TrainResult(dirs[pick], meta, dirs, "ok", line(dirs[pick]))
 
 
 def print_summary(summary: RunSummary, console: Any) -> None:

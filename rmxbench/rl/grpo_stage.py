@@ -44,6 +44,7 @@ from typing import Any
 from rmxbench.backends.select import trl_generation
 from rmxbench.pipeline.graph import Graph, Node
 from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity
+from rmxbench.pipeline.rows import seeded_label, seeded_recipe
 
 #: Pool report file inside the artifact.
 POOL_FILE = "pool.json"
@@ -71,15 +72,19 @@ def is_train_row(row) -> bool:
 def declare(plan, row, graph: Graph) -> None:
     if not is_train_row(row):
         return
-    recipe = plan.spec.rl_recipes[row.row.train.recipe]
     s = row.settings
-    cfg = GRPOConfig(plan.spec, row.base, row.id, recipe, s, plan.ctx.dir, plan.ctx.data_dir)
-    node = graph.add(Node("grpo", row.id, "grpo", cfg, provides="adapter" if recipe.lora else "checkpoint", parts=dict(
-        model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
-        chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
-        pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
-        backend=trl_generation(plan.spec.protocol.backend)[1], grader=grader_version(), trl=library_version("trl"))))
-    cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
+    for seed in row.seeds:  # one GRPO run per training seed (issue 19): the recipe with `seed` replaced
+        recipe = seeded_recipe(plan.spec.rl_recipes[row.row.train.recipe], seed)
+        cfg = GRPOConfig(plan.spec, row.base, row.id, recipe, s, plan.ctx.dir, plan.ctx.data_dir)
+        node = graph.add(Node(
+            "grpo", row.id, seeded_label("grpo", seed), cfg, provides="adapter" if recipe.lora else "checkpoint",
+            seed=seed, parts=dict(
+                model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
+                chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
+                pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
+                backend=trl_generation(plan.spec.protocol.backend)[1], grader=grader_version(),
+                trl=library_version("trl"))))
+        cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
 
 
 def summary(out_dir: Path) -> str | None:

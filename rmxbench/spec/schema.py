@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
@@ -135,6 +135,25 @@ class Reported(_Strict):
     model: str = Field(description="Row name in the reference file, e.g. `Qwen2.5-1.5B + SimpleRL-Zoo`.")
 
 
+#: One training seed of a trained row (``seeds:``): an int in [0, 2^32), as every seed of the schema.
+TrainingSeed = Annotated[int, Field(ge=0, lt=2**32)]
+
+_SEEDS_DESCRIPTION = (
+    "Training seeds of this trained row, e.g. `[0, 1, 2]`: each seed is its own chain of stages (pool draw, "
+    "rollout/GRPO sampling, selection order, LoRA init and data order, validation sampling: the recipe with "
+    "`seed` replaced), evaluated on the same test problems; the board shows the mean over seeds with the "
+    "seed spread. Omitted = one run with the recipe's own `seed`.")
+
+
+def _check_seeds(v: list[int] | None) -> list[int] | None:
+    """``seeds:`` lists each seed once (the list may not be empty: ``min_length``)."""
+    if v is not None:
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"seeds must be listed once each; repeated: {dup}")
+    return v
+
+
 class _RowBase(_Strict):
     id: str = Field(description="Stable row id; used as a directory name (see module doc).")
     display_name: str = Field(description="Name shown on the board.")
@@ -157,6 +176,8 @@ class RLBaseline(_RowBase):
         description="Train this baseline from the base model instead of loading a checkpoint: "
         "`{algorithm: grpo, recipe: <name in rl_recipes>}` (rmxbench.rl).",
     )
+    seeds: list[TrainingSeed] | None = Field(None, min_length=1, description=_SEEDS_DESCRIPTION
+                                             + " Only with `train:` (a downloaded checkpoint has no seed to vary).")
     unavailable: str | None = Field(
         None, description="Why there is no checkpoint to evaluate (row then shows reported numbers only)."
     )
@@ -201,7 +222,12 @@ class RLBaseline(_RowBase):
                              "with the reason there is no public checkpoint")
         if len(given) > 1:
             raise ValueError(f"set only one of `model`, `unavailable` and `train` (got {' and '.join(given)})")
+        if self.seeds is not None and self.train is None:
+            raise ValueError("seeds apply only to rows rmxbench trains (`train:`, trained once per seed): a "
+                             "downloaded checkpoint or an unavailable row has no training seed to vary; drop `seeds`")
         return self
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _check_seeds(v)))
 
 
     def eval_prompt_settings(self, base: "BaseModelSpec") -> tuple[str, bool, str]:
@@ -223,6 +249,9 @@ class ReasonMaxxerRow(_RowBase):
 
     recipe: str = Field(description="Name of a recipe in the spec's `recipes` mapping.")
     display_name: str = Field("+ ReasonMaxxer", description="Name shown on the board.")
+    seeds: list[TrainingSeed] | None = Field(None, min_length=1, description=_SEEDS_DESCRIPTION)
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _check_seeds(v)))
 
 
 class BaseModelSpec(_RowBase):

@@ -6,7 +6,7 @@ A node belongs to the board row it analyses — the entry's ``other`` row for th
 the first ``sweeps`` row for the τ curve — so ``--only ROW`` runs it and ``--dry-run`` lists it
 under that row. Its inputs are the nodes that produce that row's weights (a ReasonMaxxer row's
 ``pick``, or any node that ``provides`` the row's adapter or checkpoint, e.g. a GRPO training
-stage) and, for the τ curve, every sweep row's ``pick``: so forcing ``pick`` (or anything before
+stage; for a row with ``seeds:`` its first seed's) and, for the τ curve, every sweep row's ``pick``: so forcing ``pick`` (or anything before
 it) rebuilds the analyses that read it, and every key is known before anything runs.
 
 Artifact: ``result.json`` (:class:`~rmxbench.analysis.common.AnalysisResult`) + PNG figures
@@ -79,8 +79,8 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
                 other_engine = engine(plan, weights, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
                                       label=r.other.id, weights_only=True,
                                       built_by=src[1].key if src is not None else None)
-        for s in r.sweeps if name == "tau_curve" else ():
-            inputs[f"sweep[{s.id}]"] = graph.one(s.id, "pick")
+        for s in r.sweeps if name == "tau_curve" else ():  # a row with `seeds:`: its first seed's pick
+            inputs[f"sweep[{s.id}]"] = weights_source(graph, s.id)[1]
         config = getattr(entry, name)
         for task in entry.tasks:
             parts = {"analysis": name, "task": task, "limit": entry.limit, "data": plan.data_id(task),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmxbench.pipeline.rows import PlanContext, RowView
+from rmxbench.pipeline.rows import PlanContext, RowView, seeded_recipe
 
 #: File written into every adapter folder (per τ and the picked one).
 METADATA_FILE = "rmx_metadata.json"
@@ -99,10 +99,16 @@ def row_engine(plan: PlanContext, row: RowView, *, weights_only: bool = False) -
                   weights_only=weights_only)
 
 
-def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> MethodConfig:
-    """The :class:`MethodConfig` of a ReasonMaxxer ``row``."""
+def row_recipe(plan: PlanContext, row: RowView, seed: int | None = None) -> Any:
+    """The ReasonMaxxer recipe of ``row``'s chain of training seed ``seed`` (:func:`seeded_recipe`)."""
+    return seeded_recipe(plan.spec.recipes[row.row.recipe], seed)
+
+
+def method_config(plan: PlanContext, row: RowView, tau: float | None = None, seed: int | None = None) -> MethodConfig:
+    """The :class:`MethodConfig` of a ReasonMaxxer ``row`` (of its chain of training seed ``seed``:
+    ``config.recipe.seed`` is that seed)."""
     return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
-                        recipe=plan.spec.recipes[row.row.recipe], spec_dir=plan.ctx.dir,
+                        recipe=row_recipe(plan, row, seed), spec_dir=plan.ctx.dir,
                         data_dir=plan.ctx.data_dir, tau=tau)
 
 
