@@ -334,9 +334,9 @@ def test_gsm8k_hash_is_first_not_last():
 
 def test_extraction_is_linear_time_on_huge_input():
     comp = "\\boxed{" * 20000 + "x" + " 1 2 3" * 20000
-    t = time.perf_counter()
+    t = time.process_time()  # CPU seconds of this process: a busy shared machine does not inflate them
     assert extract_answer(comp, "gsm8k") == Extraction(None, "none")  # all boxes unclosed: nothing before them
-    assert time.perf_counter() - t < 2.0
+    assert time.process_time() - t < 2.0
 
 
 ADVERSARIAL = [
@@ -371,13 +371,14 @@ ADVERSARIAL = [
 
 @pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
 def test_in_process_paths_have_no_regex_blowup(text):
-    # the in-process code has no deadline, so it must be (near-)linear on any input
-    t = time.perf_counter()
+    # the in-process code has no deadline, so it must be (near-)linear on any input (CPU seconds of
+    # this process, so other work on a shared machine does not count)
+    t = time.process_time()
     extract_answer(text, "gsm8k")
     extract_answer(text, None)
     grading._quick_verdict(text, "5")
     grading._quick_verdict("5", text)
-    assert time.perf_counter() - t < 1.0
+    assert time.process_time() - t < 1.0
 
 
 def test_bad_inputs_raise_clear_errors():
