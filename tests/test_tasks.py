@@ -164,9 +164,10 @@ def test_every_style_has_stop_sequences_and_a_prompt():
 # ---------------------------------------------------------------- hub row mapping (fake rows)
 
 def test_hub_mappers_match_the_local_file_format():
-    from rmxbench.evaluation.hub_data import SOURCES, map_rows
+    from rmxbench.evaluation.hub_data import map_rows
+    from rmxbench.spec.benchmarks import BENCHMARKS
 
-    assert set(SOURCES) >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
+    assert {n for n, b in BENCHMARKS.items() if b.hub is not None} >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
                             "math_train", "gsm8k_train"}
     g = map_rows("gsm8k", [{"question": "Q?", "answer": "a <<1+1=2>>2\n#### 2,125"}])[0]
     assert g == {"id": "gsm8k/0000", "problem": "Q?", "answer": "2125", "solution": "a <<1+1=2>>2\n#### 2,125"}
@@ -217,12 +218,15 @@ def test_hub_mapper_names_a_missing_field():
 
 
 def test_hub_source_ids_are_the_documented_ones():
-    from rmxbench.evaluation.hub_data import SOURCES
+    from rmxbench.evaluation.hub_data import MAPPERS
+    from rmxbench.spec.benchmarks import BENCHMARKS
 
-    assert SOURCES["gsm8k"].dataset == "openai/gsm8k" and SOURCES["gsm8k"].configs == ("main",)
-    assert SOURCES["math500"].dataset == "HuggingFaceH4/MATH-500"
-    assert SOURCES["olympiadbench"].configs == ("OE_TO_maths_en_COMP",)
-    assert SOURCES["aime24"].dataset == "HuggingFaceH4/aime_2024"
+    hub = {n: b.hub for n, b in BENCHMARKS.items() if b.hub is not None}
+    assert hub["gsm8k"].dataset == "openai/gsm8k" and hub["gsm8k"].configs == ("main",)
+    assert hub["math500"].dataset == "HuggingFaceH4/MATH-500"
+    assert hub["olympiadbench"].configs == ("OE_TO_maths_en_COMP",)
+    assert hub["aime24"].dataset == "HuggingFaceH4/aime_2024"
+    assert {s.mapper for s in hub.values()} <= set(MAPPERS)
 
 
 # ---------------------------------------------------------------- evaluation argument building

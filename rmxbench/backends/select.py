@@ -97,6 +97,16 @@ def package_version(name: str) -> str | None:
     return _dist_version(name)
 
 
+#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
+PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
+
+
+def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
+    out = {name: package_version(name) for name in packages}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def missing_package_hint(package: str) -> str:
     """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
     this machine, or ``backend: hf``)."""

@@ -38,7 +38,7 @@ def add_force_argument(p: argparse.ArgumentParser) -> None:
 def context(args: argparse.Namespace):
     """The :class:`~rmxbench.spec.context.SpecContext` of ``args.spec`` / ``--data-dir`` / ``--home``;
     ``--home`` is also exported as ``$RMXBENCH_HOME`` so every stage uses the same store."""
-    from rmxbench.pipeline.store import HOME_ENV
+    from rmxbench.spec.context import HOME_ENV
     from rmxbench.spec.context import SpecContext
 
     ctx = SpecContext.load(Path(args.spec), data_dir=args.data_dir, home=args.home)

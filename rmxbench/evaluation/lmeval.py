@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
-from rmxbench.spec.schema import TASKS, ModelRef, Protocol
+from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text
+from rmxbench.spec.benchmarks import benchmark, tasks
+from rmxbench.spec.schema import ModelRef, Protocol
 
 def task_name(task: str) -> str:
     """lm-eval task name of rmxbench benchmark ``task`` (``gsm8k`` -> ``rmx_gsm8k``)."""
@@ -97,6 +98,17 @@ def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: 
     return tm, tm.load([cfg])["tasks"][name]
 
 
+def tasks_identity() -> str:
+    """sha256 (20 hex) of rmxbench's lm-eval task definitions (``rmxbench/lm_tasks/``): part of
+    every evaluation key."""
+    from rmxbench.lm_tasks import TASKS_DIR
+    from rmxbench.pipeline.identity import HashCache
+
+    files = [p for p in TASKS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+             and p.suffix not in {".md", ".txt"}]
+    return HashCache.for_home(None).files_sha256(TASKS_DIR, files)[:20]
+
+
 def protocol_key(protocol: Protocol, task: str, backend: str) -> dict[str, Any]:
     """The protocol fields that change the score of ``task`` (part of its evaluation key): the
     metric, its :class:`~rmxbench.spec.sampling.Sampling`, the context length, the subset, and the
@@ -132,16 +144,15 @@ def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_
 
 def _data_provenance(task: str, data_dir: Path | None) -> dict:
     """Where the task's problems came from, with the identity hash of the file (or hub source)."""
-    from rmxbench.evaluation.benchmarks import DATASETS
-    from rmxbench.pipeline.identity import data_identity
+    from rmxbench.evaluation.data import data_identity, embedded_path
 
-    ds = DATASETS[task]
+    ds = benchmark(task)
     ident = data_identity(task, data_dir)
     if ds.derived_from:
         return {"source": "derived", "derivation": ident["version"],
                 "from": [_data_provenance(n, data_dir) for n in ds.derived_from]}
     if ds.embedded:
-        return {"source": "embedded", "file": str(ds.embedded_path()), "sha256": ident["sha256"]}
+        return {"source": "embedded", "file": str(embedded_path(ds)), "sha256": ident["sha256"]}
     if data_dir is not None:
         return {"source": "data_dir", "file": str(Path(data_dir) / ds.file), "sha256": ident["sha256"]}
     s = ds.hub
@@ -157,15 +168,16 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     Args:
         session: a started engine session (:meth:`rmxbench.backends.session.SessionPool.get`); the
             same session evaluates every task and adapter of its model.
-        task: a name in :data:`rmxbench.spec.schema.TASKS`.
+        task: a test benchmark (:func:`rmxbench.spec.benchmarks.tasks`).
         protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
         prompt_style: one of the styles in :mod:`rmxbench.evaluation.prompts` (paper App. C).
         chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
         model_ref: the weights the session holds (hub repo + revision, or local path), for provenance.
         adapter_dir: PEFT LoRA adapter directory, or None.
         spec_dir: folder of the spec file (relative model paths resolve against it).
-        data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
-            -> public hub datasets.
+        data_dir: the benchmark JSONL folder, resolved once by the caller
+            (:func:`rmxbench.spec.context.resolve_data_dir`); None = public hub datasets (an
+            embedded benchmark always reads its packaged file).
         out_dir: output folder (created).
         row_id: board row id stored in the record.
         eval_prompt: which prompt this row uses, recorded in the provenance for the board:
@@ -182,18 +194,17 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     Raises:
         UserError: unknown task/style, missing data/adapter.
     """
-    from rmxbench.evaluation.data import resolve_data_dir
     from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
 
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+    if task not in tasks():
+        raise UserError(f"unknown task {task!r}; allowed: {', '.join(tasks())}")
     if prompt_style not in STOP_SEQUENCES:
         raise UserError(f"unknown prompt style {prompt_style!r}; allowed: {', '.join(sorted(STOP_SEQUENCES))}")
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
+    ddir = Path(data_dir) if data_dir is not None else None
     metric = protocol.metric(task)
     k = metric.k
     sampling = task_sampling(task, protocol, prompt_style)
@@ -265,6 +276,7 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     if k > 1 and n:
         extra = {f"pass@{k}": sum(extra_acc["pass"]) / n, f"maj@{k}": sum(extra_acc["maj"]) / n}
 
+    from rmxbench.backends.select import library_versions
     from rmxbench.evaluation.grading import GRADER_VERSION
     from rmxbench.pipeline.metering import device_info
 

@@ -24,28 +24,15 @@ from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from rmxbench.analysis.analysis_config import AnalysisEntry
-from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
-from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
+from rmxbench.spec.analyses import AnalysisEntry
+from rmxbench.spec.benchmarks import TaskName, avg_at_k_tasks, paper_tasks
+from rmxbench.spec.grpo_recipe import GRPORecipe, TrainSpec
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 from rmxbench.spec.sampling import Sampling
+from rmxbench.spec.styles import PromptStyle
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
-#: The evaluation benchmarks (registry: :mod:`rmxbench.evaluation.benchmarks`).
-TaskName = Literal[TASKS]
-
-#: Prompt styles (paper Appendix C, plus the formats the RL baselines were trained with).
-#: - ``qwen_raw``: Qwen2.5 / Qwen3 raw completion prompt, no chat template (App. C).
-#: - ``mistral_qa``: "Question: ... Answer: Let's think step by step." (App. C).
-#: - ``r1_chat``: DeepSeek-R1-Distill, one user message through the native chat template (App. C).
-#: - ``simplerl_chatml``: SimpleRL-Zoo's Qwen ChatML prompt with a step-by-step/\\boxed{} instruction.
-#: - ``orz_think``: Open-Reasoner-Zero's conversation with <think>/<answer> tags.
-#: - ``prime_chat``: PRIME-Zero's (Eurus-2) system+user chat prompt.
-#: - ``tiny_story``: the embedded synthetic benchmark's plain prompt.
-PromptStyle = Literal[
-    "qwen_raw", "mistral_qa", "r1_chat", "simplerl_chatml", "orz_think", "prime_chat", "tiny_story"
-]
 #: Which prompt an RL baseline is evaluated with: ``base`` = its family's base prompt (paper App. C:
 #: "the same template ... is applied to the base model, the RL baselines, and the ReasonMaxxer
 #: adapter"; the default), ``trained`` = the prompt the checkpoint was trained with
@@ -252,7 +239,7 @@ class AvgAtK(_Strict):
     k: int = Field(8, ge=1, description="Samples per problem (paper: 8).")
     temperature: float = Field(0.6, ge=0.0, description="Sampling temperature (rmxbench default 0.6).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus top-p (rmxbench default 0.95).")
-    tasks: list[TaskName] = Field(default_factory=lambda: list(AVG_AT_K_TASKS), description="Tasks scored as avg@k.")
+    tasks: list[TaskName] = Field(default_factory=lambda: list(avg_at_k_tasks()), description="Tasks scored as avg@k.")
 
 
 class VLLMConfig(_Strict):
@@ -279,7 +266,7 @@ class TaskMetric(NamedTuple):
 class Protocol(_Strict):
     """Evaluation protocol shared by every row of the spec (paper §6.1, Appendix C)."""
 
-    tasks: list[TaskName] = Field(default_factory=lambda: list(PAPER_TASKS), min_length=1)
+    tasks: list[TaskName] = Field(default_factory=lambda: list(paper_tasks()), min_length=1)
     pass_at_1: SamplingConfig = Field(default_factory=SamplingConfig)
     avg_at_k: AvgAtK = Field(default_factory=AvgAtK)
     max_new_tokens: int = Field(3072, ge=1, description="Generation cap in tokens.")
@@ -407,13 +394,13 @@ class Spec(_Strict):
     )
     recipes: dict[str, ReasonMaxxerRecipe] = Field(default_factory=dict, description="Named recipes.")
     rl_recipes: dict[str, GRPORecipe] = Field(
-        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.rl.grpo_config)."
+        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.spec.grpo_recipe)."
     )
     models: list[BaseModelSpec] = Field(min_length=1)
     analyses: list[AnalysisEntry] = Field(
         default_factory=list,
         description="The paper's analyses on (base, other) row pairs: token reranking (§3.1), interventions "
-        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/analysis/analysis_config.py.")
+        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/spec/analyses.py.")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Spec":

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
+from rmxbench.pipeline.identity import METADATA_FILE
+from rmxbench.stages.common import (MethodConfig, base_metadata, is_method_row, method_config,
                                     model_part, read_json, row_engine, tau_label)
 
 
