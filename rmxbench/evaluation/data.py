@@ -17,7 +17,6 @@ from typing import Any
 
 from rmxbench.errors import UserError
 from rmxbench.spec.benchmarks import Benchmark, benchmark
-from rmxbench.spec.context import resolve_data_dir  # noqa: F401  TEMPORARY: lm_tasks/utils.py imports it from here
 
 
 def read_jsonl(path: Path) -> list[dict]:

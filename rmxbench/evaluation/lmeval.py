@@ -1,7 +1,9 @@
 """Evaluation stage: one model (+ optional LoRA adapter) on one benchmark through lm-eval.
 
-Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval tasks (``rmxbench/lm_tasks``, linked
-as ``tasks/`` in the repository) with the spec's decoding protocol (paper §6.1, App. C):
+Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval task of the benchmark (its config
+generated from the benchmark record and the protocol, :func:`lm_task_config`; the same config is
+written as YAML to ``rmxbench/lm_tasks/``, linked as ``tasks/``, for plain lm-eval) with the spec's
+decoding protocol (paper §6.1, App. C):
 
 - pass@1 tasks (GSM8K, MATH-500, Minerva Math, OlympiadBench, tinymath): one generation per
   problem, greedy unless ``protocol.pass_at_1`` says otherwise;
@@ -68,45 +70,79 @@ def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[
     return kw
 
 
-def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
-    """The lm-eval task config overrides of ``task``, derived from :meth:`Protocol.metric`:
-    ``repeats`` = k, the metric list (pass@1, or avg@k with pass@k and maj@k) and the
-    generation kwargs. Merged over the task's YAML config and passed to ``TaskManager.load``, so
-    the task YAML's own defaults never decide the protocol."""
-    from rmxbench.lm_tasks.utils import count_graded
+#: lm-eval's task version of every rmxbench task (``versions`` in lm-eval's results).
+TASK_VERSION = 1.0
 
+
+def _fixed_config() -> dict[str, Any]:
+    """The part of every rmxbench lm-eval task config that neither the benchmark nor the protocol
+    decides: the dataset hook, the prompt as context, rmxbench's grader as ``process_results`` and
+    the keep-all filter (lm-eval's default ``take_first`` would score only the first of k samples)."""
+    from rmxbench.evaluation import lm_hooks
+
+    return {
+        "output_type": "generate_until",
+        "custom_dataset": lm_hooks.load_docs,
+        "test_split": "test",
+        "doc_to_text": "prompt",
+        "doc_to_target": "answer",
+        "num_fewshot": 0,
+        "process_results": lm_hooks.process_results,
+        "filter_list": [{"name": "graded", "filter": [{"function": "custom", "filter_fn": lm_hooks.truncate_keep_all}]}],
+    }
+
+
+def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """The whole lm-eval task config of benchmark ``task`` (lm-eval task ``rmx_<task>``), generated
+    from its record (:mod:`rmxbench.spec.benchmarks`: the dataset hook's ``benchmark``) and
+    :meth:`Protocol.metric` (``repeats`` = k, the metric list: pass@1, or avg@k with pass@k and
+    maj@k; the generation kwargs), so k and decoding are stated nowhere else. ``prompt_style`` is
+    the default the dataset hook uses when the task metadata names none. rmxbench's evaluation
+    passes it to ``TaskManager.load``; ``rmxbench/lm_tasks/`` holds it as YAML for plain lm-eval
+    (``python -m rmxbench.lm_tasks`` writes it with the default protocol).
+
+    Raises:
+        UserError: ``task`` is not a registered benchmark.
+    """
+    from rmxbench.evaluation import lm_hooks
+
+    benchmark(task)
     m = protocol.metric(task)
     names = ["pass@1"] if m.k == 1 else [f"avg@{m.k}", f"pass@{m.k}", f"maj@{m.k}"]
     metric_list = [{"metric": n, "aggregation": "mean", "higher_is_better": True} for n in [*names, "score"]]
-    metric_list.append({"metric": "rmx_graded", "aggregation": count_graded, "higher_is_better": True})
-    return {"task": task_name(task), "repeats": m.k, "metric_list": metric_list,
-            "generation_kwargs": generation_kwargs(task, protocol, prompt_style)}
+    metric_list.append({"metric": "rmx_graded", "aggregation": lm_hooks.count_graded, "higher_is_better": True})
+    return {"task": task_name(task), "dataset_kwargs": {"benchmark": task}, **_fixed_config(), "repeats": m.k,
+            "generation_kwargs": generation_kwargs(task, protocol, prompt_style), "metric_list": metric_list,
+            "metadata": {"version": TASK_VERSION, "prompt_style": prompt_style}}
 
 
 def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: dict[str, Any]):
-    """``(TaskManager, Task)`` of rmxbench benchmark ``task``: the task YAML (read by lm-eval's own
-    loader) with :func:`lm_task_config` merged over it, so k, metrics and decoding come from the
-    protocol. ``metadata`` (``prompt_style``, ``data_dir``) reaches the dataset hook."""
+    """``(TaskManager, Task)`` of rmxbench benchmark ``task`` from :func:`lm_task_config`, loaded
+    by lm-eval's own task factory. ``metadata`` (``prompt_style``, ``data_dir``) reaches the
+    dataset hook."""
     from lm_eval.tasks import TaskManager
-    from lm_eval.tasks._yaml_loader import load_yaml  # lm-eval's loader: `include`, `!function`
 
-    from rmxbench.lm_tasks import TASKS_DIR
-
-    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
-    name = task_name(task)
-    cfg = {**load_yaml(TASKS_DIR / f"{name}.yaml"), **lm_task_config(task, protocol, prompt_style)}
-    return tm, tm.load([cfg])["tasks"][name]
+    tm = TaskManager(include_defaults=False, metadata=metadata)
+    return tm, tm.load([lm_task_config(task, protocol, prompt_style)])["tasks"][task_name(task)]
 
 
 def tasks_identity() -> str:
-    """sha256 (20 hex) of rmxbench's lm-eval task definitions (``rmxbench/lm_tasks/``): part of
-    every evaluation key."""
-    from rmxbench.lm_tasks import TASKS_DIR
-    from rmxbench.pipeline.identity import HashCache
+    """sha256 (20 hex) of rmxbench's lm-eval task definition, part of every evaluation key: the
+    hooks' source (:mod:`rmxbench.evaluation.lm_hooks`: data loading, prompt, filter, scoring), the
+    fixed part of the task config (:func:`_fixed_config`) and :data:`TASK_VERSION`. What the
+    benchmark, the protocol and the prompt style decide is keyed by their own parts."""
+    import hashlib
 
-    files = [p for p in TASKS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-             and p.suffix not in {".md", ".txt"}]
-    return HashCache.for_home(None).files_sha256(TASKS_DIR, files)[:20]
+    from rmxbench.evaluation import lm_hooks
+    from rmxbench.pipeline.identity import file_sha256
+
+    def ref(fn: Any) -> str:
+        return f"{fn.__module__}.{fn.__qualname__}"
+
+    h = hashlib.sha256(json.dumps({"config": _fixed_config(), "version": TASK_VERSION}, sort_keys=True,
+                                  default=ref).encode())
+    h.update(file_sha256(lm_hooks.__file__).encode())
+    return h.hexdigest()[:20]
 
 
 def protocol_key(protocol: Protocol, task: str, backend: str) -> dict[str, Any]:
@@ -242,7 +278,7 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
 
     lines, per_problem, extra_acc = [], {}, {"pass": [], "maj": []}
     timeouts = malformed = 0
-    from rmxbench.lm_tasks.utils import scores_from_verdicts
+    from rmxbench.evaluation.lm_hooks import scores_from_verdicts
 
     for ex in sorted(samples, key=lambda e: e["doc_id"]):
         d = ex["rmx_graded"]

@@ -105,11 +105,6 @@ class Benchmark:
         if self.paper and self.role != "test":
             raise ValueError(f"benchmark {self.name!r}: a paper benchmark is a test benchmark")
 
-    @property
-    def lm_eval_task(self) -> str:
-        """Its lm-eval task name, ``rmx_<name>``."""
-        return f"rmx_{self.name}"
-
 
 #: name -> record, every benchmark and pool, in board column order (registration order).
 BENCHMARKS: dict[str, Benchmark] = {}
