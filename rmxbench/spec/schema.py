@@ -56,6 +56,14 @@ def _check_text(v: str) -> str:
     return v
 
 
+def _values_at_least(v: dict, floor: float, what: str, unit: str = "") -> dict:
+    """``v`` unchanged if every value is >= ``floor``; else a ValueError naming the others."""
+    bad = {k: x for k, x in v.items() if x < floor}
+    if bad:
+        raise ValueError(f"{what} must be >= {floor}{unit}, got {bad}")
+    return v
+
+
 def _check_id(v: str) -> str:
     if not SAFE_ID.match(v) or ".." in v:
         raise ValueError(
@@ -301,13 +309,7 @@ class Protocol(_Strict):
         return TaskMetric("pass@1", Sampling.of(n=1, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
                                                 max_new_tokens=self.max_new_tokens, seed=self.seed))
 
-    @field_validator("limit")
-    @classmethod
-    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = {k: n for k, n in v.items() if n < 1}
-        if bad:
-            raise ValueError(f"subset sizes must be >= 1, got {bad}")
-        return v
+    _limits = field_validator("limit")(classmethod(lambda cls, v: _values_at_least(v, 1, "subset sizes")))
 
     def for_tasks(self, tasks: list[str]) -> "Protocol":
         """This protocol restricted to ``tasks`` (avg@k kept only for those of them it covers).
@@ -355,13 +357,7 @@ class Pricing(_Strict):
     usd_per_hour: dict[str, float] = Field(description="GPU type -> USD per GPU-hour.")
     hardware: Hardware = Field(default_factory=Hardware)
 
-    @field_validator("usd_per_hour")
-    @classmethod
-    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: p for k, p in v.items() if p < 0}
-        if bad:
-            raise ValueError(f"prices must be >= 0 USD/hour, got {bad}")
-        return v
+    _prices = field_validator("usd_per_hour")(classmethod(lambda cls, v: _values_at_least(v, 0, "prices", " USD/hour")))
 
     @model_validator(mode="after")
     def _hw_priced(self) -> "Pricing":
