@@ -1,7 +1,7 @@
 """rmxbench's lm-eval task folder (the repository's ``tasks/`` links here), generated from the
 benchmark records.
 
-Every file in this folder except ``README.md`` and this module is written by
+Every file in this folder except ``README.md``, this module and ``__main__.py`` is written by
 :func:`write_task_files` (``python -m rmxbench.lm_tasks``): one ``rmx_<name>.yaml`` per test
 benchmark (:mod:`rmxbench.spec.benchmarks`) holding :func:`rmxbench.evaluation.lmeval.lm_task_config`
 under the default protocol (:class:`rmxbench.spec.schema.Protocol`, the paper's) and the
