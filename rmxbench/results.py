@@ -61,18 +61,6 @@ class TaskRecord:
         return cls(**data)
 
 
-#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
-PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
-
-
-def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
-    from rmxbench.backends.select import package_version
-
-    out = {name: package_version(name) for name in packages}
-    return {k: v for k, v in out.items() if v is not None}
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder + fsync + ``os.replace``.
 

@@ -63,6 +63,6 @@ def test_cpu_build_metadata_alias_and_env_defaults(monkeypatch):
     assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
     assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "3"
-    from rmxbench.results import library_versions
+    from rmxbench.backends.select import library_versions
 
     assert library_versions()["vllm"] == v

@@ -20,7 +20,7 @@ from rmxbench.results import RowCost, TaskRecord, seeded_row_key, split_seeded_r
 from rmxbench.spec.recipe import ReasonMaxxerRecipe
 from rmxbench.spec.schema import (BaseModelSpec, ModelRef, Pricing, Protocol, ReasonMaxxerRow, RLBaseline, Spec,
                                   Suite)
-from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
+from rmxbench.spec.grpo_recipe import GRPORecipe, TrainSpec
 
 T, F = True, False
 

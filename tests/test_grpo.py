@@ -15,7 +15,7 @@ import pytest
 
 from rmxbench.evaluation.grading import grade
 from rmxbench.spec.recipe import PoolConfig
-from rmxbench.rl.grpo_config import GRPORecipe
+from rmxbench.spec.grpo_recipe import GRPORecipe
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -190,7 +190,7 @@ def test_no_number_in_the_schema_accepts_a_boolean():
 
     from pydantic import ValidationError
 
-    from rmxbench.rl.grpo_config import GRPORecipe
+    from rmxbench.spec.grpo_recipe import GRPORecipe
     from rmxbench.spec.recipe import PoolConfig
 
     checked = 0

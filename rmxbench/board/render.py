@@ -124,7 +124,7 @@ def render(
         atomic_write_bytes(out / f.file, f.png)
     sections = ("", "")
     if analyses:
-        from rmxbench.analysis.api import publish_sections
+        from rmxbench.board.analyses import publish_sections
 
         sections = publish_sections(analyses, out / f"{board.view.suite}-analyses", f"{board.view.suite}-analyses/")
     atomic_write_text(md_path, render_markdown(table, chart=png_path.name if png is not None else None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS
+from rmxbench.spec.benchmarks import BENCHMARKS
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class BoardView:
         suite, description: ``suite.name`` / ``suite.description``.
         tasks: ``protocol.tasks`` in order (the task columns).
         metrics: task -> metric name (``pass@1`` / ``avg@k``), from :meth:`Protocol.metric`.
-        task_labels: task -> column label (benchmark registry, paper Table 3 headers).
+        task_labels: task -> column label (the benchmark records, paper Table 3 headers).
         rows: every row in spec order (base, its RL baselines, its ReasonMaxxer rows).
         pricing: the spec's :class:`rmxbench.spec.schema.Pricing` (the published-cost fallback).
         meta: ``(key, text)`` lines describing the protocol, pricing and hardware.
@@ -82,7 +82,7 @@ def board_view(spec) -> BoardView:
     """The :class:`BoardView` of a validated spec (no I/O)."""
     tasks = tuple(spec.protocol.tasks)
     metrics = {t: spec.protocol.metric(t).name for t in tasks}
-    labels = {t: TASK_LABELS.get(t, t) for t in tasks}
+    labels = {t: BENCHMARKS[t].label if t in BENCHMARKS else t for t in tasks}
     rows = []
     for base, kind, r in spec.rows():
         if kind == "reasonmaxxer":

@@ -21,12 +21,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print the plan (cached vs to run, content keys) and exit; no torch, no network")
     p.add_argument("--only", action="append", default=[], metavar="ROW_ID",
                    help="run only this row (repeatable); the board still shows every stored result")
+    add_context_arguments(p)
+    p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
+
+
+def add_context_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--force`` and ``--home``: what :func:`context` and the plan read (``run``, ``train``)."""
     p.add_argument("--data-dir", default=None,
                    help="folder of benchmark JSONL files (shared/benchmarks format); default: "
                         "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
     add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
-    p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
 
 
 def add_force_argument(p: argparse.ArgumentParser) -> None:
@@ -38,7 +43,7 @@ def add_force_argument(p: argparse.ArgumentParser) -> None:
 def context(args: argparse.Namespace):
     """The :class:`~rmxbench.spec.context.SpecContext` of ``args.spec`` / ``--data-dir`` / ``--home``;
     ``--home`` is also exported as ``$RMXBENCH_HOME`` so every stage uses the same store."""
-    from rmxbench.pipeline.store import HOME_ENV
+    from rmxbench.spec.context import HOME_ENV
     from rmxbench.spec.context import SpecContext
 
     ctx = SpecContext.load(Path(args.spec), data_dir=args.data_dir, home=args.home)

@@ -1,5 +1,7 @@
-"""What a stage's ``declare`` sees: the plan context (spec, resolved paths, identities) and one
-board row (:class:`RowView`). Torch-free; imports nothing from the planner or runner."""
+"""What a stage's ``declare`` sees: the plan context (spec, resolved paths, memoised model
+identities) and one board row (:class:`RowView`). Part of the kernel: torch-free, imports nothing
+from the planner or runner and no domain module (a stage asks the domain for the identities it
+states, e.g. :func:`rmxbench.evaluation.data.data_identity` with :attr:`PlanContext.hashes`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rmxbench.pipeline.identity import HashCache, data_identity, model_identity
+from rmxbench.pipeline.identity import HashCache, model_identity
 from rmxbench.spec.context import SpecContext
 from rmxbench.spec.schema import BaseModelSpec, ModelRef
 
@@ -96,14 +98,13 @@ def unseeded_label(label: str) -> str:
 
 @dataclass
 class PlanContext:
-    """The spec context plus memoised identities (one hash per file per plan)."""
+    """The spec context plus memoised model identities and the plan's file-hash cache."""
 
     ctx: SpecContext
     hashes: HashCache
     #: per-plan memo for stage helpers (e.g. one EngineSpec per model, so nodes of a model group)
     memo: dict[str, Any] = field(default_factory=dict)
     _models: dict[str, dict] = field(default_factory=dict)
-    _data: dict[str, dict] = field(default_factory=dict)
 
     @property
     def spec(self):
@@ -119,9 +120,3 @@ class PlanContext:
         if k not in self._models:
             self._models[k] = model_identity(ref, spec_dir=self.ctx.dir, hashes=self.hashes)
         return self._models[k]
-
-    def data_id(self, name: str) -> dict[str, Any]:
-        """:func:`rmxbench.pipeline.identity.data_identity` of benchmark/pool ``name`` (memoised)."""
-        if name not in self._data:
-            self._data[name] = data_identity(name, self.ctx.data_dir, self.hashes)
-        return self._data[name]

@@ -193,7 +193,7 @@ class Runner:
         s = self.summary
         from rmxbench.stages.eval import load_record
 
-        from rmxbench.analysis.analysis_config import ANALYSES
+        from rmxbench.spec.analyses import ANALYSES
 
         for node in self.plan.graph.nodes:
             if node.stage == "eval" and id(node) in s.dirs:

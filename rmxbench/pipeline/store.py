@@ -23,18 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-HOME_ENV = "RMXBENCH_HOME"
+from rmxbench.spec.context import default_home
+
 DONE_MARKER = "_complete.json"
-
-
-def default_home() -> Path:
-    """``$RMXBENCH_HOME`` if set, else the platform's user cache dir for rmxbench."""
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("rmxbench"))
 
 
 def canonical_json(obj: Any) -> str:

@@ -42,8 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.backends.select import trl_generation
+from rmxbench.evaluation.data import data_identity
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.evaluation.prompts import prompt_identity
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity
+from rmxbench.pipeline.identity import library_version
 from rmxbench.pipeline.rows import seeded_label, seeded_recipe
 
 #: Pool report file inside the artifact.
@@ -81,8 +84,8 @@ def declare(plan, row, graph: Graph) -> None:
             seed=seed, parts=dict(
                 model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
                 chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
-                pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
-                backend=trl_generation(plan.spec.protocol.backend)[1], grader=grader_version(),
+                pool=data_identity(recipe.pool.source, plan.ctx.data_dir, plan.hashes), evalsets={t: data_identity(t, plan.ctx.data_dir, plan.hashes) for t in plan.spec.protocol.tasks},
+                backend=trl_generation(plan.spec.protocol.backend)[1], grader=GRADER_VERSION,
                 trl=library_version("trl"))))
         cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
 

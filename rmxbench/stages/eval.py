@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity, tasks_identity
+from rmxbench.evaluation.data import data_identity
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.evaluation.lmeval import tasks_identity
+from rmxbench.evaluation.prompts import prompt_identity
+from rmxbench.pipeline.identity import library_version
 from rmxbench.pipeline.rows import EvalSettings
 
 
@@ -76,8 +80,8 @@ def _declare_chain(plan, row, graph: Graph, seed: int | None) -> None:
             "prompt": prompt_identity(s.prompt_style),
             "chat_template": s.chat_template,
             "dtype": s.dtype,
-            "grader": grader_version(),
-            "data": plan.data_id(task),
+            "grader": GRADER_VERSION,
+            "data": data_identity(task, plan.ctx.data_dir, plan.hashes),
             "lm_eval": library_version("lm_eval"),
             "tasks": tasks_identity(),
         }

@@ -13,8 +13,9 @@ import shutil
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.identity import METADATA_FILE
 from rmxbench.pipeline.rows import seeded_label, unseeded_label
-from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
+from rmxbench.stages.common import (MethodConfig, base_metadata, is_method_row, method_config,
                                     read_json, read_jsonl, tau_label)
 
 

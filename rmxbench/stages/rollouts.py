@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version
+from rmxbench.evaluation.grading import GRADER_VERSION
 from rmxbench.pipeline.rows import seeded_label
 from rmxbench.stages.common import (MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl,
                                     row_engine, row_recipe)
@@ -27,7 +27,7 @@ def declare(plan, row, graph: Graph) -> None:
                        parts=dict(model=model_part(plan, row), sampling=recipe.rollout_sampling().key(),
                                   batch_size=recipe.rollouts.batch_size,
                                   prompt_style=row.base.prompt_style, chat_template=row.base.chat_template,
-                                  backend=backend_part(plan.spec), grader=grader_version(),
+                                  backend=backend_part(plan.spec), grader=GRADER_VERSION,
                                   task=recipe.pool.source)))
 
 

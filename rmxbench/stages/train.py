@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.identity import METADATA_FILE
 from rmxbench.pipeline.rows import seeded_label
-from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
+from rmxbench.stages.common import (MethodConfig, base_metadata, is_method_row, method_config,
                                     model_part, read_json, row_engine, row_recipe, tau_label)
 
 
