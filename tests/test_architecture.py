@@ -1,8 +1,9 @@
 """Architecture rules (issue 8), checked on the source so a violation fails CI:
 
 - no module under ``rmxbench/`` over 600 lines;
-- stage modules, the method and the identity/graph/table modules import nothing from the
+- stage modules, the method and the identity/graph/table/executor modules import nothing from the
   planner or the runner (a stage depends on its inputs, never on the orchestrator);
+- the runner names no stage (it reads the table: issue 16);
 - every stage of the table has a module with ``declare`` and ``build``;
 - ``Protocol.metric`` is the only place deciding pass@1 vs avg@k (no other module reads
   ``avg_at_k.tasks``);
@@ -49,12 +50,23 @@ def test_stages_and_method_do_not_import_planner_or_runner(folder):
         hit = {m for m in _imports(p) if m in ("rmxbench.pipeline.planner", "rmxbench.pipeline.runner")}
         if hit:
             bad[str(p.relative_to(PKG))] = hit
-    for name in ("identity", "graph", "stages", "rows", "store", "metering"):
+    for name in ("identity", "graph", "stages", "rows", "store", "metering", "executor", "ray_executor"):
         p = PKG / "pipeline" / f"{name}.py"
         hit = {m for m in _imports(p) if m in ("rmxbench.pipeline.planner", "rmxbench.pipeline.runner")}
         if hit:
             bad[str(p.relative_to(PKG))] = hit
     assert not bad, f"stage-side modules importing the orchestrator: {bad}"
+
+
+def test_the_runner_names_no_stage():
+    """No stage name appears as a string constant in the runner or the executors (they read the
+    stage table: ``board``, ``training``, ``figures``, ``resources`` and the modules' hooks)."""
+    from rmxbench.pipeline.stages import STAGES
+
+    for name in ("runner", "executor", "ray_executor"):
+        tree = ast.parse((PKG / "pipeline" / f"{name}.py").read_text(encoding="utf-8"))
+        named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in STAGES}
+        assert not named, f"pipeline/{name}.py names stages {named}"
 
 
 def test_every_stage_module_declares_and_builds():

@@ -26,11 +26,9 @@ class MethodConfig:
     spec_dir: Path
     data_dir: Path | None
     tau: float | None = None
-
-    @property
-    def backend(self) -> str:
-        """``hf``/``vllm``: the protocol's backend with ``auto`` resolved (the value in the keys)."""
-        return backend_part(self.spec)
+    #: ``hf``/``vllm``: the protocol's backend with ``auto`` resolved when the plan is made (the
+    #: value in the keys; a build on another machine follows it, never resolves it again)
+    backend: str = ""
 
 
 def backend_part(spec: Any) -> str:
@@ -102,7 +100,7 @@ def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> 
     """The :class:`MethodConfig` of a ReasonMaxxer ``row``."""
     return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
                         recipe=plan.spec.recipes[row.row.recipe], spec_dir=plan.ctx.dir,
-                        data_dir=plan.ctx.data_dir, tau=tau)
+                        data_dir=plan.ctx.data_dir, tau=tau, backend=backend_part(plan.spec))
 
 
 def model_part(plan: PlanContext, row: RowView) -> dict[str, Any]:
