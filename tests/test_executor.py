@@ -82,3 +82,24 @@ def test_build_node_meters_where_and_when_a_node_ran(tmp_path):
     assert had_torch or "torch" not in sys.modules  # metering a GPU-free node imported no torch
     again = build_node(req, {}, None, store)  # stored: not built again
     assert not again.built and again.path == out.path
+
+
+def test_a_cluster_without_enough_gpus_on_one_machine_is_refused_before_any_work(tmp_path):
+    """A node that needs more GPUs than any machine has would wait forever: the Ray executor
+    refuses the run first, naming the node and how to fix it (tensor-parallel size 2 needs 2)."""
+    import pytest
+
+    pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install -e '.[ray]')")
+    from rmxbench.errors import UserError
+    from rmxbench.pipeline.ray_executor import check_fits
+
+    plan = _tiny_plan(tmp_path, backend="vllm", tp=2)
+    reqs = [request_of(n, STAGES[n.stage]) for n in plan.graph.nodes]
+    check_fits(reqs, 2, local=True)
+    with pytest.raises(UserError, match=r"needs 2 GPU\(s\) on one machine.*largest machine has 1") as e:
+        check_fits(reqs, 1, local=False)
+    assert "--num-gpus" in e.value.hint
+    with pytest.raises(UserError, match="has no GPU") as e:
+        check_fits([r for r in reqs if r.stage == "grpo"], 0, local=True)
+    assert "--gpus N" in e.value.hint
+    check_fits([r for r in reqs if r.gpus == 0 and r.affinity is None], 0, local=True)  # GPU-free nodes fit anywhere

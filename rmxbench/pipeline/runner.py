@@ -204,8 +204,9 @@ class Runner:
                 k = n.key
                 if k in self.halted or k in self.failed:
                     continue
-                if k in s.dirs:  # another node of this key was resolved
+                if k in s.dirs:  # another node of this key (an identical cell of another row) was resolved
                     s.cached.append(f"{n.row_id} {n.label}")
+                    self._resolved(n, s.dirs[k], False)
                     continue
                 if k not in requests:  # stored (or not needed): nothing to build
                     d = store.get(n.stage, k)
