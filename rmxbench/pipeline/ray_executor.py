@@ -229,7 +229,9 @@ class RayExecutor(Executor):
             taken.append(req.key)
         for req in waiting:  # then new GPU holders, in the driver's priority order
             w = self.workers.get(req.affinity) if req.affinity is not None else None
-            if w is not None and not w.broken:  # started for an earlier request of this loop
+            if w is not None and w.broken:  # a new worker for this model once the dead one's calls are settled
+                continue
+            if w is not None:  # started for an earlier request of this loop
                 self._call(w, req)
             else:
                 need = self.group_gpus[req.affinity] if req.affinity is not None else req.gpus
@@ -332,7 +334,7 @@ class RayExecutor(Executor):
         self.workers.pop(w.model, None)
         if not w.broken:
             try:
-                ray.get(w.actor.close.remote(), timeout=120)
+                ray.get(w.actor.close.remote(), timeout=60)
             except ray.exceptions.RayError:
                 pass
         ray.kill(w.actor, no_restart=True)

@@ -228,9 +228,11 @@ class Runner:
                     if self.progress is not None:
                         self.progress.update(self.overall, description=f"{in_flight[k].row_id} {in_flight[k].label}")
             if not in_flight:
-                if pending:  # pragma: no cover - a node whose inputs can never exist (a bug)
-                    raise RuntimeError("nodes left that can never run: "
-                                       + ", ".join(f"{n.row_id} {n.label}" for n in pending))
+                if pending:  # ready nodes the executor cannot place (e.g. a cluster that lost its GPUs)
+                    raise UserError("nothing is running and these nodes cannot start: "
+                                    + ", ".join(f"{n.row_id} {n.label}" for n in pending),
+                                    hint="the executor has no room for them (did the cluster lose machines?); "
+                                         "finished nodes are stored, rerun when it has")
                 break
             for out in executor.wait(timeout=0.5):
                 node = in_flight.pop(out.key)
