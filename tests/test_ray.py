@@ -72,20 +72,37 @@ def mini_spec(path: Path, *, rows: str = "all") -> Path:
 
 
 def rmx(spec: Path, home: Path, out: Path, *extra: str) -> subprocess.Popen:
-    """An ``rmxbench run`` process in its own session (so a test can kill its process group)."""
+    """An ``rmxbench run`` process in its own session (so a test can kill its process group); its
+    output goes to a log file next to the board folder (``log(p)``)."""
     env = dict(os.environ, RMXBENCH_HOME=str(home), RMXBENCH_THREADS="1", COLUMNS="160",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen([sys.executable, "-m", "rmxbench.cli", "run", str(spec), "--out", str(out), *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f"{out.name}-{time.time_ns()}.log"
+    with path.open("w") as fh:
+        p = subprocess.Popen([sys.executable, "-m", "rmxbench.cli", "run", str(spec), "--out", str(out), *extra],
+                             env=env, stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    p.log_path = path
+    return p
+
+
+def log(p: subprocess.Popen) -> str:
+    return p.log_path.read_text(errors="replace")
 
 
 def finish(p: subprocess.Popen) -> str:
+    """Wait for the run (bounded); its output."""
     try:
-        return p.communicate(timeout=RUN_TIMEOUT)[0]
+        p.wait(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         raise
+    return log(p)
+
+
+def kill_driver(p: subprocess.Popen) -> None:
+    """SIGKILL the driver and everything in its session (the local Ray it started)."""
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=60)
 
 
 def board(out: Path) -> str:
@@ -122,7 +139,7 @@ def kill_first_builder(home: Path, stage: str, p: subprocess.Popen, *, deadline:
     that builder process (a Ray worker of run ``p``); returns (key, pid)."""
     t0 = time.time()
     while time.time() - t0 < deadline:
-        assert p.poll() is None, f"the run ended before any {stage} build started:\n{p.stdout.read()[-3000:]}"
+        assert p.poll() is None, f"the run ended before any {stage} build started:\n{log(p)[-3000:]}"
         for tmp in (home / stage).glob(".tmp-*") if (home / stage).is_dir() else ():
             _, key, pid, *_ = tmp.name.split("-")
             time.sleep(0.2)  # let it write a little
@@ -247,9 +264,7 @@ def test_killed_driver_then_exhausted_retries_then_reruns_build_only_what_is_mis
     while not any(s == "pool" for s, _ in stored(home)):
         assert p.poll() is None and time.time() - t0 < 600, "the pool was not built"
         time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait(timeout=60)
-    p.stdout.close()
+    kill_driver(p)
     have_a = stored(home)
     assert not any(s == "grpo" for s, _ in have_a)
     started_a = {m["key"]: m["started_at"] for m in meters(home).values()}
@@ -280,7 +295,7 @@ def test_two_simulated_machines_share_the_work_and_one_can_leave(cluster, refere
     p = rmx(spec, home, out, "--executor", "ray", "--address", c.address)
     t0, nodes = time.time(), set()
     while worker.node_id not in nodes:  # remove the worker machine once work has landed on it
-        assert p.poll() is None and time.time() - t0 < 600, p.stdout.read()[-3000:] if p.poll() is not None else ""
+        assert p.poll() is None and time.time() - t0 < 600, log(p)[-3000:]
         nodes = {m["worker"]["node_id"] for m in meters(home).values()}
         time.sleep(0.1)
     landed_before = set(nodes)
