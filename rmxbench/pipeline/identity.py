@@ -95,13 +95,26 @@ class HashCache:
         return h.hexdigest()
 
     def save(self) -> None:
-        """Write the cache back (best effort: a read-only home just means no memory)."""
+        """Write the cache back (best effort: a read-only home just means no memory).
+
+        Several processes may share a home (two drivers, a cluster's workers): under the store's
+        lock on ``.lock-hashcache``, the file's current entries are read and this process's
+        entries merged over them, so no process drops what another one hashed."""
         if not self.dirty or self.path is None:
             return
+        from rmxbench.pipeline.store import key_lock
         from rmxbench.results import atomic_write_json
 
         try:
-            atomic_write_json(self.path, self.data)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with key_lock(self.path.parent / ".lock-hashcache"):
+                try:
+                    on_disk = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    on_disk = {}
+                merged = {**(on_disk if isinstance(on_disk, dict) else {}), **self.data}
+                atomic_write_json(self.path, merged)
+                self.data = merged
         except OSError:  # pragma: no cover - read-only home
             pass
         self.dirty = False

@@ -1,17 +1,24 @@
 """Execute a :class:`rmxbench.pipeline.planner.Plan`: build every node of the selected rows (and
 the nodes they read) in dependency order, price the rows, write the run folder and render the board.
 
-Nodes run in an order that keeps the nodes of one model together
-(:func:`rmxbench.pipeline.graph.schedule`), and share one engine session per model through a
-:class:`rmxbench.backends.session.SessionPool` (started once, closed when no remaining node needs
-it; every meter records whether its node started or reused an engine).
+The runner is the driver: it walks the graph in an order that keeps the nodes of one model
+together (:func:`rmxbench.pipeline.graph.schedule`), reuses what the store holds, and hands each
+node to build, as a portable :class:`~rmxbench.pipeline.executor.BuildRequest`, to an executor
+(:mod:`rmxbench.pipeline.executor`) once its inputs exist — never one key twice at once. The
+default :class:`~rmxbench.pipeline.executor.LocalExecutor` builds one node after another in this
+process on one engine session per model (a :class:`rmxbench.backends.session.SessionPool`: started
+once, closed when no remaining node needs it); ``--executor ray``
+(:class:`rmxbench.pipeline.ray_executor.RayExecutor`) builds independent nodes at once on a Ray
+cluster. Every meter records whether its node started or reused an engine.
 
 Every node is built through the artifact store (:mod:`rmxbench.pipeline.store`) under the key the
 planner gave it, so a run killed at any point (SIGKILL, Ctrl-C) and restarted resumes at the
 first unfinished node and ends with the same board; a run with nothing changed builds nothing.
 The runner knows no stage by name: what a node does is its stage module's ``build``; whether a
-row stops early is its ``halt``; which nodes count toward cost is the table's ``training`` flag;
-board records come from ``eval`` nodes.
+row stops early is its ``halt``, a row's note its ``warn``, a log line its ``summary``; the
+table says which nodes count toward cost (``training``), which give a board cell (``board="record"``:
+the module's ``record``) or an analysis section (``board="section"``), and which figures to show.
+Runner state is keyed by node key (the same in every process).
 
 Outputs: ``$RMXBENCH_HOME/<stage>/<key>/`` per node (each with ``meter.json``), the run folder
 (:mod:`rmxbench.board.runfolder`) and ``<out>/<suite>.md`` / ``.html`` (:func:`rmxbench.board.render.render`).
@@ -24,25 +31,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmxbench.pipeline.graph import BuildEnv, Node, schedule
-from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
+from rmxbench.errors import UserError
+from rmxbench.pipeline.executor import BuildOutcome, BuildRequest, Executor, LocalExecutor, request_of
+from rmxbench.pipeline.graph import Node, schedule
+from rmxbench.pipeline.metering import read_meter
 from rmxbench.pricing import published_cost, seed_mean_cost
 from rmxbench.pipeline.planner import Plan, halt_message
-from rmxbench.results import RowCost, TaskRecord, atomic_write_json, seeded_row_key
+from rmxbench.results import RowCost, TaskRecord, seeded_row_key
 
 
 @dataclass
 class RunSummary:
     """What a run did. ``built``: (node label, seconds) built in this run; ``cached``: labels
-    found in the store; ``dirs``: node -> artifact folder (every node that exists); ``analyses``:
-    artifact folders of the spec's analyses (board sections)."""
+    found in the store; ``reused``: labels another run sharing the store built while this one
+    waited for them; ``failed``: (label, why) of nodes that could not be built (a distributed
+    run goes on with the other branches); ``dirs``: node key -> artifact folder (every node that
+    exists); ``analyses``: artifact folders of the spec's analyses (board sections)."""
 
     records: list[TaskRecord]
     costs: dict[str, RowCost]
     notes: dict[str, str]
     built: list[tuple[str, float]] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
-    dirs: dict[int, Path] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    dirs: dict[str, Path] = field(default_factory=dict)
     analyses: list[Path] = field(default_factory=list)
     results_path: Path | None = None
     board_md: Path | None = None
@@ -59,76 +72,34 @@ def _rel(home: Path, p: Path) -> str:
 
 
 class Runner:
-    """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder."""
+    """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder;
+    ``executor`` who builds the nodes (default: a :class:`~rmxbench.pipeline.executor.LocalExecutor`)."""
 
-    def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard"):
+    def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard",
+                 executor: Executor | None = None):
         self.plan = plan
         self.store = plan.store
         self.console = console
         self.out_dir = Path(out_dir)
+        self.executor = executor
         self.summary = RunSummary(records=[], costs={}, notes={})
-        self.halted: dict[int, str] = {}
+        self.halted: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.progress = None
+        self._requests: dict[str, BuildRequest] = {}
 
     # ------------------------------------------------------------------ nodes
 
-    def _build(self, node: Node, force: bool) -> Path:
-        """Build one node with its stage's ``build`` into a temp folder the store publishes; its
-        meter records the node's wall seconds and the engine sessions it started or reused."""
-        import json
-        from dataclasses import asdict
-
-        from rmxbench.results import atomic_write_json
-
-        mod = self.plan.table[node.stage].load()
-        inputs = {role: self.summary.dirs[id(n)] for role, n in node.inputs.items()}
-        env = BuildEnv(self.pool, node.engine)
-
-        def fn(tmp: Path) -> None:
-            t0 = time.perf_counter()
-            mod.build(node.config, inputs, tmp, env)
-            meter = read_meter(tmp)
-            if meter is None:  # a build may meter itself (with item counts)
-                meter = {"stage": node.label, "seconds": time.perf_counter() - t0, **device_info()}
-            if env.used:
-                meter["engines"] = [asdict(e) for e in env.used]
-            atomic_write_json(tmp / METER_FILE, json.loads(json.dumps(meter, default=str)))
-
-        return self.store.build(node.stage, node.key, fn, force=force,
-                                meta={"row_id": node.row_id, "label": node.label, "task": node.task})
-
-    def _visit(self, node: Node, run_it: bool) -> None:
-        """Reuse or build ``node``; record its folder; halt its dependents if it says so."""
+    def _resolved(self, node: Node, d: Path, run_it: bool) -> None:
+        """Record ``node``'s folder; halt its dependents if its stage says so; note its warning."""
         s, plan = self.summary, self.plan
-        label = f"{node.row_id} {node.label}"
-        if id(node) in self.halted:
-            return
-        d = self.store.get(node.stage, node.key)
-        forced = id(node) in plan.forced_nodes and id(node) not in self._rebuilt
-        if run_it and (d is None or forced):
-            if self.progress is not None:
-                self.progress.update(self.overall, description=label)
-            d = self._build(node, forced)
-            self._rebuilt.add(id(node))
-            m = read_meter(d)
-            s.built.append((label, float(m["seconds"]) if m else 0.0))
-            if self.progress is not None:
-                self.progress.advance(self.overall)
-            line = getattr(plan.table[node.stage].load(), "summary", None)
-            if line is not None and self.console is not None and (text := line(d)):
-                from rich.markup import escape
-
-                self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}")
-        elif d is not None:
-            s.cached.append(label)
-        if d is None:
-            return
-        s.dirs[id(node)] = d
+        s.dirs[node.key] = d
         msg = halt_message(plan.table, node, d)
         if msg:
             msg = msg if node.seed is None else f"seed {node.seed}: {msg}"  # issue 19: which seed's chain stopped
             s.notes[node.row_id] = "; ".join(x for x in (s.notes.get(node.row_id), msg) if x)
             for dep in plan.graph.dependents(node):
-                self.halted[id(dep)] = msg
+                self.halted[dep.key] = msg
             if run_it and self.console is not None:
                 self.console.print(f"[bold yellow]{node.row_id}:[/] {msg} — the rest of this row is skipped "
                                    "and the board records it.")
@@ -139,11 +110,43 @@ class Runner:
             if run_it and self.console is not None:
                 self.console.print(f"[bold yellow]{node.row_id}:[/] {note}")
 
+    def _finished(self, node: Node, out: BuildOutcome) -> None:
+        """Handle an executor's outcome for ``node``: record it, print its summary line, or record
+        the failure (its dependents are then skipped)."""
+        s, label = self.summary, f"{node.row_id} {node.label}"
+        if out.error is not None or out.path is None:
+            self.failed[node.key] = out.error or "no artifact"
+            s.failed.append((label, self.failed[node.key]))
+            for dep in self.plan.graph.dependents(node):
+                self.failed.setdefault(dep.key, f"its input {label} failed")
+            if self.console is not None:
+                from rich.markup import escape
+
+                self.console.print(f"[bold red]{escape(label)} failed:[/] {escape(self.failed[node.key])}")
+            return
+        if out.built:
+            s.built.append((label, out.seconds))
+        else:
+            s.reused.append(label)
+        if self.progress is not None:
+            self.progress.advance(self.overall)
+        line = getattr(self.plan.table[node.stage].load(), "summary", None)
+        if line is not None and self.console is not None and (text := line(out.path)):
+            from rich.markup import escape
+
+            self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}")
+        self._resolved(node, out.path, True)
+
     def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
         """Build the selected rows' nodes (``nodes``: only these and what they read), one model's
-        nodes together on its shared engine session."""
+        nodes together on its shared engine session.
+
+        Raises:
+            UserError: nodes failed in a distributed run (after the other branches finished; the
+                message names them; what was built is stored, a rerun builds only what is missing).
+            Whatever a build raises under the local executor.
+        """
         from rmxbench import progress as prog
-        from rmxbench.backends.session import SessionPool
         from rmxbench.threads import cap_threads
 
         cap_threads()
@@ -151,38 +154,119 @@ class Runner:
         selected = {i.row_id for i in plan.selected()}
         order = {r.id: r.index for r in (i.row for i in plan.items)}
         wanted = [n for n in (nodes or plan.graph.nodes) if n.row_id in selected]
-        needed: set[int] = set()
-        to_build: set[int] = set()
+        needed: set[str] = set()
+        to_build: set[str] = set()
 
         def need(n: Node) -> None:  # a node to build, and the inputs it needs (a stored node needs none)
-            if id(n) in needed:
+            if n.key in needed:
                 return
-            needed.add(id(n))
-            if self.store.get(n.stage, n.key) is None or id(n) in plan.forced_nodes:
-                to_build.add(id(n))
+            needed.add(n.key)
+            if self.store.get(n.stage, n.key) is None or n.key in plan.forced_keys:
+                to_build.add(n.key)
                 for i in n.inputs.values():
                     need(i)
         for n in wanted:
             need(n)
         pos = {id(n): (order.get(n.row_id, 1 << 30), i) for i, n in enumerate(plan.graph.nodes)}
-        visit = schedule([n for n in plan.graph.nodes if nodes is None or id(n) in needed], pos)
-        self._rebuilt: set[int] = set()
-        todo = sum(1 for i in plan.items if i.node is not None and id(i.node) in needed and i.to_run)
+        visit = schedule([n for n in plan.graph.nodes if nodes is None or n.key in needed], pos)
+        requests: dict[str, BuildRequest] = {}
+        for n in visit:
+            if n.key in to_build and n.key not in requests:
+                requests[n.key] = request_of(n, plan.table[n.stage], force=n.key in plan.forced_keys)
+        self._requests = requests
+        todo = sum(1 for i in plan.items if i.node is not None and i.node.key in needed and i.to_run)
+        executor = self.executor or LocalExecutor(self.store)
         self.progress = prog.new_progress(self.console) if self.console is not None else None
-        self.pool = SessionPool()
         ctx = self.progress if self.progress is not None else _Null()
         try:
             with ctx, prog.use(self.progress) if self.progress is not None else _Null():
                 self.overall = self.progress.add_task("items", total=todo) if self.progress is not None else None
-                for i, node in enumerate(visit):
-                    self._visit(node, id(node) in needed)
-                    self.pool.retain({n.engine_key for n in visit[i + 1:] if id(n) in to_build and n.engine_key})
+                executor.start(list(requests.values()))
+                self._drive(visit, requests, executor)
                 if self.progress is not None:
                     self.progress.update(self.overall, description="done")
         finally:
-            self.pool.close_all()
-        self.summary.engines = self.pool.summary()
+            executor.close()
+        self.summary.engines = executor.summary()
+        if self.summary.failed:
+            self._raise_failed()
         return self.summary
+
+    def _drive(self, visit: list[Node], requests: dict[str, BuildRequest], executor: Executor) -> None:
+        """The driver loop: resolve stored nodes, offer the executor every node whose inputs exist
+        (in ``visit`` order; an in-order executor only the first), handle what finished."""
+        s, store = self.summary, self.store
+        pending = list(visit)
+        in_flight: dict[str, Node] = {}
+        lines: dict[str, Any] = {}
+        while True:
+            ready: list[tuple[BuildRequest, dict[str, Path]]] = []
+            keep: list[Node] = []
+            for i, n in enumerate(pending):
+                k = n.key
+                if k in self.halted or k in self.failed:
+                    continue
+                if k in s.dirs:  # another node of this key (an identical cell of another row) was resolved
+                    s.cached.append(f"{n.row_id} {n.label}")
+                    self._resolved(n, s.dirs[k], False)
+                    continue
+                if k not in requests:  # stored (or not needed): nothing to build
+                    d = store.get(n.stage, k)
+                    if d is not None:
+                        s.cached.append(f"{n.row_id} {n.label}")
+                        self._resolved(n, d, False)
+                    continue
+                keep.append(n)
+                if k in in_flight or not all(x.key in s.dirs for x in n.inputs.values()):
+                    continue
+                ready.append((requests[k], {r: s.dirs[x.key] for r, x in n.inputs.items()}))
+                if executor.in_order:
+                    keep.extend(pending[i + 1:])
+                    break
+            pending = keep
+            if ready:
+                for k in executor.submit(ready):
+                    in_flight[k] = next(n for n in pending if n.key == k)
+                    if self.progress is not None:
+                        self.progress.update(self.overall, description=f"{in_flight[k].row_id} {in_flight[k].label}")
+            if not in_flight:
+                if pending:  # ready nodes the executor cannot place (e.g. a cluster that lost its GPUs)
+                    raise UserError("nothing is running and these nodes cannot start: "
+                                    + ", ".join(f"{n.row_id} {n.label}" for n in pending),
+                                    hint="the executor has no room for them (did the cluster lose machines?); "
+                                         "finished nodes are stored, rerun when it has")
+                break
+            for out in executor.wait(timeout=0.5):
+                node = in_flight.pop(out.key)
+                pending = [x for x in pending if x is not node]
+                self._finished(node, out)
+                executor.retain([r for k, r in requests.items() if k not in s.dirs and k not in self.failed
+                                 and k not in self.halted])
+            self._show_status(executor, in_flight, lines)
+
+    def _show_status(self, executor: Executor, in_flight: dict[str, Node], lines: dict[str, Any]) -> None:
+        """Per-node lines of the progress display (executors that build several nodes at once)."""
+        if self.progress is None or executor.in_order:
+            return
+        status = executor.status()
+        for k in [k for k in lines if k not in in_flight]:
+            self.progress.remove_task(lines.pop(k))
+        for k, n in in_flight.items():
+            text = f"  {n.row_id} {n.label}: {status.get(k, 'submitted')}"
+            if k not in lines:
+                lines[k] = self.progress.add_task(text, total=None)
+            else:
+                self.progress.update(lines[k], description=text)
+
+    def _raise_failed(self) -> None:
+        s = self.summary
+        failed = {lab for lab, _ in s.failed}
+        skipped = list(dict.fromkeys(r.name for k, r in self._requests.items()
+                                     if k in self.failed and r.name not in failed))
+        msg = (f"{len(s.failed)} node(s) failed: " + "; ".join(f"{lab} ({why})" for lab, why in s.failed)
+               + (f". Not built because an input failed: {', '.join(skipped)}" if skipped else "")
+               + f". {len(s.built)} node(s) were built in this run and are stored.")
+        raise UserError(msg, hint="rerun the same command: it builds only what is missing")
 
     # ------------------------------------------------------------------ main
 
@@ -191,22 +275,21 @@ class Runner:
         t0 = time.perf_counter()
         self.run_nodes()
         s = self.summary
-        from rmxbench.stages.eval import load_record
-
-        from rmxbench.spec.analyses import ANALYSES
-
-        for node in self.plan.graph.nodes:
-            if node.stage == "eval" and id(node) in s.dirs:
-                s.records.append(self._record(node, load_record(s.dirs[id(node)])))
-            elif node.stage in ANALYSES and id(node) in s.dirs:
-                s.analyses.append(s.dirs[id(node)])
+        for node in self.plan.graph.nodes:  # what the table says each finished node gives the board
+            board, d = self.plan.table[node.stage].board, s.dirs.get(node.key)
+            if d is None or not board:
+                continue
+            if board == "record":
+                s.records.append(self._record(node, self.plan.table[node.stage].load().record(d)))
+            elif board == "section":
+                s.analyses.append(d)
         s.costs = self.costs()
         s.seconds = time.perf_counter() - t0
         self._write_outputs()
         return s
 
     def _record(self, node: Node, rec: TaskRecord) -> TaskRecord:
-        d = self.summary.dirs[id(node)]
+        d = self.summary.dirs[node.key]
         rec.row_id = node.row_id  # an identical cell may be shared by rows of several specs
         rec.seed = node.seed  # issue 19: the training seed of a row with `seeds:` (None otherwise)
         prov = dict(rec.provenance or {})
@@ -231,7 +314,7 @@ class Runner:
                 continue
             meters = {}
             for n in plan.graph.find(item.row_id):
-                d = self.summary.dirs.get(id(n)) or self.store.get(n.stage, n.key)
+                d = self.summary.dirs.get(n.key) or self.store.get(n.stage, n.key)
                 m = read_meter(d) if plan.table[n.stage].training and d is not None else None
                 if m is not None:
                     meters.setdefault(n.seed, {})[n.label] = m  # issue 19: per training seed
@@ -253,15 +336,15 @@ class Runner:
         tasks = list(plan.spec.protocol.tasks)
         s.records.sort(key=lambda r: (order.get(r.row_id, 1 << 30), tasks.index(r.task) if r.task in tasks else 99))
         s.results_path = write_run(self.store.home, plan.spec.suite.name, s.records, s.costs, s.notes,
-                                   {"built": s.built, "cached": s.cached, "run_seconds": round(s.seconds, 3),
-                                    "engines": s.engines},
+                                   {"built": s.built, "cached": s.cached, "reused": s.reused,
+                                    "run_seconds": round(s.seconds, 3), "engines": s.engines},
                                    s.analyses)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing reference file just means no paper column
             reference = load_reference(plan.ctx.reference)
         figures: dict[str, list[str]] = {}
         for n in plan.graph.nodes:  # stage figures shown next to the board (table: Stage.figures)
-            d = s.dirs.get(id(n)) or self.store.get(n.stage, n.key)
+            d = s.dirs.get(n.key) or self.store.get(n.stage, n.key)
             for name in plan.table[n.stage].figures if d is not None else ():
                 if (d / name).is_file():
                     figures.setdefault(seeded_row_key(n.row_id, n.seed), []).append(str(d / name))  # issue 19
@@ -293,21 +376,29 @@ class TrainResult:
 
 
 def train_row(plan: Plan, row_id: str, *, console: Any = None) -> TrainResult:
-    """Build a ReasonMaxxer row's nodes up to and including ``pick`` (``rmxbench train``)."""
+    """Build the node that provides a ReasonMaxxer row's adapter (its ``pick``) and every node it
+    reads (``rmxbench train``)."""
     import json
 
+    from rmxbench.pipeline.identity import METADATA_FILE
+
     r = Runner(plan, console=console)
-    nodes = [n for n in plan.graph.find(row_id) if n.stage != "eval"]
+    providers = plan.graph.find(row_id, provides="adapter")
+    if not providers:
+        raise UserError(f"row {row_id!r} has no stage that provides an adapter (not a ReasonMaxxer row)")
+    first_seed = providers[0].seed  # issue 19: a row with `seeds:` trains its first seed's chain
+    last = [p for p in providers if p.seed == first_seed][-1]
+    nodes = [*plan.graph.ancestors(last), last]
     r.run_nodes(nodes)
-    dirs = {n.label: r.summary.dirs[id(n)] for n in nodes if id(n) in r.summary.dirs}
-    pick = next((n.label for n in nodes if n.stage == "pick"), "pick")  # issue 19: `seeds:` -> the first seed's
-    if pick not in dirs:
+    dirs = {n.label: r.summary.dirs[n.key] for n in nodes if n.key in r.summary.dirs}
+    if last.key not in r.summary.dirs:
         msg = r.summary.notes.get(row_id, "training did not finish")
         return TrainResult(None, {}, dirs, "halted", msg)
-    meta = json.loads((dirs[pick] / "rmx_metadata.json").read_text())
-    meta["stage_seconds"] = {label: float(m["seconds"]) for label, d in dirs.items() if (m := read_meter(d))}
-    line = plan.table["pick"].load().summary
-    return TrainResult(dirs[pick], meta, dirs, "ok", line(dirs[pick]))
+    d = r.summary.dirs[last.key]
+    meta = json.loads((d / METADATA_FILE).read_text())
+    meta["stage_seconds"] = {label: float(m["seconds"]) for label, x in dirs.items() if (m := read_meter(x))}
+    line = getattr(plan.table[last.stage].load(), "summary", None)
+    return TrainResult(d, meta, dirs, "ok", line(d) if line is not None else "")
 
 
 def print_summary(summary: RunSummary, console: Any) -> None:
@@ -324,7 +415,9 @@ def print_summary(summary: RunSummary, console: Any) -> None:
     for label, sec in summary.built:
         t.add_row(escape(label), f"{sec:.1f}")
     console.print(t)
-    console.print(f"{len(summary.built)} built, {len(summary.cached)} cached; run took {summary.seconds:.1f} s"
+    console.print(f"{len(summary.built)} built, {len(summary.cached)} cached"
+                  + (f", {len(summary.reused)} built meanwhile by another run" if summary.reused else "")
+                  + f"; run took {summary.seconds:.1f} s"
                   + (f"; {summary.engines}" if summary.engines else ""))
     if summary.results_path:
         console.print(f"results: {escape(str(summary.results_path))}")

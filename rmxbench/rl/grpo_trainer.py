@@ -304,12 +304,12 @@ def _progress_callback(label: str):
             from rmxbench import progress
 
             self.bar = progress.task(f"{label}: GRPO", state.max_steps)
-            self.bar.p.update(self.bar.id, completed=state.global_step)
+            self.bar.update(completed=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if self.bar is not None and logs and "reward" in logs:
-                self.bar.p.update(self.bar.id, completed=state.global_step,
-                                  description=f"{label}: GRPO step {state.global_step}, reward {logs['reward']:.3f}")
+                self.bar.update(completed=state.global_step,
+                                description=f"{label}: GRPO step {state.global_step}, reward {logs['reward']:.3f}")
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:

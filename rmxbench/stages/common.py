@@ -22,11 +22,9 @@ class MethodConfig:
     spec_dir: Path
     data_dir: Path | None
     tau: float | None = None
-
-    @property
-    def backend(self) -> str:
-        """``hf``/``vllm``: the protocol's backend with ``auto`` resolved (the value in the keys)."""
-        return backend_part(self.spec)
+    #: ``hf``/``vllm``: the protocol's backend with ``auto`` resolved when the plan is made (the
+    #: value in the keys; a build on another machine follows it, never resolves it again)
+    backend: str = ""
 
 
 def backend_part(spec: Any) -> str:
@@ -105,7 +103,7 @@ def method_config(plan: PlanContext, row: RowView, tau: float | None = None, see
     ``config.recipe.seed`` is that seed)."""
     return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
                         recipe=row_recipe(plan, row, seed), spec_dir=plan.ctx.dir,
-                        data_dir=plan.ctx.data_dir, tau=tau)
+                        data_dir=plan.ctx.data_dir, tau=tau, backend=backend_part(plan.spec))
 
 
 def model_part(plan: PlanContext, row: RowView) -> dict[str, Any]:

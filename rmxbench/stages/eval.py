@@ -124,6 +124,11 @@ def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path, env) -> No
     atomic_write_json(out_dir / "key_parts.json", {**config.parts, **resolved})
 
 
+def record(out_dir: Path) -> Any:
+    """The board cell of a finished eval node (the table entry's ``board="record"`` hook)."""
+    return load_record(out_dir)
+
+
 def load_record(out_dir: Path) -> Any:
     """The :class:`~rmxbench.results.TaskRecord` of an eval artifact folder."""
     import json
