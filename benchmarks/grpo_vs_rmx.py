@@ -83,7 +83,7 @@ def read_arms(spec_path: Path, home: Path) -> dict:
     ``train[tau=0.3]``). Nodes not in the store are left out (and reported as missing).
     """
     from rmxbench.pipeline.metering import read_meter
-    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.orchestrator.planner import build_plan
     from rmxbench.pipeline.rows import unseeded_label
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.context import SpecContext

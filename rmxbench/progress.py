@@ -3,7 +3,7 @@
 The runner (or a command) opens one ``rich.progress.Progress`` and activates it with
 :func:`use`; a stage's ``build`` calls :func:`task` to add its own bar and advances it. Outside
 :func:`use` a stage still works: :func:`task` then returns a bar of a fresh progress display.
-A build in a worker process of a distributed run (:mod:`rmxbench.pipeline.ray_executor`) runs under
+A build in a worker process of a distributed run (:mod:`rmxbench.orchestrator.ray_executor`) runs under
 ``use(SILENT)``: its bars show nothing (the driver's display shows each node's status).
 """
 

@@ -38,8 +38,8 @@ def setup(tmp_path_factory):
 
     from rmxbench.analysis.common import ModelHandle, Pair
     from rmxbench.evaluation.data import load_benchmark
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext
@@ -329,8 +329,8 @@ def test_analyses_run_as_stages_and_show_on_the_board(setup, tmp_path):
 
     from rmxbench.spec.analyses import AnalysisEntry
     from rmxbench.cli import main
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.spec.context import SpecContext
 
     entry = AnalysisEntry(id="tiny-vs-r", base="tiny", other="tiny-r", run=["reranking", "tau_curve"],

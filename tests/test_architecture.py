@@ -2,8 +2,8 @@
 
 Every import counts: module-level, inside functions and under ``if TYPE_CHECKING``, absolute and
 relative, and ``importlib.import_module("<literal>")``. The unit of the rules is a package or a
-top-level module of ``rmxbench/`` (``rmxbench/pipeline/`` is two units until its orchestrator
-moves into a package of its own: the orchestration modules below, and the kernel).
+top-level module of ``rmxbench/``: the kernel is ``rmxbench/pipeline/``, the orchestrator
+``rmxbench/orchestrator/`` (issue 17 item 2).
 
 - Layers (:data:`LAYERS`, lowest first): a unit imports only units of its own layer or of lower
   ones. ``spec/`` imports nothing of rmxbench outside itself but ``errors``; the kernel imports no
@@ -26,7 +26,6 @@ import ast
 import importlib
 from pathlib import Path
 
-import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "rmxbench"
 
@@ -35,21 +34,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("errors", frozenset({"errors"})),  # the one module spec/ may import
     ("spec", frozenset({"spec"})),  # what a spec file declares and the names it may use (benchmark records)
     ("shared records", frozenset({"rmxbench", "results", "pricing", "progress", "threads"})),
-    ("kernel", frozenset({"pipeline.kernel"})),  # graph, stage table, rows, identity hashing, store, metering
+    ("kernel", frozenset({"pipeline"})),  # graph, stage table, rows, identity hashing, store, metering
     ("domain", frozenset({"embedded", "backends", "evaluation", "method", "rl", "analysis"})),
     ("outputs", frozenset({"board", "lm_tasks"})),  # the leaderboard; the generated lm-eval task folder
     ("stages", frozenset({"stages"})),
-    ("orchestration", frozenset({"pipeline.orchestration"})),  # planner, runner, executors
+    ("orchestration", frozenset({"orchestrator"})),  # planner, runner, executors
     ("entry points", frozenset({"commands", "cli"})),
 )
-#: pipeline/ modules of the kernel; planner, runner and executor modules are orchestration.
-KERNEL = frozenset({"__init__", "graph", "stages", "rows", "identity", "store", "metering"})
-ORCHESTRATION = frozenset({"planner", "runner"})
+#: The modules of the kernel package: a new module there is a decision (kernel or orchestrator?).
+KERNEL = frozenset({"graph", "stages", "rows", "identity", "store", "metering"})
 DOMAIN = dict(LAYERS)["domain"]
-
-
-def _is_orchestration(name: str) -> bool:
-    return name in ORCHESTRATION or "executor" in name
 
 
 def module_name(path: Path, root: Path = PKG) -> str:
@@ -60,21 +54,9 @@ def module_name(path: Path, root: Path = PKG) -> str:
 
 def unit_of(module: str) -> str:
     """The unit of a module: ``rmxbench.spec.check`` -> ``spec``, ``rmxbench.cli`` -> ``cli``,
-    ``rmxbench`` -> ``rmxbench``; pipeline modules -> ``pipeline.kernel`` / ``pipeline.orchestration``.
-
-    Raises:
-        AssertionError: a pipeline module that is neither kernel nor orchestration (classify it here).
-    """
+    ``rmxbench`` -> ``rmxbench``, ``rmxbench.pipeline.store`` -> ``pipeline`` (the kernel)."""
     parts = module.split(".")
-    if len(parts) == 1:
-        return "rmxbench"
-    if parts[1] != "pipeline":
-        return parts[1]
-    if len(parts) == 2 or parts[2] in KERNEL:
-        return "pipeline.kernel"
-    assert _is_orchestration(parts[2]), (
-        f"{module}: place this pipeline module in KERNEL or ORCHESTRATION (tests/test_architecture.py)")
-    return "pipeline.orchestration"
+    return "rmxbench" if len(parts) == 1 else parts[1]
 
 
 def _sources() -> dict[str, str]:
@@ -204,7 +186,7 @@ def test_spec_imports_only_itself_and_errors():
 
 def test_kernel_imports_no_domain_module():
     bad = [w for (a, b), where in unit_edges(_sources()).items()
-           if a == "pipeline.kernel" and (b in DOMAIN or b in {"stages", "board", "lm_tasks"}) for w in where]
+           if a == "pipeline" and (b in DOMAIN or b in {"stages", "board", "lm_tasks"}) for w in where]
     assert not bad, f"the kernel imports the domain: {bad}"
 
 
@@ -227,7 +209,7 @@ FAKE = {
 def test_the_layer_rule_catches_a_lazy_upward_import():
     bad = layer_violations(FAKE)
     assert any(b.startswith("rmxbench.spec.schema:2 -> rmxbench.evaluation.grading (spec") for b in bad), bad
-    assert any(b.startswith("rmxbench.pipeline.identity:2 -> rmxbench.evaluation.grading (pipeline.kernel")
+    assert any(b.startswith("rmxbench.pipeline.identity:2 -> rmxbench.evaluation.grading (pipeline")
                for b in bad), bad
     assert not any(b.startswith("rmxbench.evaluation.grading") for b in bad), bad  # downward: allowed
     assert layer_violations({**FAKE, "rmxbench.newpkg.mod": ""})[0] == "newpkg: in no layer of LAYERS"
@@ -242,11 +224,12 @@ def test_the_private_rule_catches_a_private_import():
     assert private_imports(FAKE) == ["rmxbench.evaluation.grading:2 imports _hidden from rmxbench.evaluation.helpers"]
 
 
-def test_pipeline_modules_are_classified():
-    assert unit_of("rmxbench.pipeline.graph") == "pipeline.kernel"
-    assert unit_of("rmxbench.pipeline.runner") == unit_of("rmxbench.pipeline.ray_executor") == "pipeline.orchestration"
-    with pytest.raises(AssertionError, match="place this pipeline module"):
-        unit_of("rmxbench.pipeline.somewhere")
+def test_the_kernel_package_holds_only_kernel_modules():
+    """``rmxbench/pipeline/`` is the kernel: a planner, runner or executor belongs in ``orchestrator/``."""
+    assert unit_of("rmxbench.pipeline.graph") == "pipeline"
+    assert unit_of("rmxbench.orchestrator.runner") == unit_of("rmxbench.orchestrator.ray_executor") == "orchestrator"
+    found = {p.stem for p in (PKG / "pipeline").glob("*.py")} - {"__init__"}
+    assert found == KERNEL, f"pipeline/ modules outside the kernel's list: {sorted(found - KERNEL)}"
 
 
 # ------------------------------------------------------------------------------ issue 8 / 15 rules
@@ -258,9 +241,9 @@ def test_the_runner_names_no_stage():
     from rmxbench.pipeline.stages import STAGES
 
     for name in ("runner", "executor", "ray_executor"):
-        tree = ast.parse((PKG / "pipeline" / f"{name}.py").read_text(encoding="utf-8"))
+        tree = ast.parse((PKG / "orchestrator" / f"{name}.py").read_text(encoding="utf-8"))
         named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in STAGES}
-        assert not named, f"pipeline/{name}.py names stages {named}"
+        assert not named, f"orchestrator/{name}.py names stages {named}"
 
 
 def test_every_stage_module_declares_and_builds():

@@ -31,7 +31,7 @@ def test_auto_picks_vllm_where_usable_else_hf(monkeypatch):
 
 def test_auto_in_specs_planner_and_cli_default():
     from rmxbench.commands.eval import _protocol
-    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.orchestrator.planner import build_plan
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext
     from rmxbench.spec.schema import Protocol

@@ -9,9 +9,9 @@ import json
 import pickle
 from pathlib import Path
 
-from rmxbench.pipeline.executor import BuildRequest, build_node, request_of, resolve_inputs
+from rmxbench.orchestrator.executor import BuildRequest, build_node, request_of, resolve_inputs
 from rmxbench.pipeline.graph import Node
-from rmxbench.pipeline.planner import build_plan
+from rmxbench.orchestrator.planner import build_plan
 from rmxbench.pipeline.stages import STAGES
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.check import load_spec
@@ -91,7 +91,7 @@ def test_a_cluster_without_enough_gpus_on_one_machine_is_refused_before_any_work
 
     pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install -e '.[ray]')")
     from rmxbench.errors import UserError
-    from rmxbench.pipeline.ray_executor import check_fits
+    from rmxbench.orchestrator.ray_executor import check_fits
 
     plan = _tiny_plan(tmp_path, backend="vllm", tp=2)
     reqs = [request_of(n, STAGES[n.stage]) for n in plan.graph.nodes]

@@ -101,8 +101,8 @@ def test_tiny_spec_grpo_row_beats_the_base_on_held_out_tinymath(tmp_path):
     stage (lm-eval, greedy pass@1 on the whole 500-problem held-out tinymath test: the board's
     metric), beats the base row by >= 0.15. Also checks the artifact (full model, reward log,
     curve, meter) and that the reward log covers every step."""
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.rl.grpo_trainer import CURVE_FILE, LOG_FILE
     from rmxbench.spec.context import SpecContext
@@ -329,8 +329,8 @@ def test_degenerate_grpo_run_is_marked_on_the_board_and_warned_by_validate(tmp_p
     """Issue 18 item 2 (TRL #5697): `max_completion_length: 4` clips every completion and gives reward
     0 at every step; grpo_log.json records clipped_ratio, grad_norm and the zero-std share per step,
     the stage's warn() reason reaches the row's board note through the runner, and validate warns."""
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import check_spec_file
     from rmxbench.spec.context import SpecContext

@@ -15,7 +15,7 @@ import yaml
 from rmxbench.errors import UserError
 from rmxbench.spec.check import load_spec
 from rmxbench.pipeline.graph import force_closure
-from rmxbench.pipeline.planner import build_plan
+from rmxbench.orchestrator.planner import build_plan
 from rmxbench.pipeline.stages import STAGES
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext

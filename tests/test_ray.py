@@ -37,7 +37,7 @@ import yaml
 
 pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install -e '.[ray]')")
 
-from rmxbench.pipeline.planner import build_plan  # noqa: E402
+from rmxbench.orchestrator.planner import build_plan  # noqa: E402
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore  # noqa: E402
 from rmxbench.spec.context import SpecContext  # noqa: E402
 
@@ -152,7 +152,7 @@ def kill_first_builder(home: Path, stage: str, p: subprocess.Popen, *, deadline:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The local executor's run of the mini spec (in this process): (spec, home, board, stored keys)."""
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.runner import Runner
 
     root = tmp_path_factory.mktemp("local")
     spec = mini_spec(root / "spec" / "mini.yaml")

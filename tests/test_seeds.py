@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.pipeline.planner import build_plan
+from rmxbench.orchestrator.planner import build_plan
 from rmxbench.pipeline.rows import unseeded_label
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext

@@ -1,10 +1,10 @@
 """``rmxbench run SPEC``: train missing ReasonMaxxer adapters, evaluate every row, price the rows
-and render the board (see :mod:`rmxbench.pipeline.planner` and :mod:`rmxbench.pipeline.runner`; the stages are the
+and render the board (see :mod:`rmxbench.orchestrator.planner` and :mod:`rmxbench.orchestrator.runner`; the stages are the
 table :data:`rmxbench.pipeline.stages.STAGES`).
 
 ``--dry-run`` prints the plan (what is cached, what will run, how much can run at once) without
 importing torch or touching the network. ``--executor ray`` builds independent nodes at once on a
-Ray cluster (a local one, or ``--address``; :mod:`rmxbench.pipeline.ray_executor`).
+Ray cluster (a local one, or ``--address``; :mod:`rmxbench.orchestrator.ray_executor`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def context(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.pipeline.planner import build_plan, render_plan
+    from rmxbench.orchestrator.planner import build_plan, render_plan
 
     console = Console()
     check_executor_arguments(args)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
 
-    from rmxbench.pipeline.runner import Runner, print_summary
+    from rmxbench.orchestrator.runner import Runner, print_summary
 
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
@@ -114,7 +114,7 @@ def make_executor(args: argparse.Namespace, store):
     """The executor of ``--executor`` (None: the runner's default, local)."""
     if args.executor != "ray":
         return None
-    from rmxbench.pipeline.ray_executor import RayExecutor
+    from rmxbench.orchestrator.ray_executor import RayExecutor
 
     return RayExecutor(store, address=args.address, gpus=args.gpus, cpus=args.cpus, retries=args.retries)
 

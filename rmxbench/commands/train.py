@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from rmxbench.commands.run import context
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
 
     console = Console()
     ctx = context(args)

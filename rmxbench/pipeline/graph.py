@@ -24,7 +24,7 @@ A stage module defines two functions (and optionally a third):
 What a node needs to run (GPUs, CPUs) is the table entry's :class:`Resources`; the GPUs of a node
 that uses an engine are its engine's accelerators (vLLM: the tensor-parallel size), and nodes
 of one model share one engine, so an executor runs them where that engine lives
-(:mod:`rmxbench.pipeline.executor`).
+(:mod:`rmxbench.orchestrator.executor`).
 
 A node's content key is ``store.key(stage, code=<code version>, **parts, inputs={role: key})``:
 everything that determines it, including the keys of its inputs, so every key of a plan is known
@@ -50,7 +50,7 @@ ENGINE = "engine"
 
 @dataclass(frozen=True)
 class Resources:
-    """What one node of a stage needs to run (read by the executors, :mod:`rmxbench.pipeline.executor`).
+    """What one node of a stage needs to run (read by the executors, :mod:`rmxbench.orchestrator.executor`).
 
     Attributes:
         gpus: GPUs the node holds while it runs: an int, or :data:`ENGINE` = the accelerators of

@@ -9,7 +9,7 @@ place (``os.rename`` of a directory is atomic on POSIX), so a partially written 
 visible: a run killed at any point (SIGKILL, Ctrl-C) leaves at most a ``.tmp-*`` folder, which
 the next build of the same key deletes. Changing nothing reruns nothing.
 
-**A store shared by many machines** (a cluster run, :mod:`rmxbench.pipeline.ray_executor`): the
+**A store shared by many machines** (a cluster run, :mod:`rmxbench.orchestrator.ray_executor`): the
 store needs a POSIX filesystem mounted at the same path on every machine (NFS, Lustre, GPFS,
 BeeGFS, CephFS). The temp folder lives inside ``<stage>/``, so the publishing rename never
 crosses filesystems. Two lines of defence keep one key from being built twice at once: the driver

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import typing
 from pathlib import Path
 from typing import Any
 

@@ -1,14 +1,14 @@
-"""Execute a :class:`rmxbench.pipeline.planner.Plan`: build every node of the selected rows (and
+"""Execute a :class:`rmxbench.orchestrator.planner.Plan`: build every node of the selected rows (and
 the nodes they read) in dependency order, price the rows, write the run folder and render the board.
 
 The runner is the driver: it walks the graph in an order that keeps the nodes of one model
 together (:func:`rmxbench.pipeline.graph.schedule`), reuses what the store holds, and hands each
-node to build, as a portable :class:`~rmxbench.pipeline.executor.BuildRequest`, to an executor
-(:mod:`rmxbench.pipeline.executor`) once its inputs exist — never one key twice at once. The
-default :class:`~rmxbench.pipeline.executor.LocalExecutor` builds one node after another in this
+node to build, as a portable :class:`~rmxbench.orchestrator.executor.BuildRequest`, to an executor
+(:mod:`rmxbench.orchestrator.executor`) once its inputs exist — never one key twice at once. The
+default :class:`~rmxbench.orchestrator.executor.LocalExecutor` builds one node after another in this
 process on one engine session per model (a :class:`rmxbench.backends.session.SessionPool`: started
 once, closed when no remaining node needs it); ``--executor ray``
-(:class:`rmxbench.pipeline.ray_executor.RayExecutor`) builds independent nodes at once on a Ray
+(:class:`rmxbench.orchestrator.ray_executor.RayExecutor`) builds independent nodes at once on a Ray
 cluster. Every meter records whether its node started or reused an engine.
 
 Every node is built through the artifact store (:mod:`rmxbench.pipeline.store`) under the key the
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.pipeline.executor import BuildOutcome, BuildRequest, Executor, LocalExecutor, request_of
+from rmxbench.orchestrator.executor import BuildOutcome, BuildRequest, Executor, LocalExecutor, request_of
 from rmxbench.pipeline.graph import Node, schedule
 from rmxbench.pipeline.metering import read_meter
 from rmxbench.pricing import published_cost, seed_mean_cost
-from rmxbench.pipeline.planner import Plan, halt_message
+from rmxbench.orchestrator.planner import Plan, halt_message
 from rmxbench.results import RowCost, TaskRecord, seeded_row_key
 
 
@@ -73,7 +73,7 @@ def _rel(home: Path, p: Path) -> str:
 
 class Runner:
     """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder;
-    ``executor`` who builds the nodes (default: a :class:`~rmxbench.pipeline.executor.LocalExecutor`)."""
+    ``executor`` who builds the nodes (default: a :class:`~rmxbench.orchestrator.executor.LocalExecutor`)."""
 
     def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard",
                  executor: Executor | None = None):

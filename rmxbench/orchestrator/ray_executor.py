@@ -1,5 +1,5 @@
 """``rmxbench run SPEC --executor ray``: build a plan's independent nodes at once on a Ray cluster
-(:class:`RayExecutor`, an :class:`~rmxbench.pipeline.executor.Executor`; Ray is the ``rmxbench[ray]``
+(:class:`RayExecutor`, an :class:`~rmxbench.orchestrator.executor.Executor`; Ray is the ``rmxbench[ray]``
 extra and is imported only here).
 
 How nodes run:
@@ -13,7 +13,7 @@ How nodes run:
 - **A node without a model** is a Ray task: ``num_cpus`` from the stage table and no GPU (pool,
   selection, pick), or, for a training node that loads its own model (GRPO), ``num_gpus`` in a
   fresh process (Ray's ``max_calls=1``: its GPU memory is freed when it ends).
-- The driver (:class:`rmxbench.pipeline.runner.Runner`) submits a node only once its inputs
+- The driver (:class:`rmxbench.orchestrator.runner.Runner`) submits a node only once its inputs
   exist, so no worker ever waits on another. A model's worker starts when its first node is
   ready and GPUs are free, and stops when no remaining node needs that model. When a node needs
   GPUs that idle workers hold (a worker whose model has no ready node), the idle workers are
@@ -47,7 +47,7 @@ from typing import Any
 import ray
 
 from rmxbench.errors import UserError
-from rmxbench.pipeline.executor import BuildOutcome, BuildRequest, Executor, build_node, resolve_inputs
+from rmxbench.orchestrator.executor import BuildOutcome, BuildRequest, Executor, build_node, resolve_inputs
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import HOME_ENV
 
@@ -64,7 +64,7 @@ def _worker_info() -> dict:
 
 def _build_here(req: BuildRequest, home: str, pool: Any) -> BuildOutcome:
     """Build ``req`` in this worker process: inputs from the shared store, progress silent, the
-    thread cap applied (:func:`rmxbench.pipeline.executor.build_node`)."""
+    thread cap applied (:func:`rmxbench.orchestrator.executor.build_node`)."""
     from rmxbench import progress
     from rmxbench.threads import cap_threads
 

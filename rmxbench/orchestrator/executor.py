@@ -12,13 +12,13 @@ one model run where that model's engine session lives, so it starts once).
 ``build`` into a temp folder the store publishes (:meth:`rmxbench.pipeline.store.ArtifactStore.build`),
 metered (wall seconds, devices, start and end time, the machine and its GPUs: ``meter.json``).
 
-An :class:`Executor` runs requests for the driver (:class:`rmxbench.pipeline.runner.Runner`), which
+An :class:`Executor` runs requests for the driver (:class:`rmxbench.orchestrator.runner.Runner`), which
 walks the graph, submits a request only once its inputs exist, never has one key in flight twice,
 and handles what finished (halts, notes, the board):
 
 - :class:`LocalExecutor` (the default): one node after another in this process, in the driver's
   order, with one :class:`~rmxbench.backends.session.SessionPool`; an exception ends the run.
-- :class:`rmxbench.pipeline.ray_executor.RayExecutor` (``--executor ray``): independent nodes at
+- :class:`rmxbench.orchestrator.ray_executor.RayExecutor` (``--executor ray``): independent nodes at
   once on a Ray cluster, one worker per model, retries when a worker dies.
 
 Torch-free at import; imports nothing from the planner or runner.
