@@ -84,7 +84,7 @@ def _module(name: str):
                 f"(rmxbench/commands/{name}.py is missing).",
                 hint="see `rmxbench --help` for the commands there are; `rmxbench validate` always works",
             ) from None
-        from rmxbench.backends.select import missing_package_hint
+        from rmxbench.failures import missing_package_hint
 
         missing = (exc.name or "").split(".")[0]
         raise UserError(f"`rmxbench {name}` needs the Python package {missing!r}, which is not installed",

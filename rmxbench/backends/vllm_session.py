@@ -22,8 +22,10 @@ request], lora_request=LoRARequest(name, int_id, path))``, ``LLM.sleep``/``wake_
   ``PEFTHelper.validate_legal`` verdict), so an adapter vLLM would refuse or silently ignore is a
   UserError that says ``backend: hf`` serves it; a refusal the pre-flight did not foresee, raised
   by ``vllm.lora`` while loading the adapter, is turned into the same kind of error.
-- Tensor parallelism uses vLLM's own multiprocessing executor (``mp``), never Ray, so a session
-  inside a Ray worker owns exactly the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``).
+- vLLM runs on its own executors, never Ray: ``uni`` (in-process) for one GPU, multiprocessing
+  (``mp``) for tensor parallelism. vLLM would pick Ray by itself inside a Ray placement group; so a
+  session inside an rmxbench Ray worker owns exactly the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``)
+  and starts no nested Ray (vLLM #1566).
 - Sleep mode (weights to host RAM while training uses the GPU) is enabled where the platform
   supports it (CUDA).
 """
@@ -90,9 +92,11 @@ class VLLMSession(Session):
         path, revision, tok = _weights_path(spec, weights)
         self.can_sleep = bool(current_platform.is_sleep_mode_available())
         lora = {"enable_lora": True, "max_lora_rank": spec.max_lora_rank, "max_loras": 1} if spec.max_lora_rank else {}
+        if spec.enforce_eager is not None:
+            lora["enforce_eager"] = spec.enforce_eager
         self.llm = LLM(model=path, revision=revision, tokenizer=tok, dtype=spec.dtype, seed=0,
                        tensor_parallel_size=spec.tensor_parallel_size,
-                       distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else None,
+                       distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else "uni",
                        gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
                        trust_remote_code=spec.trust_remote_code, enable_sleep_mode=self.can_sleep,
                        **engine_defaults(), **lora)
