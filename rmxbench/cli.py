@@ -115,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         from rmxbench.failures import classify
 
         print_user_error(classify(exc) or exc)  # a UserError re-raised by Ray: the worker's own
+        _print_notes(exc)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("\ninterrupted: finished stages are stored; rerun the same command to resume.", file=sys.stderr)
+        _print_notes(exc)
         return 130
     except Exception as exc:  # last resort, still one screen
         if os.environ.get("RMXBENCH_DEBUG"):
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         user = classify(exc)  # third-party and environment failures: not rmxbench bugs
         if user is not None:
             print_user_error(user)
+            _print_notes(exc)
             return 1
         from rich.console import Console
         from rich.markup import escape
@@ -136,7 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             "[bold red]internal error[/] (a bug in rmxbench; rerun with RMXBENCH_DEBUG=1 for the traceback): "
             + escape(f"{type(exc).__name__}: {first}"), soft_wrap=True
         )
+        _print_notes(exc)
         return 2
+
+
+def _print_notes(exc: BaseException) -> None:
+    """Print an exception's notes to stderr (a failed node's kept build log:
+    :func:`rmxbench.orchestrator.executor.build_node`)."""
+    for note in getattr(exc, "__notes__", ()):
+        print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

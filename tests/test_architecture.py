@@ -33,7 +33,7 @@ PKG = Path(__file__).resolve().parents[1] / "rmxbench"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("errors", frozenset({"errors"})),  # the one module spec/ may import
     ("spec", frozenset({"spec"})),  # what a spec file declares and the names it may use (benchmark records)
-    ("shared records", frozenset({"rmxbench", "results", "pricing", "progress", "threads", "failures"})),
+    ("shared records", frozenset({"rmxbench", "results", "pricing", "progress", "threads", "failures", "buildlog"})),
     ("kernel", frozenset({"pipeline"})),  # graph, stage table, rows, identity hashing, store, metering
     ("domain", frozenset({"embedded", "backends", "evaluation", "method", "rl", "analysis"})),
     ("outputs", frozenset({"board", "lm_tasks"})),  # the leaderboard; the generated lm-eval task folder

@@ -74,9 +74,10 @@ def context(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from rmxbench.buildlog import terminal
     from rmxbench.orchestrator.planner import build_plan, render_plan
 
-    console = Console()
+    console = Console(file=terminal())  # not redirected while a node builds (its output goes to build.log)
     check_executor_arguments(args)
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)

@@ -29,10 +29,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rmxbench.buildlog import BUILD_LOG, capture
 from rmxbench.pipeline.graph import BuildEnv, Node, Stage
 from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
 from rmxbench.pipeline.store import ArtifactStore
@@ -141,12 +143,17 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
             ``cuda_visible_devices``); a worker that holds no GPU (``gpu_ids == []``) is metered as
             a CPU node without asking torch (its process must not initialise CUDA).
     Returns:
-        The outcome; ``built`` is False when another builder published the key meanwhile.
+        The outcome; ``built`` is False when another builder published the key meanwhile (the
+        artifact's meter carries another ``build_id``): the run counts it as reused.
     Raises:
-        Whatever the stage's ``build`` raises (nothing is published).
+        Whatever the stage's ``build`` raises (nothing is published), with a note naming the
+        kept build log (:func:`keep_failed_log`).
+
+    Output: what the build writes to stdout/stderr (third-party logging, warnings, tqdm bars, child
+    processes) goes to ``build.log`` in the node's folder (:func:`rmxbench.buildlog.capture`).
 
     The meter (``meter.json``) gets the node's wall seconds (unless the build metered itself),
-    its devices, ``started_at``/``finished_at`` (Unix seconds), ``host``, ``pid``, ``worker``, and
+    its devices, ``started_at``/``finished_at`` (Unix seconds), ``host``, ``pid``, ``build_id``, ``worker``, and
     the engine sessions it started or reused.
     """
     import importlib
@@ -157,17 +164,27 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
     mod = importlib.import_module(req.module)
     env = BuildEnv(sessions, req.engine, work_dir=store.home / "work" / req.stage / req.key)
     ran: list[bool] = []
+    build_id = uuid.uuid4().hex  # tells this build's artifact from another builder's (issue 18 item 9)
 
     def fn(tmp: Path) -> None:
         ran.append(True)
         started, t0 = time.time(), time.perf_counter()
-        mod.build(req.config, inputs, tmp, env)
+        log = tmp / BUILD_LOG
+        try:
+            with capture(log, header=f"{req.name} ({req.stage}/{req.key}) on {socket.gethostname()}, pid {os.getpid()}"):
+                mod.build(req.config, inputs, tmp, env)
+        except BaseException as exc:  # the temp folder goes: keep its log where the error names it
+            kept = keep_failed_log(log, store, req)
+            if kept is not None:
+                exc.add_note(f"build log of {req.name}: {kept}")
+            raise
         meter = read_meter(tmp)
         if meter is None:  # a build may meter itself (with item counts)
             devices = ({"device": "cpu", "accelerators": 0, "accelerator_name": None}
                        if worker is not None and worker.get("gpu_ids") == [] else device_info())
             meter = {"stage": req.label, "seconds": time.perf_counter() - t0, **devices}
-        meter.update(started_at=started, finished_at=time.time(), host=socket.gethostname(), pid=os.getpid())
+        meter.update(started_at=started, finished_at=time.time(), host=socket.gethostname(), pid=os.getpid(),
+                     build_id=build_id)
         if worker is not None:
             meter["worker"] = worker
         if env.used:
@@ -176,9 +193,28 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
 
     d = store.build(req.stage, req.key, fn, force=req.force,
                     meta={"row_id": req.row_id, "label": req.label, "task": req.task})
-    m = read_meter(d) if ran else None
-    return BuildOutcome(req.key, req.stage, d, built=bool(ran), seconds=float(m["seconds"]) if m else 0.0,
+    m = read_meter(d)
+    # built here only if the published artifact is this build's: a builder that lost the publish
+    # race (a store without locks) ran too, but the folder holds the other's artifact and timing
+    built = bool(ran) and m is not None and m.get("build_id") == build_id
+    return BuildOutcome(req.key, req.stage, d, built=built, seconds=float(m["seconds"]) if built else 0.0,
                         engines=list(env.used) if ran else [])
+
+
+def keep_failed_log(log: Path, store: ArtifactStore, req: BuildRequest) -> Path | None:
+    """Copy a failed build's ``build.log`` (its temp folder is about to be removed) to
+    ``<home>/logs/failed/<stage>-<key>-<time>-<pid>.log``; the copy, or None if there was no log."""
+    import shutil
+
+    if not log.is_file():
+        return None
+    dest = store.home / "logs" / "failed" / f"{req.stage}-{req.key}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, dest)
+    except OSError:
+        return None
+    return dest
 
 
 class Executor:

@@ -301,6 +301,7 @@ class RayExecutor(Executor):
                 cause = exc.cause
                 text = (cause.message + (f" ({cause.hint})" if cause.hint else "")) if isinstance(cause, UserError) \
                     else f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
+                text += "".join(f"; {n}" for n in getattr(cause, "__notes__", ()))  # the kept build log
                 out = BuildOutcome(req.key, req.stage, None, error=text)
             except ray.exceptions.RayError as exc:  # the worker (or its machine) died too often
                 if w is not None:

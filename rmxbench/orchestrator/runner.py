@@ -86,7 +86,10 @@ class Runner:
         self.halted: dict[str, str] = {}
         self.failed: dict[str, str] = {}
         self.progress = None
+        self.plain = False  # True: the console is not a terminal (timestamped lines, issue 18 item 12)
         self._requests: dict[str, BuildRequest] = {}
+        self._ordinal: dict[str, int] = {}  # node key -> its number in the plain lines
+        self._started: dict[str, float] = {}  # node key -> when it was submitted (perf_counter)
 
     # ------------------------------------------------------------------ nodes
 
@@ -119,22 +122,26 @@ class Runner:
             s.failed.append((label, self.failed[node.key]))
             for dep in self.plan.graph.dependents(node):
                 self.failed.setdefault(dep.key, f"its input {label} failed")
-            if self.console is not None:
+            if self.plain:
+                self._line(node, f"failed: {self.failed[node.key]}")
+            elif self.console is not None:
                 from rich.markup import escape
 
                 self.console.print(f"[bold red]{escape(label)} failed:[/] {escape(self.failed[node.key])}")
             return
         if out.built:
             s.built.append((label, out.seconds))
-        else:
+            self._line(node, f"finished in {time.perf_counter() - self._started.get(node.key, 0.0):.1f} s")
+        else:  # another run sharing the store built it while this one waited (issue 18 item 9)
             s.reused.append(label)
+            self._line(node, "reused: built meanwhile by another run")
         if self.progress is not None:
             self.progress.advance(self.overall)
         line = getattr(self.plan.table[node.stage].load(), "summary", None)
         if line is not None and self.console is not None and (text := line(out.path)):
             from rich.markup import escape
 
-            self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}")
+            self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}", soft_wrap=self.plain)
         self._resolved(node, out.path, True)
 
     def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
@@ -176,11 +183,15 @@ class Runner:
         self._requests = requests
         todo = sum(1 for i in plan.items if i.node is not None and i.node.key in needed and i.to_run)
         executor = self.executor or LocalExecutor(self.store)
-        self.progress = prog.new_progress(self.console) if self.console is not None else None
+        self.progress = prog.new_display(self.console) if self.console is not None else None
+        self.plain = isinstance(self.progress, prog.PlainProgress)
         ctx = self.progress if self.progress is not None else _Null()
         try:
             with ctx, prog.use(self.progress) if self.progress is not None else _Null():
-                self.overall = self.progress.add_task("items", total=todo) if self.progress is not None else None
+                # plain lines number the nodes instead of an overall bar
+                self.overall = None if self.progress is None or self.plain else self.progress.add_task("items", total=todo)
+                if self.plain:
+                    self.progress.line(f"{len(requests)} node(s) to build, {len(needed) - len(requests)} stored")
                 executor.start(list(requests.values()))
                 self._drive(visit, requests, executor)
                 if self.progress is not None:
@@ -227,7 +238,9 @@ class Runner:
             if ready:
                 for k in executor.submit(ready):
                     in_flight[k] = next(n for n in pending if n.key == k)
-                    if self.progress is not None:
+                    self._ordinal[k], self._started[k] = len(self._ordinal) + 1, time.perf_counter()
+                    self._line(in_flight[k], "started")
+                    if self.progress is not None and not self.plain:
                         self.progress.update(self.overall, description=f"{in_flight[k].row_id} {in_flight[k].label}")
             if not in_flight:
                 if pending:  # ready nodes the executor cannot place (e.g. a cluster that lost its GPUs)
@@ -244,9 +257,15 @@ class Runner:
                                  and k not in self.halted])
             self._show_status(executor, in_flight, lines)
 
+    def _line(self, node: Node, text: str) -> None:
+        """A plain progress line ``<time> [i/N] <row> <label> <text>`` (only when the console is not
+        a terminal: a terminal shows the live display)."""
+        if self.plain:
+            self.progress.line(f"[{self._ordinal.get(node.key, 0)}/{len(self._requests)}] {node.row_id} {node.label} {text}")
+
     def _show_status(self, executor: Executor, in_flight: dict[str, Node], lines: dict[str, Any]) -> None:
         """Per-node lines of the progress display (executors that build several nodes at once)."""
-        if self.progress is None or executor.in_order:
+        if self.progress is None or executor.in_order or self.plain:
             return
         status = executor.status()
         for k in [k for k in lines if k not in in_flight]:
@@ -416,7 +435,7 @@ def print_summary(summary: RunSummary, console: Any) -> None:
         t.add_row(escape(label), f"{sec:.1f}")
     console.print(t)
     console.print(f"{len(summary.built)} built, {len(summary.cached)} cached"
-                  + (f", {len(summary.reused)} built meanwhile by another run" if summary.reused else "")
+                  + (f", {len(summary.reused)} reused (built meanwhile by another run)" if summary.reused else "")
                   + f"; run took {summary.seconds:.1f} s"
                   + (f"; {summary.engines}" if summary.engines else ""))
     if summary.results_path:

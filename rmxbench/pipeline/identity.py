@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from rmxbench.buildlog import BUILD_LOG
 from rmxbench.errors import UserError
 from rmxbench.spec.schema import ModelRef
 
@@ -36,7 +37,7 @@ _IGNORED = re.compile(r"(^|/)(\.|README|PROVENANCE|LICENSE)|\.md$")
 #: Metadata file of an adapter folder (ReasonMaxxer's per-τ and picked adapters: τ, recipe, sweep table).
 METADATA_FILE = "rmx_metadata.json"
 #: Bookkeeping files that never count toward an artifact folder's identity.
-BOOKKEEPING = frozenset({"meter.json", "_complete.json", METADATA_FILE, "key_parts.json"})
+BOOKKEEPING = frozenset({"meter.json", "_complete.json", METADATA_FILE, "key_parts.json", BUILD_LOG})
 
 
 def _sha256_bytes_of(path: Path) -> str:
