@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -118,6 +119,13 @@ def capture(log_path: str | Path, *, header: str = "") -> Iterator[Path]:
         fh.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     own = _OwnRecords(fh)
+    shown = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        fh.write(warnings.formatwarning(message, category, filename, lineno, line))
+        fh.flush()
+
+    warnings.showwarning = showwarning  # to the log whatever sys.stderr is (a notebook's, a test's)
     ours = logging.getLogger("rmxbench")
     ours.addHandler(own)  # with a handler on the way, Python's last-resort stderr handler is not used
     _DEPTH += 1
@@ -132,4 +140,5 @@ def capture(log_path: str | Path, *, header: str = "") -> Iterator[Path]:
             os.close(d)
         _DEPTH -= 1
         ours.removeHandler(own)
+        warnings.showwarning = shown
         fh.close()

@@ -6,8 +6,11 @@ ran; the table, not the runner, says which nodes give the board a cell or a sect
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
+
+import pytest
 
 from rmxbench.orchestrator.executor import BuildRequest, build_node, request_of, resolve_inputs
 from rmxbench.pipeline.graph import Node
@@ -103,3 +106,69 @@ def test_a_cluster_without_enough_gpus_on_one_machine_is_refused_before_any_work
         check_fits([r for r in reqs if r.stage == "grpo"], 0, local=True)
     assert "--gpus N" in e.value.hint
     check_fits([r for r in reqs if r.gpus == 0 and r.affinity is None], 0, local=True)  # GPU-free nodes fit anywhere
+
+
+# ------------------------------------------------------------------ build output (issue 18 item 12)
+
+STAGE_SRC = '''
+import logging, os, subprocess, sys, warnings, json
+from pathlib import Path
+
+def build(config, inputs, out_dir, env):
+    os.write(1, b"vllm-like line on fd 1\\n")
+    os.write(2, b"tqdm-like bar on fd 2\\n")
+    subprocess.run([sys.executable, "-c", "import sys; print('child stdout'); print('child stderr', file=sys.stderr)"],
+                   check=True)  # a child inherits the descriptors (vLLM's engine core process)
+    warnings.warn("a third-party warning")
+    logging.getLogger("rmxbench.test").warning("an rmxbench notice")
+    if config.get("publish_theirs"):  # another builder publishes the key meanwhile (a store without locks)
+        final = Path(config["publish_theirs"])
+        final.mkdir(parents=True)
+        (final / "meter.json").write_text(json.dumps({"stage": "x", "seconds": 99.0, "build_id": "theirs"}))
+        (final / "_complete.json").write_text("{}")
+    if config.get("fail"):
+        raise RuntimeError("the build broke")
+    (out_dir / "out.txt").write_text("ok")
+'''
+
+
+def _request(tmp_path, monkeypatch, **config):
+    (tmp_path / "mods").mkdir(exist_ok=True)
+    (tmp_path / "mods" / "rmx_echo_stage.py").write_text(STAGE_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    return BuildRequest(stage="pool", module="rmx_echo_stage", key="abc123", row_id="r", label="echo",
+                        config=config, inputs={})
+
+
+def test_a_builds_output_goes_to_its_build_log_and_rmxbench_notices_to_the_terminal(tmp_path, monkeypatch, capfd):
+    store = ArtifactStore(tmp_path / "store")
+    out = build_node(_request(tmp_path, monkeypatch), {}, None, store)
+    log = (out.path / "build.log").read_text()
+    for line in ("r echo (pool/abc123)", "vllm-like line on fd 1", "tqdm-like bar on fd 2", "child stdout",
+                 "child stderr", "UserWarning: a third-party warning", "WARNING rmxbench.test: an rmxbench notice"):
+        assert line in log, (line, log)
+    seen = capfd.readouterr()
+    assert "an rmxbench notice" in seen.err  # the terminal keeps rmxbench's one-line notices
+    assert not any(x in seen.out + seen.err for x in ("vllm-like", "tqdm-like", "child std", "third-party")), seen
+    os.write(1, b"after the build\n")  # the descriptors are restored
+    assert "after the build" in capfd.readouterr().out and "after the build" not in (out.path / "build.log").read_text()
+
+
+def test_a_failed_builds_log_is_kept_where_the_error_says(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path / "store")
+    with pytest.raises(RuntimeError, match="the build broke") as info:
+        build_node(_request(tmp_path, monkeypatch, fail=True), {}, None, store)
+    (note,) = info.value.__notes__
+    kept = Path(note.split(": ", 1)[1])
+    assert note.startswith("build log of r echo: ") and kept.parent == store.home / "logs" / "failed"
+    assert "child stderr" in kept.read_text() and store.get("pool", "abc123") is None
+
+
+def test_an_artifact_another_builder_published_meanwhile_counts_as_reused(tmp_path, monkeypatch):
+    """A store whose locks do not reach every client: the other builder publishes first; this
+    build ran, but the folder holds the other's artifact and timing (issue 18 item 9)."""
+    store = ArtifactStore(tmp_path / "store")
+    out = build_node(_request(tmp_path, monkeypatch, publish_theirs=str(store.path("pool", "abc123"))), {}, None, store)
+    assert (out.built, out.seconds) == (False, 0.0) and out.path == store.get("pool", "abc123")
+    mine = build_node(_request(tmp_path, monkeypatch), {}, None, ArtifactStore(tmp_path / "store2"))
+    assert mine.built and mine.seconds > 0
