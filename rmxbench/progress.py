@@ -113,13 +113,25 @@ def now() -> str:
 
 
 def plain_interval() -> float:
-    """Seconds between two items-done lines of one bar (``RMXBENCH_PROGRESS_SECONDS``, default 30)."""
+    """Seconds between two items-done lines of one bar (``RMXBENCH_PROGRESS_SECONDS``, default 30).
+
+    Raises:
+        UserError: the variable is not a number of seconds >= 0.
+    """
+    import math
     import os
 
+    from rmxbench.errors import UserError
+
+    text = os.environ.get("RMXBENCH_PROGRESS_SECONDS", "30")
     try:
-        return max(0.0, float(os.environ.get("RMXBENCH_PROGRESS_SECONDS", "30")))
+        value = float(text)
     except ValueError:
-        return 30.0
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise UserError(f"RMXBENCH_PROGRESS_SECONDS={text!r}: allowed is a number of seconds, 0 or more",
+                        hint="e.g. RMXBENCH_PROGRESS_SECONDS=60 (at most one items-done line a minute per stage)")
+    return value
 
 
 class PlainProgress:
