@@ -149,7 +149,8 @@ def test_two_runs_on_one_store_a_terminal_and_a_file(tmp_path):
     for k, t in text.items():
         assert not THIRD_PARTY.search(t), (k, THIRD_PARTY.search(t).group(0), t[:4000])
     logs = [d.read_text() for d in home.glob("*/*/build.log")]
-    assert len(logs) == 14 and any("Initializing a V1 LLM engine" in x for x in logs)  # vLLM's own log
+    assert len(logs) == 14 and any(re.search(r"/vllm/|\(MainProcess|Loading safetensors checkpoint shards", x)
+                                   for x in logs)  # vLLM's output (its log lines, when VLLM_LOGGING_LEVEL allows)
     assert any(THIRD_PARTY.search(d.read_text()) for d in home.glob("grpo/*/build.log"))  # TRL, transformers
     # the redirected run: a timestamped line for every node it started, and for how it ended
     lines = text["file"].splitlines()
