@@ -116,6 +116,9 @@ class RowCost:
         note: what the board must say about the figure, e.g. that the stages ran on a GPU other
             than ``pricing.hardware.gpu_type`` (and how it was priced, or that it has no price);
             "" when there is nothing to say.
+        estimate: the cost estimate its nodes recorded before they ran, beside the measurement
+            (:func:`rmxbench.pipeline.estimate_report.row_estimate`: ``estimated_seconds``,
+            ``measured_seconds``, ``unit``, ``nodes``, ``calibrated``, ``measured_over_estimated``), or None.
     """
 
     usd: float | None = None
@@ -126,6 +129,7 @@ class RowCost:
     source: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    estimate: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

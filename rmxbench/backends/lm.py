@@ -42,6 +42,8 @@ class SessionLM(LM):
         self.adapter = adapter
         self.batch_size = batch_size
         self.progress = progress
+        #: tokens of the prompts and completions generated so far (the eval meter's counts, issue 20)
+        self.prompt_tokens = self.completion_tokens = 0
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Completions for lm-eval's ``generate_until`` requests, in request order (a problem's k
@@ -64,6 +66,8 @@ class SessionLM(LM):
         ids = [str((req.doc or {}).get("id", req.doc_id)) for req, _ in groups]
         samples = self.session.generate(prompts, self.sampling, adapter=self.adapter, request_ids=ids,
                                         batch_size=self.batch_size, progress=self.progress)
+        self.prompt_tokens += sum(len(ss[0].prompt_ids) for ss in samples if ss)
+        self.completion_tokens += sum(len(s.completion_ids) for ss in samples for s in ss)
         return [s.text for ss in samples for s in ss]
 
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:

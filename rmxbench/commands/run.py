@@ -2,8 +2,10 @@
 and render the board (see :mod:`rmxbench.pipeline.planner` and :mod:`rmxbench.pipeline.runner`; the stages are the
 table :data:`rmxbench.pipeline.stages.STAGES`).
 
-``--dry-run`` prints the plan (what is cached, what will run) without importing torch or touching
-the network.
+``--dry-run`` prints the plan (what is cached, what will run) and its cost estimate
+(:mod:`rmxbench.pipeline.estimate`) without importing torch or touching the network; ``--max-usd`` /
+``--max-gpu-hours`` / ``--max-cpu-hours`` refuse a plan whose estimate exceeds the budget before
+anything starts.
 """
 
 from __future__ import annotations
@@ -27,6 +29,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
     p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
+    add_estimate_arguments(p)
+
+
+def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
+    """The cost estimate's options (issue 20): ``--json``, ``--online`` and the budget guards."""
+    p.add_argument("--json", action="store_true",
+                   help="with --dry-run: print the plan and its cost estimate as JSON instead of tables")
+    p.add_argument("--online", action="store_true",
+                   help="let the estimate read hub models' sizes from the Hugging Face hub (cached in the store; "
+                        "default: offline, from local files, the store's cache or the spec's `params`)")
+    p.add_argument("--max-usd", type=float, default=None, metavar="USD",
+                   help="refuse to start (exit 1) when the estimated cost of what would run exceeds USD")
+    p.add_argument("--max-gpu-hours", type=float, default=None, metavar="H",
+                   help="refuse to start (exit 1) when the estimated GPU-hours of what would run exceed H")
+    p.add_argument("--max-cpu-hours", type=float, default=None, metavar="H",
+                   help="refuse to start (exit 1) when the estimated CPU-hours (CPU-only specs) exceed H")
 
 
 def add_force_argument(p: argparse.ArgumentParser) -> None:
@@ -52,10 +70,27 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.pipeline.planner import build_plan, render_plan
 
+    from rmxbench.errors import UserError
+    from rmxbench.pipeline.estimate import estimate_plan
+    from rmxbench.pipeline.estimate_report import check_budget, estimate_json, render_estimate
+
+    if getattr(args, "json", False) and not args.dry_run:
+        raise UserError("--json prints the plan of --dry-run; add --dry-run")
     console = Console()
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)
-    render_plan(plan, console)
+    est = estimate_plan(plan, online=getattr(args, "online", False))
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(estimate_json(est), indent=1, default=str))
+    else:
+        render_plan(plan, console, estimate_cell=est.cell)
+        render_estimate(est, console)
+    for notice in check_budget(est, max_usd=getattr(args, "max_usd", None),
+                               max_gpu_hours=getattr(args, "max_gpu_hours", None),
+                               max_cpu_hours=getattr(args, "max_cpu_hours", None)):
+        console.print(f"[yellow]note:[/] {notice}")
     if args.dry_run:
         return 0
 
@@ -64,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
         _check_writable_dir(flag, folder)
-    summary = Runner(plan, console=console, out_dir=args.out).run()
+    summary = Runner(plan, console=console, out_dir=args.out, estimate=est).run()
     print_summary(summary, console)
     return 0
 

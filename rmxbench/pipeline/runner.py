@@ -27,6 +27,7 @@ from typing import Any
 from rmxbench.pipeline.graph import BuildEnv, Node, schedule
 from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
 from rmxbench.pricing import measured_cost, published_cost
+from rmxbench.pipeline.estimate_report import meter_record
 from rmxbench.pipeline.planner import Plan, halt_message
 from rmxbench.results import RowCost, TaskRecord, atomic_write_json
 
@@ -61,8 +62,10 @@ def _rel(home: Path, p: Path) -> str:
 class Runner:
     """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder."""
 
-    def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard"):
+    def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard", estimate: Any = None):
         self.plan = plan
+        #: the plan's cost estimate (:class:`rmxbench.pipeline.estimate.PlanEstimate`); made in :meth:`run` if None
+        self.estimate = estimate
         self.store = plan.store
         self.console = console
         self.out_dir = Path(out_dir)
@@ -84,13 +87,19 @@ class Runner:
         env = BuildEnv(self.pool, node.engine)
 
         def fn(tmp: Path) -> None:
-            t0 = time.perf_counter()
-            mod.build(node.config, inputs, tmp, env)
+            t0, c0 = time.perf_counter(), time.process_time()
+            counts = mod.build(node.config, inputs, tmp, env)
             meter = read_meter(tmp)
             if meter is None:  # a build may meter itself (with item counts)
                 meter = {"stage": node.label, "seconds": time.perf_counter() - t0, **device_info()}
             if env.used:
                 meter["engines"] = [asdict(e) for e in env.used]
+            # the whole build (engine starts included) and its process CPU time; the counts a build returns
+            # and the estimate made before it ran (issue 20: estimate vs measurement, calibration)
+            meter.update(node_seconds=time.perf_counter() - t0, node_cpu_seconds=time.process_time() - c0)
+            meter.update({k: v for k, v in (counts or {}).items() if isinstance(v, (int, float))})
+            if (rec := meter_record(self.estimate, node)) is not None:
+                meter["estimate"] = rec
             atomic_write_json(tmp / METER_FILE, json.loads(json.dumps(meter, default=str)))
 
         return self.store.build(node.stage, node.key, fn, force=force,
@@ -187,6 +196,10 @@ class Runner:
     def run(self) -> RunSummary:
         """Build every selected node, then price rows, write the run folder and render the board."""
         t0 = time.perf_counter()
+        if self.estimate is None:
+            from rmxbench.pipeline.estimate import estimate_plan
+
+            self.estimate = estimate_plan(self.plan)
         self.run_nodes()
         s = self.summary
         from rmxbench.stages.eval import load_record
@@ -219,8 +232,10 @@ class Runner:
 
     def costs(self) -> dict[str, RowCost]:
         """RowCost per priced row: measured from the meters of the row's training-stage nodes
-        (cached ones included: the cost of producing its artifacts), else the RL baseline's
-        published cost."""
+        (cached ones included: the cost of producing its artifacts), with the estimate those nodes
+        recorded before they ran; else the RL baseline's published cost."""
+        from rmxbench.pipeline.estimate_report import row_estimate
+
         plan = self.plan
         out: dict[str, RowCost] = {}
         for item in plan.items:
@@ -234,6 +249,7 @@ class Runner:
                     meters[n.label] = m
             if meters:
                 out[item.row_id] = measured_cost(meters, plan.spec.pricing)
+                out[item.row_id].estimate = row_estimate(meters)
             elif item.kind == "rl_baseline":
                 out[item.row_id] = published_cost(item.row.row.cost, plan.spec.pricing)
         return out
@@ -243,7 +259,8 @@ class Runner:
 
         from rmxbench.board.reference import load_reference
         from rmxbench.board.render import render
-        from rmxbench.board.runfolder import write_figures, write_run
+        from rmxbench.board.runfolder import write_estimates, write_figures, write_run
+        from rmxbench.pipeline.estimate_report import node_report
 
         plan, s = self.plan, self.summary
         order = {row.id: n for n, (_, _, row) in enumerate(plan.spec.rows())}
@@ -263,6 +280,8 @@ class Runner:
                 if (d / name).is_file():
                     figures.setdefault(n.row_id, []).append(str(d / name))
         write_figures(self.store.home, plan.spec.suite.name, figures)
+        built = {id(n) for n in plan.graph.nodes if id(n) in self._rebuilt}
+        write_estimates(self.store.home, plan.spec.suite.name, node_report(plan, s.dirs, built))
         md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, figures=figures,
                           analyses=s.analyses)
         s.board_md, s.board_html = Path(md), Path(html)
