@@ -62,7 +62,7 @@ class Breakdown:
         scored: teacher-forced forward passes.
         trained: forward + backward of trained tokens.
         loads: model loads and engine starts the build does itself (``Work.model_loads``/``engine_starts``).
-        fixed: bookkeeping seconds of a node without model work.
+        fixed: bookkeeping or set-up seconds (``Work.fixed_seconds``).
         generated_tokens, processed_tokens: tokens generated; tokens passed through the model otherwise.
         flops: floating-point operations of the compute parts.
     """
@@ -170,7 +170,7 @@ def seconds(work: Work, size: ModelSize | None, hw: Accelerator, *, count: int =
         ValueError: model work without a size.
     """
     mean_new = mean_new or (lambda variant, cap: float(min(cap, DEFAULT_COMPLETION_TOKENS)))
-    b = Breakdown(fixed=0.0 if work.uses_model else work.fixed_seconds)
+    b = Breakdown(fixed=work.fixed_seconds)
     if not work.uses_model:
         return b
     if size is None:

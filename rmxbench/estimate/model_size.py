@@ -15,9 +15,12 @@ Sources, first found wins (:func:`model_size`):
 3. the spec's ``params`` field on the model reference (:class:`rmxbench.spec.schema.ModelRef`);
 4. otherwise the size is unknown and the estimate says so instead of guessing.
 
-When the architecture is unknown (a spec ``params`` only) the KV cache per token is taken as
-:data:`KV_BYTES_PER_PARAM` × parameters (bf16) and attention FLOPs are left out; the estimate's basis
-says so.
+When only the parameter count is known (a spec ``params``), the architecture is assumed
+(:func:`assumed_architecture`): grouped-query attention with 8 KV heads × 128 (the layout of
+Llama-3, Mistral-7B, Qwen3 and Qwen2.5-32B), 28 / 48 / 64 layers below 10B / 20B / above, and the
+hidden size that gives the parameter count (N ≈ 12 · layers · hidden², Kaplan et al. 2020 §2.1). For
+models with fewer KV heads (Qwen2.5-1.5B/7B: 2/4) that overstates the KV cache, so the estimate errs
+towards more hours; the estimate's basis says the architecture was assumed.
 
 Torch-free. ``huggingface_hub`` and ``gguf`` are imported inside the functions that need them.
 """
@@ -35,11 +38,8 @@ from rmxbench.errors import UserError
 #: Bytes per parameter of a dtype name (spec ``dtype`` or a safetensors dtype).
 DTYPE_BYTES = {"float32": 4.0, "F32": 4.0, "float16": 2.0, "F16": 2.0, "bfloat16": 2.0, "BF16": 2.0,
                "F8_E4M3": 1.0, "F8_E5M2": 1.0, "I8": 1.0, "U8": 1.0}
-#: KV-cache bytes per token per parameter (bf16) when only the parameter count is known: the median of
-#: Qwen2.5-1.5B (18.6e-6: 28 layers x 2 KV heads x 128), Qwen2.5-7B (7.5e-6), Qwen2.5-32B (8.0e-6),
-#: Mistral-7B (18.2e-6), Qwen3-4B (36.8e-6) from their config.json files: 2 x layers x kv_heads x head_dim
-#: x 2 bytes / parameters. Models without grouped-query attention have several times more.
-KV_BYTES_PER_PARAM = 18.2e-6
+#: KV width (KV heads × head dim) assumed when only the parameter count is known (module doc).
+ASSUMED_KV_DIM = 1024
 #: Environment switch for hub metadata look-ups (the ``--online`` flag sets it).
 ONLINE_ENV = "RMXBENCH_ONLINE"
 META_DIR = "model_meta"
@@ -73,17 +73,16 @@ class ModelSize:
         return bool(self.layers and self.hidden and self.kv_dim)
 
     def kv_bytes_per_token(self, dtype: str = "auto") -> float:
-        """KV-cache bytes one token occupies (K and V of every layer), or the
-        :data:`KV_BYTES_PER_PARAM` rule when the architecture is unknown."""
+        """KV-cache bytes one token occupies (K and V of every layer; the assumed architecture when unknown)."""
         b = DTYPE_BYTES.get(dtype, self.dtype_bytes)
-        if self.arch_known:
-            return 2.0 * self.layers * self.kv_dim * b
-        return KV_BYTES_PER_PARAM * self.params * b / 2.0
+        layers, _, kv = (self.layers, self.hidden, self.kv_dim) if self.arch_known else assumed_architecture(self.params)
+        return 2.0 * layers * kv * b
 
     def attention_flops_per_token(self, context: float) -> float:
         """Attention score and value FLOPs of one token attending to ``context`` tokens (forward):
-        4 × layers × hidden × context (QKᵀ and AV); 0 when the architecture is unknown."""
-        return 4.0 * self.layers * self.hidden * context if self.arch_known else 0.0
+        4 × layers × hidden × context (QKᵀ and AV)."""
+        layers, hidden, _ = (self.layers, self.hidden, self.kv_dim) if self.arch_known else assumed_architecture(self.params)
+        return 4.0 * layers * hidden * context
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -91,6 +90,13 @@ class ModelSize:
     @classmethod
     def from_json(cls, d: dict) -> "ModelSize":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def assumed_architecture(params: float) -> tuple[int, int, int]:
+    """``(layers, hidden, kv_dim)`` assumed for a model known only by its parameter count (module doc)."""
+    layers = 28 if params < 10e9 else (48 if params < 20e9 else 64)
+    hidden = int(round((params / (12.0 * layers)) ** 0.5 / 64.0)) * 64 or 64
+    return layers, hidden, ASSUMED_KV_DIM
 
 
 def count_from_config(cfg: dict) -> float | None:
@@ -288,5 +294,5 @@ def model_size(ref: Any, *, spec_dir: Path | None, home: Path | None, key: str |
         size = hub_size(ref.repo, ref.revision, home=home, key=key)
     params = getattr(ref, "params", None)
     if size is None and params:
-        size = ModelSize(float(params), 2.0, source=f"spec field `params: {params:g}` (architecture unknown)")
+        size = ModelSize(float(params), 2.0, source=f"spec field `params: {params:g}` (architecture assumed)")
     return size

@@ -95,7 +95,7 @@ class Work:
         model_loads: weights the build loads itself outside the engine pool (GRPO: policy + reference).
         engine_starts: generation engines the build starts itself (TRL's vLLM colocate engine).
         backend: the generation backend of these generations (None: the node's engine's).
-        fixed_seconds: bookkeeping seconds of a node without model work (reading files, grading).
+        fixed_seconds: bookkeeping seconds (reading files, grading) or a build's set-up outside its work loop.
         note: a caveat shown with the estimate.
     """
 

@@ -11,13 +11,17 @@ node's :class:`~rmxbench.estimate.work.Work`, model size and hardware). From the
   hardware and software, not how long completions happened to be;
 - **start factor** = Σ measured ÷ Σ modelled engine-start seconds;
 - **fixed seconds** = the mean measured seconds of nodes without model work (pool, selection, pick);
+- **set-up seconds** = the mean measured seconds outside the work loop, for builds that record their
+  loop's own time (``work_seconds`` / ``work_cpu_seconds``: GRPO's ``trainer.train``); then only the loop
+  is compared with the modelled compute, so a 3-step run predicts a 300-step one;
 
 and per (group, model):
 
 - **mean completion length** of generation nodes (completion tokens ÷ completions);
 - **selected share** of sequence work (scored or trained tokens ÷ the declared upper bound).
 
-Groups are the work's ``variant`` (``eval:adapter``), falling back to its prefix (``eval``). The
+Groups are the work's ``variant`` (``eval:adapter``), falling back to every variant of its prefix
+(``eval:*``: ``eval`` and ``eval:adapter`` together). The
 measured quantity is wall seconds on GPUs and process CPU seconds on a CPU (``node_cpu_seconds``:
 what a node costs the machine, unaffected by other users of shared cores; on an otherwise idle machine
 with ``RMXBENCH_THREADS=1`` it equals wall time). CPU calibration is specific to the machine that
@@ -66,6 +70,11 @@ def measured_starts(meter: dict, hw: Accelerator) -> list[tuple[dict, float]]:
     return out
 
 
+def groups(variant: str) -> tuple[str, str]:
+    """``(variant, "<prefix>:*")``: the calibration keys of a variant, most specific first."""
+    return variant, variant.split(":", 1)[0] + ":*"
+
+
 def eager_of(engine_key: str) -> bool | None:
     """The ``enforce_eager`` part of an engine key (``…|eagerTrue``), None when absent."""
     for part in engine_key.split("|"):
@@ -90,6 +99,7 @@ class Sample:
     fixed: bool
     starts_measured: float = 0.0
     starts_modelled: float = 0.0
+    overhead: float | None = None  # measured outside the work loop (builds that record it)
     completions: float = 0.0
     completion_tokens: float | None = None
     declared_seq_tokens: float = 0.0
@@ -110,28 +120,36 @@ class Calibration:
     factors: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     start_factors: dict[str, tuple[float, int]] = field(default_factory=dict)
     fixed: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    overhead: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     completion: dict[tuple[str, str], float] = field(default_factory=dict)
     share: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def factor(self, variant: str, hw: str) -> tuple[float, int, str] | None:
         """``(factor, nodes, group)`` for ``variant`` on ``hw`` (the variant, else its prefix), or None."""
-        for g in (variant, variant.split(":", 1)[0]):
+        for g in groups(variant):
             if (g, hw) in self.factors:
                 f, n = self.factors[(g, hw)]
                 return f, n, g
         return None
 
+    def setup(self, variant: str, hw: str) -> tuple[float, int] | None:
+        """Mean measured set-up seconds (outside the work loop) of ``variant`` on ``hw``, or None."""
+        for g in groups(variant):
+            if (g, hw) in self.overhead:
+                return self.overhead[(g, hw)]
+        return None
+
     def mean_new(self, model_key: str | None) -> Callable[[str, int], float]:
         """``(variant, cap) -> mean completion tokens``: measured for this model, else the default."""
         def fn(variant: str, cap: int) -> float:
-            for g in (variant, variant.split(":", 1)[0]):
+            for g in groups(variant):
                 if (g, model_key) in self.completion:
                     return min(float(cap), self.completion[(g, model_key)])
             return float(min(cap, cost_model.DEFAULT_COMPLETION_TOKENS))
         return fn
 
     def selected_share(self, variant: str, model_key: str | None) -> float | None:
-        for g in (variant, variant.split(":", 1)[0]):
+        for g in groups(variant):
             if (g, model_key) in self.share:
                 return self.share[(g, model_key)]
         return None
@@ -141,11 +159,14 @@ class Calibration:
         num: dict[tuple[str, str], list[float]] = {}
         for s in self.samples:
             if s.fixed:
-                for g in {s.variant, s.group}:
+                for g in groups(s.variant):
                     num.setdefault(("fixed", g, s.hw), []).append(s.measured)
                 continue
+            if s.overhead is not None:
+                for g in groups(s.variant):
+                    num.setdefault(("o", g, s.hw), []).append(s.overhead)
             if s.modelled_compute > 0:
-                for g in {s.variant, s.group}:
+                for g in groups(s.variant):
                     acc = num.setdefault(("f", g, s.hw), [0.0, 0.0, 0])
                     acc[0] += s.measured_compute
                     acc[1] += s.modelled_compute
@@ -156,18 +177,20 @@ class Calibration:
                 acc[1] += s.starts_modelled
                 acc[2] += 1
             if s.completion_tokens and s.completions:
-                for g in {s.variant, s.group}:
+                for g in groups(s.variant):
                     acc = num.setdefault(("c", g, s.model_key), [0.0, 0.0])
                     acc[0] += s.completion_tokens
                     acc[1] += s.completions
             if s.seq_tokens and s.declared_seq_tokens:
-                for g in {s.variant, s.group}:
+                for g in groups(s.variant):
                     acc = num.setdefault(("y", g, s.model_key), [0.0, 0.0])
                     acc[0] += s.seq_tokens
                     acc[1] += s.declared_seq_tokens
         for k, v in num.items():
             if k[0] == "fixed":
                 self.fixed[(k[1], k[2])] = (sum(v) / len(v), len(v))
+            elif k[0] == "o":
+                self.overhead[(k[1], k[2])] = (sum(v) / len(v), len(v))
             elif k[0] == "f" and v[1] > 0:
                 self.factors[(k[1], k[2])] = (v[0] / v[1], v[2])
             elif k[0] == "s" and v[1] > 0:
@@ -202,10 +225,15 @@ def sample_of(stage: str, meter: dict, work: Work, size: ModelSize | None, model
     b = cost_model.seconds(work, size, hw, count=max(1, int(meter.get("accelerators") or 1)), backend=backend,
                            mean_new=mean_new, actual=counts)
     declared = cost_model.seconds(work, size, hw, backend=backend, mean_new=mean_new)
-    comp = max(measured - s_meas - b.loads, 0.1 * measured)
+    loop = meter.get("work_seconds" if hw.gpu else "work_cpu_seconds")
+    overhead = None
+    if isinstance(loop, (int, float)) and 0 < loop <= measured:  # the build timed its work loop itself
+        comp, overhead = float(loop), max(measured - s_meas - float(loop), 0.0)
+    else:
+        comp = max(measured - s_meas - b.loads - b.fixed, 0.1 * measured)
     seq = (counts.get("trained_tokens") or 0.0) + (counts.get("scored_tokens") or 0.0)
     return Sample(stage, label, work.variant, work.group, hw.key, model_key, measured, comp, b.compute, False,
-                  starts_measured=s_meas, starts_modelled=s_model,
+                  starts_measured=s_meas, starts_modelled=s_model, overhead=overhead,
                   completions=float(sum(g.completions for g in work.generations)),
                   completion_tokens=counts.get("completion_tokens"),
                   declared_seq_tokens=declared.processed_tokens if seq else 0.0, seq_tokens=seq, estimate=est)

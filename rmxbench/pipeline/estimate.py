@@ -84,6 +84,10 @@ class RowEstimate:
     upper_seconds: float = 0.0
     hours: float = 0.0
     usd: float | None = None
+    #: the part in training stages (``Stage.training``: what the board's cost cell measures)
+    train_seconds: float = 0.0
+    train_hours: float = 0.0
+    train_usd: float | None = None
 
     @property
     def estimated(self) -> list[NodeEstimate]:
@@ -275,12 +279,17 @@ def estimate_node(node: Any, work: Work | None, *, sizes: _Sizes, hw: Accelerato
     start_model = sum(cost_model.load_seconds(size, backend=ev.backend, gpu=hw.gpu, eager=getattr(
         node.engine, "enforce_eager", None), dtype=work.dtype) for ev in starts) if size is not None else 0.0
     s_mult = sf[0] if sf else 1.0
-    fixed = b.fixed
-    if not work.uses_model and (hit := cal.fixed.get((work.variant, hw.key))):
-        fixed = hit[0]
+    setup = cal.setup(work.variant, hw.key) if work.uses_model else None
+    if setup is not None:  # measured set-up outside the work loop (its own model loads included)
+        other = setup[0]
+    else:
+        fixed = b.fixed
+        if not work.uses_model and (hit := cal.fixed.get((work.variant, hw.key))):
+            fixed = hit[0]
+        other = s_mult * b.loads + fixed
     factor = f[0] if f else 1.0
-    secs = factor * b.compute + s_mult * (b.loads + start_model) + fixed
-    upper = factor * ub.compute + s_mult * (ub.loads + start_model) + fixed
+    secs = factor * b.compute + other + s_mult * start_model
+    upper = factor * ub.compute + other + s_mult * start_model
     calibrated = bool(f) or (not work.uses_model and (work.variant, hw.key) in cal.fixed)
     parts = []
     if work.uses_model:
@@ -290,6 +299,8 @@ def estimate_node(node: Any, work: Work | None, *, sizes: _Sizes, hw: Accelerato
             parts.append(f"selected share {share:.2f} measured")
     else:
         parts.append("bookkeeping: mean of measured nodes" if calibrated else "bookkeeping: assumed seconds")
+    if setup is not None:
+        parts.append(f"set-up {setup[0]:.3g} s measured on {setup[1]} node(s)")
     if starts:
         parts.append(f"{len(starts)} engine start(s)" + (f" x{s_mult:.3g} measured" if sf else ""))
     if work.note:
@@ -337,12 +348,14 @@ def estimate_plan(plan: Any, *, online: bool = False) -> PlanEstimate:
     by_row: dict[str, list[NodeEstimate]] = {}
     for n in order:
         by_row.setdefault(n.row_id, []).append(nodes[id(n)])
+    position = {id(i.node): k for k, i in enumerate(plan.items) if i.node is not None}
     for item in plan.items:
         if item.row_id in by_row and all(r.row_id != item.row_id for r in est.rows):
-            ns = sorted(by_row[item.row_id], key=lambda e: [i.node for i in plan.items].index(e.node))
-            r = RowEstimate(item.row_id, ns)
+            r = RowEstimate(item.row_id, sorted(by_row[item.row_id], key=lambda e: position.get(id(e.node), 0)))
             r.seconds = sum(e.seconds for e in r.estimated)
             r.upper_seconds = sum(e.upper_seconds for e in r.estimated)
             r.hours, r.usd = est.hours(r.seconds), est.usd(r.seconds)
+            r.train_seconds = sum(e.seconds for e in r.estimated if plan.table[e.node.stage].training)
+            r.train_hours, r.train_usd = est.hours(r.train_seconds), est.usd(r.train_seconds)
             est.rows.append(r)
     return est

@@ -21,6 +21,7 @@ from rmxbench.pipeline.calibration import measured_seconds, meter_hardware
 from rmxbench.pipeline.estimate import PlanEstimate, fmt_seconds
 
 NOTE = ("Estimates cover the nodes to run (cached nodes cost nothing new) and the engine starts they cause; "
+        "'training' = the training stages (the board's cost column); "
         "'(table)' = throughput table, uncalibrated; the rest are scaled by factors the store measured. "
         "Generation is modelled at measured completion lengths, else min(cap, 1,024 tokens); 'upper' = every "
         "completion at its cap. Downloads are not included. How: rmxbench/estimate/ (README, 'Cost estimate').")
@@ -44,14 +45,17 @@ def render_estimate(est: PlanEstimate, console: Any) -> None:
     t = Table(title=f"cost estimate on {escape(est.hardware_text())}", show_lines=False)
     for col, kw in (("row", {"overflow": "fold"}), ("nodes", {"justify": "right"}), ("time", {"justify": "right"}),
                     (est.unit, {"justify": "right"}), ("USD", {"justify": "right"}),
-                    ("calibrated", {"justify": "right"}), ("upper", {"justify": "right"}),
+                    ("training", {"justify": "right"}), ("calibrated", {"justify": "right"}),
+                    ("upper", {"justify": "right"}),
                     ("note", {"overflow": "fold", "ratio": 1})):
         t.add_column(col, **kw)
     for r in est.rows:
         cal = sum(n.calibrated for n in r.estimated)
         note = "; ".join(sorted({f"{n.node.label}: {n.status}" for n in r.missing}))
+        train = (_money(r.train_usd) if r.train_usd is not None else f"{_hours(r.train_hours)} {est.unit}") \
+            if r.train_seconds else "—"
         t.add_row(escape(r.row_id), str(len(r.nodes)), fmt_seconds(r.seconds) if r.estimated else "—",
-                  _hours(r.hours) if r.estimated else "—", _money(r.usd), f"{cal}/{len(r.estimated)}",
+                  _hours(r.hours) if r.estimated else "—", _money(r.usd), train, f"{cal}/{len(r.estimated)}",
                   fmt_seconds(r.upper_seconds) if r.estimated else "—", escape(note))
     console.print(t)
     n_nodes = sum(len(r.nodes) for r in est.rows)
@@ -90,7 +94,8 @@ def estimate_json(est: PlanEstimate) -> dict:
                       "detail": i.detail, "estimate": node(e) if e is not None else None})
     rows = [{"row": r.row_id, "nodes": len(r.nodes), "estimated": len(r.estimated),
              "calibrated": sum(n.calibrated for n in r.estimated), "seconds": r.seconds, "hours": r.hours,
-             "usd": r.usd, "upper_seconds": r.upper_seconds,
+             "usd": r.usd, "upper_seconds": r.upper_seconds, "train_seconds": r.train_seconds,
+             "train_hours": r.train_hours, "train_usd": r.train_usd,
              "missing": [{"label": n.node.label, "status": n.status, "basis": n.basis} for n in r.missing]}
             for r in est.rows]
     cal = est.calibration

@@ -47,6 +47,10 @@ from rmxbench.pipeline.identity import grader_version, library_version, prompt_i
 
 #: Pool report file inside the artifact.
 POOL_FILE = "pool.json"
+#: Seconds of a GRPO node outside its training loop besides loading weights (TRL/accelerate imports, pool
+#: selection, trainer set-up, checkpoint and model saving, the reward curve): an assumption of the cost
+#: estimate until the store has measured it (``meter.json``: ``work_seconds`` = the loop, the rest = set-up).
+SETUP_SECONDS = 10.0
 
 
 @dataclass
@@ -103,18 +107,19 @@ def work(config: GRPOConfig, inputs=None):
     gpu = spec.pricing.hardware.gpu_type is not None
     backend = planned_trl_backend(spec.protocol.backend, gpu=gpu)
     variant = "grpo:" + ("lora" if r.lora else "full")
-    gen = Generation(math.ceil(generated / r.num_generations), r.num_generations, prompt, r.max_completion_length,
-                     batch=r.generation_batch)
-    trained = Sequences(steps * per_step, prompt, r.max_completion_length, origin=variant)
+    # the protocol's context bounds every completion (prompt + completion <= max_model_len)
+    cap = max(1, min(r.max_completion_length, spec.protocol.max_model_len - int(prompt)))
+    gen = Generation(math.ceil(generated / r.num_generations), r.num_generations, prompt, cap, batch=r.generation_batch)
+    trained = Sequences(steps * per_step, prompt, cap, origin=variant)
     extra_passes = (1 if r.beta > 0 else 0) + (1 if r.num_iterations > 1 or (r.steps_per_generation or
                                                                              r.gradient_accumulation_steps)
                                                != r.gradient_accumulation_steps else 0)
-    scored = (Sequences(generated, prompt, r.max_completion_length, passes=extra_passes, origin=variant),) \
+    scored = (Sequences(generated, prompt, cap, passes=extra_passes, origin=variant),) \
         if extra_passes else ()
     return Work(variant, config.base.model, config.settings.dtype, generations=(gen,), trained=(trained,),
                 scored=scored, full_finetune=r.lora is None,
                 model_loads=1 + (1 if r.beta > 0 and r.lora is None else 0),
-                engine_starts=int(profile(backend).own_engine), backend=backend,
+                engine_starts=int(profile(backend).own_engine), backend=backend, fixed_seconds=SETUP_SECONDS,
                 note=f"{steps} optimiser steps x {per_step} completions")
 
 
@@ -153,7 +158,9 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) 
                          label=config.row_id)
         rec.update(steps=res.steps, resumed_from_step=res.resumed_from_step,
                    prior_seconds=res.seconds_before_resume)
-        # completions generated (each trained on μ times) x their logged mean length (issue 20: meter.json)
+        # the training loop's own seconds (the rest is set-up: imports, loading, saving) and the completions
+        # generated (each trained on μ times) x their logged mean length (issue 20: meter.json, calibration)
+        rec.update(work_seconds=res.train_seconds - res.seconds_before_resume, work_cpu_seconds=res.train_cpu_seconds)
         per_gen = recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps / recipe.num_iterations
         rec["completion_tokens"] = round(sum(float(h.get("completion_length") or 0.0) * per_gen
                                              for h in res.log.get("history", [])))
