@@ -211,7 +211,7 @@ def test_calibration_fit_ratios_of_sums():
     assert cal.factor("eval:adapter", "CPU") == (3.0, 1, "eval:adapter")
     assert cal.factor("eval:other", "CPU") == (40 / 15, 2, "eval:*")  # falls back to the group
     assert cal.factor("eval", "H100-SXM") is None
-    assert cal.start_factors["CPU"] == (2.0, 1)
+    assert cal.start_factors[("CPU", False)] == (2.0, 1)
     assert cal.fixed[("pool", "CPU")] == (0.5, 2)
     assert cal.mean_new("m")("eval", 64) == 30.0 and cal.mean_new("m")("eval", 20) == 20.0
     assert cal.mean_new("other")("eval", 4096) == cost_model.DEFAULT_COMPLETION_TOKENS
@@ -222,9 +222,12 @@ def test_sample_uses_cpu_time_and_takes_engine_starts_out():
     work = Work("eval", generations=(Generation(100, 1, 50, 64, batch=64),), dtype="float32")
     meter = {"device": "cpu", "seconds": 99.0, "node_seconds": 120.0, "node_cpu_seconds": 30.0,
              "engines": [{"key": "hf|model:x|float32|False|256", "backend": "hf", "started": True,
-                          "seconds": 20.0, "cpu_seconds": 6.0}], "completion_tokens": 4000}
+                          "seconds": 20.0, "cpu_seconds": 6.0, "cold": True}], "completion_tokens": 4000}
     s = sample_of("eval", meter, work, size, "model:x")
-    assert s.hw == "CPU" and s.measured == 30.0 and s.starts_measured == 6.0
+    assert s.hw == "CPU" and s.measured == 30.0 and s.starts_measured == 6.0 and s.cold_start
+    # a cold start is modelled with the library imports: the backend's import seconds on top
+    assert s.starts_modelled == pytest.approx(cost_model.load_seconds(size, backend="hf", gpu=False, dtype="float32")
+                                              + 8.0)
     assert s.measured_compute == pytest.approx(24.0)
     assert s.completion_tokens == 4000 and s.completions == 100
 
@@ -250,7 +253,7 @@ def test_recorded_meters_calibrate_the_next_estimate(tmp_path):
     assert after.calibrated and after.factor == pytest.approx(7.0, rel=1e-6)
     assert after.breakdown.compute == pytest.approx(modelled)
     assert after.seconds == pytest.approx(7 * modelled + after.start_seconds)  # + its (uncalibrated) engine start
-    assert after.start_seconds > 0 and len(after.starts) == 1
+    assert after.start_seconds > 0 and len(after.starts) == 1 and after.starts[0].cold  # the run's first start
 
 
 # ----------------------------------------------------------------------------- CLI: dry-run, budgets
@@ -310,7 +313,7 @@ def test_max_usd_lets_an_in_budget_plan_run(tmp_path):
     assert ev["estimate"]["hardware"] == "RTX-Pro-6000" and ev["measured"]["device"] == "cpu"
 
 
-def test_unknown_sizes_and_stages_without_work_are_labelled(tmp_path):
+def test_unknown_sizes_and_stages_without_work_are_labelled(tmp_path, monkeypatch):
     def upd(d):
         d["models"][0]["rl_baselines"] = [{"id": "tiny-ckpt", "display_name": "+ ckpt", "algorithm": "GRPO",
                                           "source": "x", "model": {"repo": "org/ckpt", "revision": "main"}}]
@@ -322,8 +325,18 @@ def test_unknown_sizes_and_stages_without_work_are_labelled(tmp_path):
     assert hub.status == "size unknown" and "set `params`" in hub.basis and hub.seconds is None
     (ck,) = [n for r in est.rows if r.row_id == "tiny-ckpt" for n in r.nodes]
     assert ck.status == "estimated" and "the base model's size" in ck.basis  # an RL checkpoint of the tiny base
-    an = estimate_plan(_plan(REPO / "specs" / "tiny_analyses.yaml", tmp_path / "home2"))
-    labels = {n.status for r in an.rows for n in r.nodes if n.node.stage in ("reranking", "distillation")}
+    an_plan = _plan(REPO / "specs" / "tiny_analyses.yaml", tmp_path / "home2")
+    an = estimate_plan(an_plan)
+    by_stage = {n.node.stage: n for r in an.rows for n in r.nodes}
+    assert all(by_stage[s].status == "estimated" for s in ("reranking", "interventions", "distillation", "tau_curve"))
+    # tau_curve decodes the test problems once per swept τ adapter (+ the base, + the RL reference)
+    tc = by_stage["tau_curve"]
+    sweeps = sum(len(n.config.recipe.taus) for role, n in tc.node.inputs.items() if role.startswith("sweep["))
+    assert sweeps >= 2 and tc.work.generations[0].prompts == 200 * (1 + sweeps + 1)
+    import rmxbench.stages.reranking as rr
+
+    monkeypatch.delattr(rr, "work")  # a stage that declares no work
+    labels = {n.status for r in estimate_plan(an_plan).rows for n in r.nodes if n.node.stage == "reranking"}
     assert labels == {"no estimate"}
 
 

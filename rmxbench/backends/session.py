@@ -284,6 +284,8 @@ class SessionEvent:
     seconds: float = 0.0
     role: str = "engine"
     cpu_seconds: float = 0.0
+    #: the first start in this process (transformers not imported yet): it pays the library imports
+    cold: bool = False
 
 
 @dataclass
@@ -331,6 +333,9 @@ class SessionPool:
                 self._asleep.discard(key)
             self.events.append(SessionEvent(key, spec.label, spec.backend, False, role=spec.role))
             return s
+        import sys
+
+        cold = "transformers" not in sys.modules
         t0, c0 = time.perf_counter(), time.process_time()
         s = self.opener(spec, weights)
         sec = time.perf_counter() - t0
@@ -338,7 +343,7 @@ class SessionPool:
             s.start_seconds = sec
         self.sessions[key] = s
         self.events.append(SessionEvent(key, spec.label, spec.backend, True, sec, spec.role,
-                                        cpu_seconds=time.process_time() - c0))
+                                        cpu_seconds=time.process_time() - c0, cold=cold))
         return s
 
     def retain(self, keys: set[str]) -> None:

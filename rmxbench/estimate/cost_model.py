@@ -12,7 +12,8 @@ fine-tuning at small batch reaches less).
 
 Decoding is memory-bound (Pope et al. 2022): one decode step of B sequences reads the weights once and
 each sequence's KV cache, so a token costs max(compute, (weights / B + context × KV bytes per token) /
-(bandwidth × backend efficiency)). B is the engine's concurrency (vLLM: up to ``max_num_seqs`` within
+(bandwidth × backend efficiency)), plus the backend's per-step launch overhead (transformers). B is the
+engine's concurrency (vLLM: up to ``max_num_seqs`` within
 its KV-cache memory; :mod:`rmxbench.backends.throughput`) or the stage's batch (transformers: static
 batches that run until the longest completion stops, taken as the cap). This is much closer to batch
 decoding than FLOPs alone: a 1.5B model decoding 256 sequences of ~1,000 tokens context on an H100 is
@@ -34,7 +35,7 @@ from typing import Callable
 
 from rmxbench.backends.throughput import LOAD_GBS, profile
 from rmxbench.estimate.hardware import Accelerator
-from rmxbench.estimate.model_size import ModelSize
+from rmxbench.estimate.model_size import ModelSize, assumed_architecture
 from rmxbench.estimate.work import Generation, Sequences, Work
 
 #: Model-FLOPs utilisation of forward passes over known tokens (prefill, teacher-forced scoring).
@@ -131,7 +132,8 @@ def generation_seconds(g: Generation, mean_new: float, size: ModelSize, hw: Acce
     flops_tok = 2 * N + size.attention_flops_per_token(ctx_avg)
     t_cmp = flops_tok / (peak * MFU_DECODE)
     decoded = n * steps_len  # token slots decoded (static batches include padded rows)
-    decode = decoded * max(t_mem, t_cmp)
+    layers = size.layers if size.arch_known else assumed_architecture(size.params)[0]
+    decode = decoded * max(t_mem, t_cmp) + (decoded / B) * prof.step_overhead_per_layer * layers
     return prefill, decode, n * mean_new, pre_flops + decoded * flops_tok
 
 
@@ -149,9 +151,10 @@ def _seq_flops(s: Sequences, tokens: float, size: ModelSize, per_token_n: float)
 
 
 def load_seconds(size: ModelSize, *, backend: str | None, gpu: bool, eager: bool | None = True,
-                 dtype: str = "auto") -> float:
-    """Seconds of one engine start / model load: the backend's fixed part + weights at LOAD_GBS."""
-    return profile(backend).start(eager=eager, gpu=gpu) + size.weight_bytes(dtype) / (LOAD_GBS * 1e9)
+                 dtype: str = "auto", cold: bool = False) -> float:
+    """Seconds of one engine start / model load: the backend's fixed part (+ its library imports when it
+    is the process's first, ``cold``) + the weights at LOAD_GBS."""
+    return profile(backend).start(eager=eager, gpu=gpu, cold=cold) + size.weight_bytes(dtype) / (LOAD_GBS * 1e9)
 
 
 def seconds(work: Work, size: ModelSize | None, hw: Accelerator, *, count: int = 1, backend: str | None = None,

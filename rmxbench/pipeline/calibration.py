@@ -9,7 +9,8 @@ node's :class:`~rmxbench.estimate.work.Work`, model size and hardware). From the
 - **time factor** = Σ measured ÷ Σ modelled seconds of the compute part (engine starts and a build's own
   model loads taken out), modelled with the counts the node really did — so the factor measures the
   hardware and software, not how long completions happened to be;
-- **start factor** = Σ measured ÷ Σ modelled engine-start seconds;
+- **start factor** = Σ measured ÷ Σ modelled engine-start seconds, apart for a process's first start
+  (``cold``: it pays the library imports) and later ones;
 - **fixed seconds** = the mean measured seconds of nodes without model work (pool, selection, pick);
 - **set-up seconds** = the mean measured seconds outside the work loop, for builds that record their
   loop's own time (``work_seconds`` / ``work_cpu_seconds``: GRPO's ``trainer.train``); then only the loop
@@ -99,6 +100,7 @@ class Sample:
     fixed: bool
     starts_measured: float = 0.0
     starts_modelled: float = 0.0
+    cold_start: bool = False
     overhead: float | None = None  # measured outside the work loop (builds that record it)
     completions: float = 0.0
     completion_tokens: float | None = None
@@ -118,7 +120,7 @@ class Calibration:
 
     samples: list[Sample] = field(default_factory=list)
     factors: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
-    start_factors: dict[str, tuple[float, int]] = field(default_factory=dict)
+    start_factors: dict[tuple[str, bool], tuple[float, int]] = field(default_factory=dict)
     fixed: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     overhead: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     completion: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -172,7 +174,7 @@ class Calibration:
                     acc[1] += s.modelled_compute
                     acc[2] += 1
             if s.starts_modelled > 0:
-                acc = num.setdefault(("s", s.hw), [0.0, 0.0, 0])
+                acc = num.setdefault(("s", (s.hw, s.cold_start)), [0.0, 0.0, 0])
                 acc[0] += s.starts_measured
                 acc[1] += s.starts_modelled
                 acc[2] += 1
@@ -219,7 +221,7 @@ def sample_of(stage: str, meter: dict, work: Work, size: ModelSize | None, model
     starts = measured_starts(meter, hw)
     s_meas = sum(sec for _, sec in starts)
     s_model = sum(cost_model.load_seconds(size, backend=e.get("backend"), gpu=hw.gpu, eager=eager_of(str(e.get("key", ""))),
-                                          dtype=work.dtype) for e, _ in starts)
+                                          dtype=work.dtype, cold=bool(e.get("cold"))) for e, _ in starts)
     counts = {k: meter[k] for k in ("completion_tokens", "scored_tokens", "trained_tokens")
               if isinstance(meter.get(k), (int, float)) and meter[k] > 0}
     b = cost_model.seconds(work, size, hw, count=max(1, int(meter.get("accelerators") or 1)), backend=backend,
@@ -234,6 +236,7 @@ def sample_of(stage: str, meter: dict, work: Work, size: ModelSize | None, model
     seq = (counts.get("trained_tokens") or 0.0) + (counts.get("scored_tokens") or 0.0)
     return Sample(stage, label, work.variant, work.group, hw.key, model_key, measured, comp, b.compute, False,
                   starts_measured=s_meas, starts_modelled=s_model, overhead=overhead,
+                  cold_start=any(bool(e.get("cold")) for e, _ in starts),
                   completions=float(sum(g.completions for g in work.generations)),
                   completion_tokens=counts.get("completion_tokens"),
                   declared_seq_tokens=declared.processed_tokens if seq else 0.0, seq_tokens=seq, estimate=est)

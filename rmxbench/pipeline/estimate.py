@@ -10,8 +10,10 @@ it causes in the runner's order (:func:`rmxbench.backends.session.starts_in_orde
 parts per (stage variant, hardware) and supplies measured completion lengths and selected shares;
 each node says whether it is calibrated or uses the throughput table.
 
-Seconds become GPU-hours (× ``count``) and USD at the spec's price of ``gpu_type``; a CPU-only spec
-(``gpu_type: null``) is estimated in CPU-hours (process CPU time), without USD.
+Seconds become GPU-hours (× ``count``: every declared accelerator is held, and billed, for the whole
+node) and USD at the spec's price of ``gpu_type``; the compute itself runs on the devices the node uses
+(a vLLM engine's ``tensor_parallel_size``, else one), so a ``count`` above that shows up as idle hours. A
+CPU-only spec (``gpu_type: null``) is estimated in CPU-hours (process CPU time), without USD.
 
 Shown by ``rmxbench run --dry-run`` (a column per node, a table per row, a total; ``--json``), guarded
 by ``--max-usd`` / ``--max-gpu-hours`` / ``--max-cpu-hours`` (:func:`check_budget`), and recorded per
@@ -270,14 +272,17 @@ def estimate_node(node: Any, work: Work | None, *, sizes: _Sizes, hw: Accelerato
     backend = work.backend or getattr(node.engine, "backend", None)
     share = cal.selected_share(work.variant, mk)
     mean_new = cal.mean_new(mk)
-    b = cost_model.seconds(work, size, hw, count=count, backend=backend, mean_new=mean_new, share=share or 1.0,
+    # devices that compute: the engine's (vLLM tensor parallel), else one; all `count` are billed
+    used = max(1, min(count, int(getattr(node.engine, "accelerators", 1) or 1))) if hw.gpu else 1
+    b = cost_model.seconds(work, size, hw, count=used, backend=backend, mean_new=mean_new, share=share or 1.0,
                            memory_utilization=memory_utilization)
-    ub = cost_model.seconds(work, size, hw, count=count, backend=backend, mean_new=lambda v, cap: float(cap),
+    ub = cost_model.seconds(work, size, hw, count=used, backend=backend, mean_new=lambda v, cap: float(cap),
                             memory_utilization=memory_utilization)
     f = cal.factor(work.variant, hw.key)
-    sf = cal.start_factors.get(hw.key)
+    cold = any(getattr(ev, "cold", False) for ev in starts)
+    sf = cal.start_factors.get((hw.key, cold))
     start_model = sum(cost_model.load_seconds(size, backend=ev.backend, gpu=hw.gpu, eager=getattr(
-        node.engine, "enforce_eager", None), dtype=work.dtype) for ev in starts) if size is not None else 0.0
+        node.engine, "enforce_eager", None), dtype=work.dtype, cold=cold) for ev in starts) if size is not None else 0.0
     s_mult = sf[0] if sf else 1.0
     setup = cal.setup(work.variant, hw.key) if work.uses_model else None
     if setup is not None:  # measured set-up outside the work loop (its own model loads included)
@@ -302,7 +307,7 @@ def estimate_node(node: Any, work: Work | None, *, sizes: _Sizes, hw: Accelerato
     if setup is not None:
         parts.append(f"set-up {setup[0]:.3g} s measured on {setup[1]} node(s)")
     if starts:
-        parts.append(f"{len(starts)} engine start(s)" + (f" x{s_mult:.3g} measured" if sf else ""))
+        parts.append(f"{len(starts)} {'first ' if cold else ''}engine start(s)" + (f" x{s_mult:.3g} measured" if sf else ""))
     if work.note:
         parts.append(work.note)
     return NodeEstimate(node, "estimated", work=work, size=size, model_key=mk, backend=backend, seconds=secs,
@@ -340,9 +345,14 @@ def estimate_plan(plan: Any, *, online: bool = False) -> PlanEstimate:
     started = dict(zip((id(n) for n in order), starts_in_order([n.engine for n in order])))
     mem_util = spec.protocol.vllm.gpu_memory_utilization
     nodes: dict[int, NodeEstimate] = {}
+    cold = True  # the run's first engine start pays the library imports, unless a build loaded a model before
     for n in order:
-        ev = started.get(id(n))
-        nodes[id(n)] = estimate_node(n, _work_of(plan, n), sizes=sizes, hw=hw, count=count, cal=cal,
+        ev, work = started.get(id(n)), _work_of(plan, n)
+        if ev is not None:
+            ev.cold, cold = cold, False
+        elif work is not None and work.model_loads:
+            cold = False
+        nodes[id(n)] = estimate_node(n, work, sizes=sizes, hw=hw, count=count, cal=cal,
                                      starts=[ev] if ev is not None else [], memory_utilization=mem_util)
     est = PlanEstimate(plan, hw, count, price, nodes, [], cal, warnings)
     by_row: dict[str, list[NodeEstimate]] = {}
@@ -354,8 +364,9 @@ def estimate_plan(plan: Any, *, online: bool = False) -> PlanEstimate:
             r = RowEstimate(item.row_id, sorted(by_row[item.row_id], key=lambda e: position.get(id(e.node), 0)))
             r.seconds = sum(e.seconds for e in r.estimated)
             r.upper_seconds = sum(e.upper_seconds for e in r.estimated)
-            r.hours, r.usd = est.hours(r.seconds), est.usd(r.seconds)
+            r.hours, r.usd = est.hours(r.seconds), est.usd(r.seconds) if r.estimated else None
             r.train_seconds = sum(e.seconds for e in r.estimated if plan.table[e.node.stage].training)
-            r.train_hours, r.train_usd = est.hours(r.train_seconds), est.usd(r.train_seconds)
+            r.train_hours = est.hours(r.train_seconds)
+            r.train_usd = est.usd(r.train_seconds) if r.train_seconds else None
             est.rows.append(r)
     return est

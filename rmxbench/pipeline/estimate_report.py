@@ -51,7 +51,10 @@ def render_estimate(est: PlanEstimate, console: Any) -> None:
         t.add_column(col, **kw)
     for r in est.rows:
         cal = sum(n.calibrated for n in r.estimated)
-        note = "; ".join(sorted({f"{n.node.label}: {n.status}" for n in r.missing}))
+        statuses = [n.status for n in r.missing]
+        note = "; ".join(f"{statuses.count(s)} node(s): {s}" for s in sorted(set(statuses)))
+        if "size unknown" in statuses:
+            note += " (set `params` on the model reference, or --online)"
         train = (_money(r.train_usd) if r.train_usd is not None else f"{_hours(r.train_hours)} {est.unit}") \
             if r.train_seconds else "—"
         t.add_row(escape(r.row_id), str(len(r.nodes)), fmt_seconds(r.seconds) if r.estimated else "—",
@@ -111,8 +114,8 @@ def estimate_json(est: PlanEstimate) -> dict:
                      "calibration": {"nodes": len(cal.samples),
                                      "factors": {f"{g}@{hw}": {"factor": f, "nodes": n}
                                                  for (g, hw), (f, n) in sorted(cal.factors.items())},
-                                     "start_factors": {hw: {"factor": f, "nodes": n}
-                                                       for hw, (f, n) in sorted(cal.start_factors.items())}},
+                                     "start_factors": {f"{hw}{' (first)' if cold else ''}": {"factor": f, "nodes": n}
+                                                       for (hw, cold), (f, n) in sorted(cal.start_factors.items())}},
                      "note": NOTE, "warnings": est.warnings},
         "warnings": plan.warnings,
     }
