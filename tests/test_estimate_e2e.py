@@ -7,7 +7,7 @@ The unit is CPU time (process CPU seconds, ``node_cpu_seconds`` in each ``meter.
 costs the machine, which other users of the shared cores do not change (their load changes wall time
 two-fold here). Both runs happen in this test, one after the other, in fresh processes (each pays its
 library imports once, as a user's run does). The sizes are cut from ``specs/tiny.yaml`` so the test
-fits CI (pool 48, up to 32 mixed problems, GRPO 3 -> 6 steps).
+fits CI (pool 48, up to 32 mixed problems, GRPO 4 -> 8 steps).
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def _rmx(args: list[str], home: Path, tmp: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_calibrated_estimate_within_2x_per_row(tmp_path):
     home = tmp_path / "home"
-    base = _spec(tmp_path, "calib", k=8, taus=[0.3, 0.6], limit=100, grpo_steps=3)
+    base = _spec(tmp_path, "calib", k=8, taus=[0.3, 0.6], limit=100, grpo_steps=4)
     r = _rmx(["run", str(base), "--out", str(tmp_path / "lb")], home, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
-    changed = _spec(tmp_path, "changed", k=16, taus=[0.2, 0.5, 0.8], limit=200, grpo_steps=6)
+    changed = _spec(tmp_path, "changed", k=16, taus=[0.2, 0.5, 0.8], limit=200, grpo_steps=8)
     dry = _rmx(["run", str(changed), "--dry-run", "--json"], home, tmp_path)
     assert dry.returncode == 0, dry.stderr[-3000:]
     plan = json.loads(dry.stdout)

@@ -13,8 +13,9 @@ node's :class:`~rmxbench.estimate.work.Work`, model size and hardware). From the
   (``cold``: it pays the library imports) and later ones;
 - **fixed seconds** = the mean measured seconds of nodes without model work (pool, selection, pick);
 - **set-up seconds** = the mean measured seconds outside the work loop, for builds that record their
-  loop's own time (``work_seconds`` / ``work_cpu_seconds``: GRPO's ``trainer.train``); then only the loop
-  is compared with the modelled compute, so a 3-step run predicts a 300-step one;
+  loop's own time (``work_seconds`` / ``work_cpu_seconds``: GRPO's ``trainer.train``, an eval's
+  generation); then only the loop is compared with the modelled compute, so a 3-step run predicts a
+  300-step one;
 
 and per (group, model):
 
