@@ -71,7 +71,7 @@ def main() -> None:
     import torch
 
     from rmxbench.analysis import reranking
-    from rmxbench.analysis.analysis_config import RerankingConfig
+    from rmxbench.spec.analyses import RerankingConfig
     from rmxbench.analysis.common import ModelHandle, Pair, greedy_samples, prompts_for
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.spec.schema import ModelRef

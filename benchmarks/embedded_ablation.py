@@ -48,8 +48,8 @@ def run(problems: int = 300, k: int = 8, tau: float = 0.3, home: str | None = No
 
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.method.trainer import score_on_validation
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 def rows(home: Path) -> list[dict]:
     """One dict per (variant, hardware, calibrated) with the sums and per-node ratios."""
-    from rmxbench.pipeline.calibration import measured_seconds, meter_hardware, store_meters
+    from rmxbench.estimate.calibration import measured_seconds, meter_hardware, store_meters
     from rmxbench.pipeline.stages import STAGES
 
     groups: dict[tuple, list[tuple[float, float]]] = {}

@@ -1,13 +1,21 @@
-"""Wall-clock per stage of the GRPO baseline and of ReasonMaxxer on the embedded model.
+"""Wall-clock per stage of the GRPO arm and the ReasonMaxxer arm of a board, per training seed.
 
-Runs ``rmxbench run specs/tiny.yaml`` on a fresh artifact store (both arms in ONE run, so the
-machine's load affects both alike), then prints, for the spec's GRPO row (``train:``) and its
-ReasonMaxxer row, every training stage's metered wall seconds (``meter.json``, the same figures
-the board's cost cells sum), the totals and the ratio GRPO ÷ ReasonMaxxer, plus each row's
-greedy pass@1. ``--repeats N`` repeats the whole run on fresh stores and reports the median.
+For the spec's first base model with both a GRPO row rmxbench trains (``train:``) and a ReasonMaxxer
+row, prints every stage's metered wall seconds (``meter.json`` of each node in the store, the same
+figures the board's cost cells use), per training seed (issue 19: ``seeds:``; a row without it is one
+run with its recipe's seed), the median over seeds, each arm's training total and the ratio
+GRPO ÷ ReasonMaxxer of the median totals, plus each seed's score.
 
-    python benchmarks/grpo_vs_rmx.py                       # specs/tiny.yaml, 1 repeat
-    python benchmarks/grpo_vs_rmx.py --repeats 3 --threads 2
+Either runs ``rmxbench run SPEC`` on fresh stores (both arms in ONE run, so the machine's load affects
+both alike; ``--repeats N`` runs N times and takes each seed's median over the runs), or reads the
+meters of an existing run (``--home DIR``: the store the run used; nothing is run).
+
+    python benchmarks/grpo_vs_rmx.py                                   # specs/tiny.yaml, fresh store
+    python benchmarks/grpo_vs_rmx.py --seeds 0,1,2 --threads 2         # both arms trained with 3 seeds
+    python benchmarks/grpo_vs_rmx.py --spec specs/smollm2_cpu.yaml --home ~/.cache/rmxbench   # read a run
+
+``--seeds`` runs a copy of the spec with ``seeds:`` set on both trained rows (written next to the spec
+for the run, so relative paths still resolve, and removed afterwards).
 """
 
 from __future__ import annotations
@@ -23,73 +31,163 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
-def _rows(spec_path: Path) -> tuple[str, str]:
+def _arms(spec) -> tuple[str, str]:
     """(GRPO row id, ReasonMaxxer row id) of the spec's first base model that has both."""
-    sys.path.insert(0, str(REPO))
-    from rmxbench.spec.check import load_spec  # noqa: E402
-
-    spec = load_spec(spec_path)
     for m in spec.models:
         grpo = [b.id for b in m.rl_baselines if getattr(b, "train", None) is not None]
         if grpo and m.reasonmaxxer:
             return grpo[0], m.reasonmaxxer[0].id
-    raise SystemExit(f"{spec_path}: no base model with both a `train:` RL row and a ReasonMaxxer row")
+    raise SystemExit("the spec has no base model with both a `train:` RL row and a ReasonMaxxer row")
 
 
-def _run_once(spec_path: Path, threads: int) -> tuple[dict, dict, float]:
-    with tempfile.TemporaryDirectory(prefix="rmx-bench-") as tmp:
-        home, out = Path(tmp) / "home", Path(tmp) / "board"
-        env = {**os.environ, "RMXBENCH_HOME": str(home), "RMXBENCH_THREADS": str(threads),
-               "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
-        t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "rmxbench.cli", "run", str(spec_path), "--out", str(out)],
-                           env=env, cwd=REPO, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if p.returncode != 0:
-            raise SystemExit(f"rmxbench run failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-        run = home / "runs"
-        suite = next(run.iterdir())
-        costs = json.loads((suite / "costs.json").read_text())
-        scores: dict = {}
-        for line in (suite / "results.jsonl").read_text().splitlines():
-            rec = json.loads(line)
-            scores[rec["row_id"]] = rec.get("score")
-        return costs, scores, wall
+def _spec_with_seeds(spec_path: Path, seeds: list[int] | None) -> Path:
+    """The spec file to run: ``spec_path``, or a copy with ``seeds:`` on both trained rows."""
+    if seeds is None:
+        return spec_path
+    import yaml
+
+    from rmxbench.spec.check import load_spec
+
+    grpo_id, rmx_id = _arms(load_spec(spec_path))
+    data = yaml.safe_load(spec_path.read_text())
+    for m in data["models"]:
+        for row in [*m.get("rl_baselines", []), *m.get("reasonmaxxer", [])]:
+            if row["id"] in (grpo_id, rmx_id):
+                row["seeds"] = seeds
+    fd, tmp = tempfile.mkstemp(prefix=f".bench-{spec_path.stem}-", suffix=".yaml", dir=spec_path.parent)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    return Path(tmp)
+
+
+def _run(spec_path: Path, home: Path, threads: int) -> float:
+    """``rmxbench run`` on store ``home``; returns the whole run's wall seconds."""
+    env = {**os.environ, "RMXBENCH_HOME": str(home), "RMXBENCH_THREADS": str(threads),
+           "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "rmxbench.cli", "run", str(spec_path), "--out", str(home / "board")],
+                       env=env, cwd=REPO, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"rmxbench run failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def read_arms(spec_path: Path, home: Path) -> dict:
+    """Meters and scores of both arms in the store ``home``, from the plan of ``spec_path``.
+
+    Returns ``{row_id: {"kind", "seeds", "stages": {stage label: {seed: seconds}}, "training": set of
+    training-stage labels, "scores": {seed: {task: score}}}}`` (stage labels without the seed, e.g.
+    ``train[tau=0.3]``). Nodes not in the store are left out (and reported as missing).
+    """
+    from rmxbench.pipeline.metering import read_meter
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.pipeline.rows import unseeded_label
+    from rmxbench.pipeline.store import ArtifactStore
+    from rmxbench.spec.context import SpecContext
+
+    ctx = SpecContext.load(spec_path, home=home)
+    plan = build_plan(ctx, store=ArtifactStore(home))
+    out: dict = {}
+    for kind, rid in zip(("GRPO", "ReasonMaxxer"), _arms(ctx.spec)):
+        arm = out[rid] = {"kind": kind, "seeds": [], "stages": {}, "training": set(), "missing": [], "scores": {}}
+        for n in plan.graph.find(rid):
+            if n.seed not in arm["seeds"]:
+                arm["seeds"].append(n.seed)
+            d = plan.store.get(n.stage, n.key)
+            m = read_meter(d) if d is not None else None
+            if m is None:
+                arm["missing"].append(n.label)
+                continue
+            label = unseeded_label(n.label)
+            arm["stages"].setdefault(label, {})[n.seed] = float(m["seconds"])
+            if plan.table[n.stage].training:
+                arm["training"].add(label)
+    results = home / "runs" / ctx.spec.suite.name / "results.jsonl"
+    for line in results.read_text().splitlines() if results.is_file() else ():
+        rec = json.loads(line)
+        if rec["row_id"] in out:
+            out[rec["row_id"]]["scores"].setdefault(rec.get("seed"), {})[rec["task"]] = rec["score"]
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:8.2f}"
+
+
+def report(runs: list[dict]) -> None:
+    """Print each arm's stages per seed (median over ``runs``), the median over seeds and the ratio."""
+    totals: dict[str, float] = {}
+    if not any(arm["stages"] for r in runs for arm in r.values()):
+        raise SystemExit("no metered node of either arm in this store: run `rmxbench run SPEC` on it first "
+                         "(or leave out --home to run the spec on a fresh store)")
+    for rid, arm in runs[0].items():
+        seeds = arm["seeds"]
+        names = ["seed " + ("recipe" if s is None else str(s)) for s in seeds]
+        print(f"\n{rid} ({arm['kind']}), wall seconds per stage" + (f", {len(seeds)} training seeds" if seeds != [None] else ""))
+        print(f"  {'stage':<28}" + "".join(f"{n:>12}" for n in names) + f"{'median':>12}")
+
+        def cell(label: str, seed) -> float | None:
+            vals = [r[rid]["stages"].get(label, {}).get(seed) for r in runs]
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+
+        per_seed_total = {s: 0.0 for s in seeds}
+        for label in arm["stages"]:
+            row = [cell(label, s) for s in seeds]
+            have = [v for v in row if v is not None]
+            tag = "" if label in arm["training"] else "  (evaluation, not training cost)"
+            print(f"  {label:<28}" + "".join(f"{_fmt(v):>12}" for v in row)
+                  + f"{_fmt(statistics.median(have) if have else None):>12}{tag}")
+            if label in arm["training"]:
+                for s, v in zip(seeds, row):
+                    per_seed_total[s] += v or 0.0
+        med = statistics.median(per_seed_total.values())
+        totals[rid] = med
+        print(f"  {'training total':<28}" + "".join(f"{_fmt(per_seed_total[s]):>12}" for s in seeds) + f"{_fmt(med):>12}")
+        scores = arm["scores"]
+        if scores:
+            tasks = sorted({t for v in scores.values() for t in v})
+            for t in tasks:
+                print(f"  {'score ' + t:<28}" + "".join(f"{scores.get(s, {}).get(t, float('nan')):>12.3f}" for s in seeds))
+        if arm["missing"]:
+            print(f"  not in the store (not built yet, or halted): {', '.join(arm['missing'])}")
+    grpo_id, rmx_id = list(runs[0])
+    if totals.get(rmx_id):
+        print(f"\nGRPO ÷ ReasonMaxxer training wall-clock (median over seeds): "
+              f"{totals[grpo_id]:.2f} s ÷ {totals[rmx_id]:.2f} s = {totals[grpo_id] / totals[rmx_id]:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default=str(REPO / "specs" / "tiny.yaml"))
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--home", default=None, help="read the meters of an existing run's store (runs nothing)")
+    ap.add_argument("--seeds", default=None, help="comma-separated training seeds for both trained rows, e.g. 0,1,2")
+    ap.add_argument("--repeats", type=int, default=1, help="fresh runs (median per seed over them)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("RMXBENCH_THREADS", "1")))
     args = ap.parse_args()
-    spec_path = Path(args.spec).resolve()
-    grpo_id, rmx_id = _rows(spec_path)
-    per: dict[str, dict[str, list[float]]] = {grpo_id: {}, rmx_id: {}}
-    walls, scores = [], {}
-    for i in range(args.repeats):
-        costs, scores, wall = _run_once(spec_path, args.threads)
-        walls.append(wall)
-        for rid in per:
-            for label, sec in (costs.get(rid, {}).get("stage_seconds") or {}).items():
-                per[rid].setdefault(label, []).append(float(sec))
-        print(f"run {i + 1}/{args.repeats}: whole spec {wall:.1f} s wall", flush=True)
-    print(f"\nspec {spec_path.name}, RMXBENCH_THREADS={args.threads}, median of {args.repeats} fresh run(s)")
-    totals = {}
-    for rid, stages in per.items():
-        print(f"\n{rid} (greedy pass@1 {scores.get(rid)})")
-        tot = 0.0
-        for label, secs in stages.items():
-            med = statistics.median(secs)
-            tot += med
-            print(f"  {label:<28} {med:8.2f} s")
-        totals[rid] = tot
-        print(f"  {'total':<28} {tot:8.2f} s")
-    if totals.get(rmx_id):
-        print(f"\nGRPO ÷ ReasonMaxxer training wall-clock: {totals[grpo_id] / totals[rmx_id]:.2f}")
-    print(f"whole spec (both arms + base + evals): {statistics.median(walls):.1f} s")
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    spec_path = _spec_with_seeds(Path(args.spec).resolve(), seeds)
+    try:
+        if args.home:
+            home = Path(args.home).expanduser().resolve()
+            print(f"spec {Path(args.spec).name}, store {home} (existing run)")
+            report([read_arms(spec_path, home)])
+            return
+        runs, walls = [], []
+        for i in range(args.repeats):
+            with tempfile.TemporaryDirectory(prefix="rmx-bench-") as tmp:
+                walls.append(_run(spec_path, Path(tmp), args.threads))
+                runs.append(read_arms(spec_path, Path(tmp)))
+            print(f"run {i + 1}/{args.repeats}: whole spec {walls[-1]:.1f} s wall", flush=True)
+        print(f"\nspec {Path(args.spec).name}, RMXBENCH_THREADS={args.threads}, median of {args.repeats} fresh run(s)")
+        report(runs)
+        print(f"whole spec (both arms + base + evals): {statistics.median(walls):.1f} s")
+    finally:
+        if spec_path != Path(args.spec).resolve():
+            spec_path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ spec's published figure):
   training stages -> :class:`~rmxbench.results.RowCost` (GPU-hours × price; CPU-hours without USD).
   A cached stage costs nothing new, but its recorded seconds still count towards the row's
   training cost (the cost of producing the artifact, paper App. D);
+- :func:`seed_mean_cost`: the same per training seed of a row with ``seeds:`` (the mean over seeds);
 - :func:`published_cost`: an RL baseline's spec ``cost`` (published/estimated figure) -> RowCost;
 - :func:`row_cost`: the cost a row shows: the stored (measured) one, else the published figure;
 - :func:`cost_text` / :func:`fmt_usd`: how a cost reads (``$4.12``, ``0.0123 CPU-h``).
@@ -175,6 +176,42 @@ def measured_cost(meters: dict[str, dict], pricing) -> RowCost:
     note = "; ".join(notes)
     return RowCost(usd=usd, gpu_hours=gpu_hours, cpu_hours=cpu_hours, gpu_type=gpu_type,
                    basis="measured", source="; ".join(parts + notes), stage_seconds=stage_seconds, note=note)
+
+
+def seed_mean_cost(meters_by_seed: Mapping[int | None, dict[str, dict]], pricing) -> RowCost:
+    """Training cost of a row per training seed: the mean over seeds of :func:`measured_cost` (issue 19).
+
+    Args:
+        meters_by_seed: training seed -> that seed's chain's ``{stage label: meter.json record}``;
+            ``{None: meters}`` for a row without ``seeds:`` (then exactly :func:`measured_cost`).
+        pricing: the spec's :class:`rmxbench.spec.schema.Pricing`.
+
+    Returns:
+        :class:`RowCost` whose ``usd`` / ``gpu_hours`` / ``cpu_hours`` are the mean over seeds of each
+        seed's figure (None when a seed has none), what one training run of the row costs; the
+        cost ratio of the board divides these means. ``per_seed`` holds each seed's own figures,
+        ``stage_seconds`` every seed's stage labels (``train[seed=1,tau=0.3]``).
+    """
+    if list(meters_by_seed) == [None]:
+        return measured_cost(meters_by_seed[None], pricing)
+    seeds = sorted(meters_by_seed, key=lambda x: (x is None, x or 0))
+    costs = {s: measured_cost(meters_by_seed[s], pricing) for s in seeds}
+
+    def mean(attr: str) -> float | None:
+        vals = [getattr(c, attr) for c in costs.values()]
+        return None if any(v is None for v in vals) else sum(vals) / len(vals)
+
+    first = costs[seeds[0]]
+    names = ", ".join(str(s) for s in seeds)
+    notes = list(dict.fromkeys(c.note for c in costs.values() if c.note))
+    return RowCost(
+        usd=mean("usd"), gpu_hours=mean("gpu_hours"), cpu_hours=mean("cpu_hours"),
+        gpu_type="+".join(dict.fromkeys(c.gpu_type for c in costs.values() if c.gpu_type)) or None,
+        basis="measured",
+        source=f"mean per training seed over {len(seeds)} seeds ({names}); seed {seeds[0]}: {first.source}",
+        stage_seconds={k: v for c in costs.values() for k, v in c.stage_seconds.items()},
+        note="; ".join(notes),
+        per_seed={str(s): {"usd": c.usd, "gpu_hours": c.gpu_hours, "cpu_hours": c.cpu_hours} for s, c in costs.items()})
 
 
 def published_cost(cost, pricing) -> RowCost:

@@ -32,6 +32,9 @@ class TaskRecord:
         malformed: completions with no extractable answer.
         provenance: model ref + revision or adapter hash, decoding, seeds, grader version,
             lm-eval version, hardware, date, wall seconds.
+        seed: the training seed of the weights evaluated, for a trained row that declares
+            ``seeds:`` (one record per seed and task; the board averages them); None otherwise
+            (and then left out of the JSON, so records of rows without seeds read as before).
     """
 
     row_id: str
@@ -45,25 +48,17 @@ class TaskRecord:
     timeouts: int = 0
     malformed: int = 0
     provenance: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["seed"] is None:
+            del out["seed"]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TaskRecord":
         return cls(**data)
-
-
-#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
-PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
-
-
-def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
-    from rmxbench.backends.select import package_version
-
-    out = {name: package_version(name) for name in packages}
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -117,8 +112,11 @@ class RowCost:
             than ``pricing.hardware.gpu_type`` (and how it was priced, or that it has no price);
             "" when there is nothing to say.
         estimate: the cost estimate its nodes recorded before they ran, beside the measurement
-            (:func:`rmxbench.pipeline.estimate_report.row_estimate`: ``estimated_seconds``,
+            (:func:`rmxbench.orchestrator.estimate_report.row_estimate`: ``estimated_seconds``,
             ``measured_seconds``, ``unit``, ``nodes``, ``calibrated``, ``measured_over_estimated``), or None.
+        per_seed: for a trained row with ``seeds:`` (issue 19): training seed (as text) -> that
+            seed's ``{"usd", "gpu_hours", "cpu_hours"}``; the figures above are then the mean per
+            seed (:func:`rmxbench.pricing.seed_mean_cost`). Empty otherwise (and left out of the JSON).
     """
 
     usd: float | None = None
@@ -130,10 +128,30 @@ class RowCost:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
     estimate: dict[str, Any] | None = None
+    per_seed: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not out["per_seed"]:
+            del out["per_seed"]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RowCost":
         return cls(**data)
+
+
+def seeded_row_key(row_id: str, seed: int | None) -> str:
+    """The key of one training seed's output of a row where a mapping is keyed by row id (the run
+    folder's ``figures.json``): ``row_id`` (``seed=None``) or ``<row_id>[seed=<seed>]``. Row ids
+    never contain ``[`` (spec ids: ``a-z 0-9 . _ -``). Inverse: :func:`split_seeded_row_key`."""
+    return row_id if seed is None else f"{row_id}[seed={int(seed)}]"
+
+
+def split_seeded_row_key(key: str) -> tuple[str, int | None]:
+    """``(row_id, seed)`` of a :func:`seeded_row_key` (``seed`` None for a plain row id)."""
+    if key.endswith("]") and "[seed=" in key:
+        row_id, _, rest = key.partition("[seed=")
+        if rest[:-1].isdigit():
+            return row_id, int(rest[:-1])
+    return key, None

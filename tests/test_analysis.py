@@ -38,8 +38,8 @@ def setup(tmp_path_factory):
 
     from rmxbench.analysis.common import ModelHandle, Pair
     from rmxbench.evaluation.data import load_benchmark
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext
@@ -76,7 +76,7 @@ def setup(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reranked(setup, tmp_path_factory):
     from rmxbench.analysis import reranking
-    from rmxbench.analysis.analysis_config import RerankingConfig
+    from rmxbench.spec.analyses import RerankingConfig
 
     out = tmp_path_factory.mktemp("rerank")
     m = setup["loaded"]
@@ -87,7 +87,7 @@ def reranked(setup, tmp_path_factory):
 @pytest.fixture(scope="module")
 def intervened(setup, tmp_path_factory):
     from rmxbench.analysis import interventions
-    from rmxbench.analysis.analysis_config import InterventionConfig
+    from rmxbench.spec.analyses import InterventionConfig
 
     out = tmp_path_factory.mktemp("interv")
     m = setup["loaded"]
@@ -98,7 +98,7 @@ def intervened(setup, tmp_path_factory):
 
 def test_reranking_self_has_no_divergence(setup, tmp_path):
     from rmxbench.analysis import reranking
-    from rmxbench.analysis.analysis_config import RerankingConfig
+    from rmxbench.spec.analyses import RerankingConfig
 
     m = setup["loaded"]["base"]
     r = reranking.build(RerankingConfig(), setup["self"], setup["problems"], task="tinymath", max_new_tokens=MNT,
@@ -172,7 +172,7 @@ def test_random_substitution_plan(setup, intervened):
 
 def test_self_distillation_is_a_fixed_point(setup, tmp_path):
     from rmxbench.analysis import distillation
-    from rmxbench.analysis.analysis_config import DistillationConfig, LoraVariant
+    from rmxbench.spec.analyses import DistillationConfig, LoraVariant
 
     m = setup["loaded"]["base"]
     cfg = DistillationConfig(pool="embedded_train", n_problems=16, max_new_tokens=MNT, epochs=1, batch_size=4,
@@ -210,7 +210,7 @@ def test_tau_curve_scores_each_adapter(setup, tmp_path):
     from peft import PeftModel
 
     from rmxbench.analysis import tau_curve
-    from rmxbench.analysis.analysis_config import TauCurveConfig
+    from rmxbench.spec.analyses import TauCurveConfig
     from rmxbench.analysis.common import score
     from rmxbench.errors import UserError
 
@@ -232,7 +232,7 @@ def test_tau_curve_scores_each_adapter(setup, tmp_path):
 
 
 def test_render_escapes_and_embeds(reranked, intervened):
-    from rmxbench.analysis.render import render_html, render_markdown
+    from rmxbench.board.analyses import render_html, render_markdown
 
     for out, r in (reranked, intervened):
         md = render_markdown(r, figure_prefix="x/")
@@ -247,7 +247,7 @@ def test_render_escapes_and_embeds(reranked, intervened):
 def test_configs_reject_unknown_fields():
     from pydantic import ValidationError
 
-    from rmxbench.analysis.analysis_config import DistillationConfig, InterventionConfig
+    from rmxbench.spec.analyses import DistillationConfig, InterventionConfig
 
     with pytest.raises(ValidationError):
         DistillationConfig(lr=1e-3)
@@ -259,15 +259,15 @@ def test_configs_reject_unknown_fields():
 
 
 def test_analyses_section_cross_references():
-    from rmxbench.analysis.analysis_config import AnalysisEntry
-    from rmxbench.analysis.pairs import check_entries, resolve
-    from rmxbench.spec.check import field_path
+    from rmxbench.spec.analyses import AnalysisEntry
+    from rmxbench.spec.analysis_pairs import check_entries, resolve
     from rmxbench.evaluation.prompts import TEMPLATES
-    from rmxbench.evaluation.benchmarks import TASKS
+    from rmxbench.spec.benchmarks import tasks
     from rmxbench.spec.check import load_spec
+    from rmxbench.spec.problems import field_path
 
     spec = load_spec(ROOT / "specs" / "tiny.yaml")
-    kw = dict(tasks=TASKS, styles=tuple(TEMPLATES))
+    kw = dict(tasks=tasks(), styles=tuple(TEMPLATES))
     good = AnalysisEntry(id="a", base="tiny", other="tiny-rmx", run=["reranking", "tau_curve"], tasks=["tinymath"])
     assert check_entries(spec, [good], **kw) == []
     r = resolve(spec, good)
@@ -327,10 +327,10 @@ def test_analyses_run_as_stages_and_show_on_the_board(setup, tmp_path):
 
     from rich.console import Console
 
-    from rmxbench.analysis.analysis_config import AnalysisEntry
+    from rmxbench.spec.analyses import AnalysisEntry
     from rmxbench.cli import main
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.spec.context import SpecContext
 
     entry = AnalysisEntry(id="tiny-vs-r", base="tiny", other="tiny-r", run=["reranking", "tau_curve"],

@@ -31,7 +31,7 @@ def test_auto_picks_vllm_where_usable_else_hf(monkeypatch):
 
 def test_auto_in_specs_planner_and_cli_default():
     from rmxbench.commands.eval import _protocol
-    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.orchestrator.planner import build_plan
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext
     from rmxbench.spec.schema import Protocol
@@ -63,6 +63,6 @@ def test_cpu_build_metadata_alias_and_env_defaults(monkeypatch):
     assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
     assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "3"
-    from rmxbench.results import library_versions
+    from rmxbench.backends.select import library_versions
 
     assert library_versions()["vllm"] == v

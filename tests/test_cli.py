@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -58,18 +57,13 @@ def test_usage_errors_exit_1_not_argparse_2(capsys):
     assert main(["validate"]) == 1
 
 
-def test_spec_import_is_fast_and_torch_free():
-    """`import rmxbench.spec.schema` in a fresh interpreter: < 1 s wall (best of 3), no torch."""
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        proc = _py("import sys, rmxbench.spec.schema; print('torch' in sys.modules)")
-        best = min(best, time.perf_counter() - t0)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == "False"
-        if best < 1.0:
-            break
-    assert best < 1.0, f"python -c 'import rmxbench.spec.schema' took {best:.2f} s"
+def test_spec_import_is_light_and_torch_free():
+    """`import rmxbench.spec.schema` in a fresh interpreter loads none of the heavy libraries (what
+    made it slow; its wall time is measured by benchmarks/bench_import.py, not asserted here)."""
+    heavy = ("torch", "transformers", "lm_eval", "vllm", "peft", "trl", "datasets", "ray", "matplotlib", "scipy")
+    proc = _py("import sys, rmxbench.spec.schema; print(sorted(m for m in %r if m in sys.modules))" % (heavy,))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_help_and_validate_do_not_import_torch():

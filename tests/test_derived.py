@@ -16,10 +16,9 @@ def test_calc_problems_keep_exact_single_operations_once():
 
 
 def test_gsm8k_calc_is_a_registered_benchmark(shared_dir):
-    from rmxbench.evaluation.benchmarks import DATASETS, POOLS, TASKS
-    from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.evaluation.data import data_identity, load_benchmark
     from rmxbench.evaluation.grading import grade, policy_for
-    from rmxbench.pipeline.identity import data_identity
+    from rmxbench.spec.benchmarks import BENCHMARKS, pools, tasks
 
     data = shared_dir / "benchmarks"
     test, pool = load_benchmark("gsm8k_calc", data_dir=data), load_benchmark("gsm8k_calc_train", data_dir=data)
@@ -27,8 +26,8 @@ def test_gsm8k_calc_is_a_registered_benchmark(shared_dir):
     assert not {r["expression"] for r in test} & {r["expression"] for r in pool}  # held out by construction
     assert pool[0] == {"id": "gsm8k_train/0000#0", "problem": "What is 48 / 2?", "answer": "24",
                        "source_id": "gsm8k_train/0000", "expression": "48/2"}
-    assert "gsm8k_calc" in TASKS and "gsm8k_calc_train" in POOLS
-    assert DATASETS["gsm8k_calc"].derived_from == ("gsm8k", "gsm8k_train")
+    assert "gsm8k_calc" in tasks() and "gsm8k_calc_train" in pools()
+    assert BENCHMARKS["gsm8k_calc"].derived_from == ("gsm8k", "gsm8k_train")
     ident = data_identity("gsm8k_calc", data)
     assert ident["version"] == "gsm8k_calc-2"
     assert ident["from"] == [data_identity("gsm8k", data), data_identity("gsm8k_train", data)]

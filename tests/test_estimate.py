@@ -18,9 +18,9 @@ from rmxbench.estimate import cost_model
 from rmxbench.estimate.hardware import lookup
 from rmxbench.estimate.model_size import ModelSize, count_from_config, hub_size, local_size, model_size, online_allowed
 from rmxbench.estimate.work import Generation, Sequences, Work
-from rmxbench.pipeline.calibration import Calibration, Sample, sample_of
-from rmxbench.pipeline.estimate import estimate_plan
-from rmxbench.pipeline.planner import build_plan
+from rmxbench.estimate.calibration import Calibration, Sample, sample_of
+from rmxbench.orchestrator.estimate import estimate_plan
+from rmxbench.orchestrator.planner import build_plan
 from rmxbench.spec.context import SpecContext
 from rmxbench.spec.schema import ModelRef
 
@@ -342,16 +342,23 @@ def test_unknown_sizes_and_stages_without_work_are_labelled(tmp_path, monkeypatc
 
 def test_board_cost_provenance_shows_estimate_and_measurement():
     from rmxbench.board.text import estimate_provenance
-    from rmxbench.pipeline.estimate_report import row_estimate
+    from rmxbench.orchestrator.estimate_report import row_estimate
 
-    meters = {"rollouts": {"device": "cpu", "seconds": 9.0, "node_cpu_seconds": 6.0,
-                           "estimate": {"seconds": 4.0, "calibrated": True, "hardware": "CPU"}},
-              "pool": {"device": "cpu", "seconds": 1.0}}
+    meters = {None: {"rollouts": {"device": "cpu", "seconds": 9.0, "node_cpu_seconds": 6.0,
+                                  "estimate": {"seconds": 4.0, "calibrated": True, "hardware": "CPU"}},
+                     "pool": {"device": "cpu", "seconds": 1.0}}}
     e = row_estimate(meters)
     assert e == {"estimated_seconds": 4.0, "measured_seconds": 6.0, "unit": "cpu_seconds", "hardware": "CPU",
-                 "nodes": 1, "of_nodes": 2, "calibrated": 1, "measured_over_estimated": 1.5}
+                 "nodes": 1, "of_nodes": 2, "calibrated": 1, "seeds": None, "measured_over_estimated": 1.5}
     items = dict(estimate_provenance(e))
     assert items["measured ÷ estimated"] == "1.50×" and "1 of 2 training nodes" in items["estimated before the run"]
+    # a row with training seeds (issue 19) is priced as the mean per seed: so is its estimate
+    seeded = {0: meters[None], 1: {"rollouts[seed=1]": {"device": "cpu", "seconds": 5.0, "node_cpu_seconds": 2.0,
+                                                        "estimate": {"seconds": 4.0, "hardware": "CPU"}}}}
+    e = row_estimate(seeded)
+    assert (e["estimated_seconds"], e["measured_seconds"], e["nodes"], e["of_nodes"], e["seeds"]) == (4.0, 4.0, 2, 3, 2)
+    assert e["measured_over_estimated"] == 1.0
+    assert "of 2 training seeds; mean per seed" in dict(estimate_provenance(e))["estimated before the run"]
 
 
 def test_a_build_that_times_its_loop_calibrates_loop_and_set_up_apart():

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from rmxbench.evaluation import grading
+from rmxbench.evaluation import grading_normalise as gn
+from rmxbench.evaluation import grading_workers as gw
 from rmxbench.evaluation.grading import (
     GRADER_VERSION,
     POLICIES,
@@ -108,9 +110,11 @@ def test_grading_md_example(ex):
 
 
 def test_policy_table_covers_every_task():
-    from rmxbench.spec.schema import TASKS
+    """Every benchmark record names a policy of the table; pools grade like their benchmark."""
+    from rmxbench.spec.benchmarks import BENCHMARKS
 
-    assert set(TASKS) <= set(POLICIES)
+    assert {b.grading for b in BENCHMARKS.values()} <= set(POLICIES)
+    assert grading.policy_for("olympiadbench").join_final_boxes and not grading.policy_for("gsm8k").join_final_boxes
     assert grading.policy_for(None) == grading.DEFAULT_POLICY
     assert grading.policy_for("no_such_task") == grading.DEFAULT_POLICY
     assert grading.policy_for("gsm8k_train") == POLICIES["gsm8k"]
@@ -238,10 +242,10 @@ def test_property_distinct_answers_never_equal_when_a_parse_fails():
     rng = random.Random(20261201)
     pairs = [_random_distinct_pair(rng) for _ in range(200)]
     assert len(set(pairs)) > 150 and all(p != g for p, g in pairs)
-    grading._mv_setup()
+    gw._mv_setup()
     failed = [
         (p, g) for p, g in pairs
-        if not all(grading._parsed_math(grading._MV_STATE["parse"](grading._prepare(x))) for x in (p, g))
+        if not all(gw._parsed_math(gw._MV_STATE["parse"](gn.prepare(x))) for x in (p, g))
     ]
     assert len(failed) >= 50
     with ThreadPoolExecutor(max_workers=4) as ex:
@@ -249,8 +253,8 @@ def test_property_distinct_answers_never_equal_when_a_parse_fails():
     assert [pg for pg, v in zip(pairs, verdicts) if v != (False, False)] == []
     # and the grader's verdict on a failed parse is never the raw string comparison
     for p, g in failed[:20]:
-        assert grading._worker_check(p, g) is False
-        assert grading._worker_check(p, p) is True  # identical answers still match
+        assert gw._worker_check(p, g) is False
+        assert gw._worker_check(p, p) is True  # identical answers still match
 
 
 # Issue 18 item 11: one mechanism per kind, checked over the whole kind (not only the examples).
@@ -266,10 +270,10 @@ def test_glued_unit_symbols_are_one_rule_in_every_rule():
         assert extract_answer(f"Of the 3 parts the total is 12.5{unit}", "gsm8k") == Extraction("12.5", "last_number"), unit
         assert extract_answer(f"We need 7 more, so 1,000{unit}", "gsm8k") == Extraction("1,000", "last_number"), unit
         assert extract_answer(f"The answer is -4{unit}.", "gsm8k") == Extraction("-4", "final_answer"), unit
-        assert grading._canon(f"12.5{unit}") == "12.5", unit
+        assert gn._canon(f"12.5{unit}") == "12.5", unit
     for letter in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
         assert extract_answer(f"Of the 3 parts the total is 12.5{letter}", "gsm8k") == Extraction("3", "last_number"), letter
-        assert grading._canon(f"6{letter}") == f"6{letter}", letter
+        assert gn._canon(f"6{letter}") == f"6{letter}", letter
 
 
 def test_list_comma_is_a_list_in_the_quick_path_and_in_math_verify():
@@ -281,12 +285,12 @@ def test_list_comma_is_a_list_in_the_quick_path_and_in_math_verify():
         ("10{,} 080", "10080", True), ("10,\\! 080", "10080", True), ("(1, 2)", "(1,2)", True),
     ]:
         assert is_equivalent(pred, gold) == (expected, False), (pred, gold)
-        assert grading._worker_check(pred, gold) is expected, (pred, gold)
+        assert gw._worker_check(pred, gold) is expected, (pred, gold)
     rng = random.Random(18)
     for _ in range(200):  # any a, bbb: the list "a, bbb" is never the number a,bbb
         a, b = rng.randint(1, 999), rng.randint(0, 999)
-        assert grading._quick_verdict(f"{a}, {b:03d}", f"{a}{b:03d}") is not True
-        assert grading._quick_verdict(f"{a},{b:03d}", f"{a}{b:03d}") is True
+        assert gn.quick_verdict(f"{a}, {b:03d}", f"{a}{b:03d}") is not True
+        assert gn.quick_verdict(f"{a},{b:03d}", f"{a}{b:03d}") is True
 
 
 SHORTHAND = [
@@ -301,10 +305,10 @@ SHORTHAND = [
 
 @pytest.mark.parametrize("short,braced", SHORTHAND, ids=[s for s, _ in SHORTHAND])
 def test_tex_shorthand_arguments_are_braced_and_parse(short, braced):
-    assert grading._brace_macro_args(short) == braced
+    assert gn._brace_macro_args(short) == braced
     if short != braced:
-        grading._mv_setup()
-        assert grading._parsed_math(grading._MV_STATE["parse"](grading._prepare(short)))
+        gw._mv_setup()
+        assert gw._parsed_math(gw._MV_STATE["parse"](gn.prepare(short)))
         assert is_equivalent(short, braced) == (True, False)
 
 
@@ -334,9 +338,9 @@ def test_gsm8k_hash_is_first_not_last():
 
 def test_extraction_is_linear_time_on_huge_input():
     comp = "\\boxed{" * 20000 + "x" + " 1 2 3" * 20000
-    t = time.perf_counter()
+    t = time.process_time()  # CPU seconds of this process: a busy shared machine does not inflate them
     assert extract_answer(comp, "gsm8k") == Extraction(None, "none")  # all boxes unclosed: nothing before them
-    assert time.perf_counter() - t < 2.0
+    assert time.process_time() - t < 2.0
 
 
 ADVERSARIAL = [
@@ -371,13 +375,14 @@ ADVERSARIAL = [
 
 @pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
 def test_in_process_paths_have_no_regex_blowup(text):
-    # the in-process code has no deadline, so it must be (near-)linear on any input
-    t = time.perf_counter()
+    # the in-process code has no deadline, so it must be (near-)linear on any input (CPU seconds of
+    # this process, so other work on a shared machine does not count)
+    t = time.process_time()
     extract_answer(text, "gsm8k")
     extract_answer(text, None)
-    grading._quick_verdict(text, "5")
-    grading._quick_verdict("5", text)
-    assert time.perf_counter() - t < 1.0
+    gn.quick_verdict(text, "5")
+    gn.quick_verdict("5", text)
+    assert time.process_time() - t < 1.0
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -415,12 +420,12 @@ NUMERIC_PAIRS = [
 
 @pytest.mark.parametrize("pred,gold,expected", NUMERIC_PAIRS)
 def test_numeric_policy_quick_and_worker_agree(pred, gold, expected):
-    quick = grading._quick_verdict(pred, gold)
+    quick = gn.quick_verdict(pred, gold)
     assert quick is expected  # plain numbers are decided in-process
     assert is_equivalent(pred, gold) == (expected, False)
     # the worker-side math-verify path (used for numbers inside tuples, matrices, ...) agrees
     mat = "\\begin{pmatrix}%s\\\\1\\end{pmatrix}"
-    assert grading._worker_check(mat % pred, mat % gold) is expected
+    assert gw._worker_check(mat % pred, mat % gold) is expected
 
 
 def test_math_verify_float_rounding_pitfall_is_fixed_in_containers():
@@ -617,7 +622,7 @@ def test_shifted_math500_answers_are_wrong_unless_really_equal():
     preds = golds[1:] + golds[:1]
     grades = grade_many([f"\\boxed{{{p}}}" for p in preds], golds, task="math500", timeout_s=10)
     assert not any(g.timed_out for g in grades)
-    wrong_true = [(p, g) for p, g, v in zip(preds, golds, grades) if v.correct and grading._quick_verdict(p, g) is not True]
+    wrong_true = [(p, g) for p, g, v in zip(preds, golds, grades) if v.correct and gn.quick_verdict(p, g) is not True]
     assert wrong_true == []
     assert sum(v.correct for v in grades) <= 5
 
@@ -627,10 +632,10 @@ def test_decimal_forms_of_math500_answers():
     rows = _rows("math500")
     import sympy
 
-    grading._mv_setup()
+    gw._mv_setup()
     comps, golds, expected = [], [], []
     for r in rows:
-        parsed = grading._MV_STATE["parse"](grading._prepare(r["answer"]))
+        parsed = gw._MV_STATE["parse"](gn.prepare(r["answer"]))
         e = parsed[0] if parsed else None
         if isinstance(e, sympy.Expr) and e.is_number and e.is_real and not e.is_Integer:
             val = e.evalf(12)

@@ -15,7 +15,7 @@ import pytest
 
 from rmxbench.evaluation.grading import grade
 from rmxbench.spec.recipe import PoolConfig
-from rmxbench.rl.grpo_config import GRPORecipe
+from rmxbench.spec.grpo_recipe import GRPORecipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,8 +101,8 @@ def test_tiny_spec_grpo_row_beats_the_base_on_held_out_tinymath(tmp_path):
     stage (lm-eval, greedy pass@1 on the whole 500-problem held-out tinymath test: the board's
     metric), beats the base row by >= 0.15. Also checks the artifact (full model, reward log,
     curve, meter) and that the reward log covers every step."""
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.rl.grpo_trainer import CURVE_FILE, LOG_FILE
     from rmxbench.spec.context import SpecContext
@@ -117,7 +117,7 @@ def test_tiny_spec_grpo_row_beats_the_base_on_held_out_tinymath(tmp_path):
     from rmxbench.stages.eval import load_record
 
     summary = Runner(plan, console=None).run_nodes(evals)
-    score = {n.row_id: load_record(summary.dirs[id(n)]).score for n in evals}
+    score = {n.row_id: load_record(summary.dirs[n.key]).score for n in evals}
     assert score["tiny-grpo"] - score["tiny"] >= 0.15, score
     d = store.get("grpo", grpo.key)
     log = json.loads((d / LOG_FILE).read_text())
@@ -329,8 +329,8 @@ def test_degenerate_grpo_run_is_marked_on_the_board_and_warned_by_validate(tmp_p
     """Issue 18 item 2 (TRL #5697): `max_completion_length: 4` clips every completion and gives reward
     0 at every step; grpo_log.json records clipped_ratio, grad_norm and the zero-std share per step,
     the stage's warn() reason reaches the row's board note through the runner, and validate warns."""
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import Runner
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import Runner
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import check_spec_file
     from rmxbench.spec.context import SpecContext

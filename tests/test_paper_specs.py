@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.rl.grpo_config import GRPORecipe
+from rmxbench.spec.grpo_recipe import GRPORecipe
 from rmxbench.spec.recipe import ReasonMaxxerRecipe
-from rmxbench.spec.schema import PAPER_TASKS, Protocol, Spec
+from rmxbench.spec.benchmarks import paper_tasks
+from rmxbench.spec.schema import Protocol, Spec
 
 try:  # the line-numbered loader, once it exists; the schema itself otherwise
     from rmxbench.spec.check import load_spec as _load_spec
@@ -223,7 +224,7 @@ def test_stated_gpu_hours_reproduce_the_usd_at_the_paper_prices(specs):
 def test_protocol_pricing_and_recipe_are_the_papers(name, specs):
     spec = specs[name]
     p = spec.protocol
-    assert tuple(p.tasks) == PAPER_TASKS
+    assert tuple(p.tasks) == paper_tasks() == ("gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23")
     assert p.pass_at_1.temperature == 0.0  # greedy pass@1 (§6.1)
     assert p.avg_at_k.k == 8 and sorted(p.avg_at_k.tasks) == ["aime24", "amc23"]
     assert p.backend == "vllm"

@@ -15,7 +15,7 @@ import yaml
 from rmxbench.errors import UserError
 from rmxbench.spec.check import load_spec
 from rmxbench.pipeline.graph import force_closure
-from rmxbench.pipeline.planner import build_plan
+from rmxbench.orchestrator.planner import build_plan
 from rmxbench.pipeline.stages import STAGES
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext
@@ -226,3 +226,34 @@ def test_dry_run_qwen25_full_plan_offline(tmp_path):
     spec = load_spec(REPO / "specs" / "qwen25.yaml")
     for _, _, row in spec.rows():
         assert row.id in r.stdout
+
+
+def test_parallelism_of_the_tiny_spec(tmp_path):
+    """specs/tiny.yaml: 14 nodes; the longest chain is the ReasonMaxxer row's pool → rollouts →
+    selection → entropy → train → validation → pick → eval (8); at most 3 nodes share a depth
+    (the base eval, GRPO and the pool; then the GRPO eval, rollouts and validation[base]); 2 model
+    workers (the tiny model, the GRPO checkpoint), the tiny model's with 9 nodes."""
+    plan = build_plan(SpecContext.load(REPO / "specs" / "tiny.yaml", home=tmp_path))
+    assert plan.parallelism() == (14, 8, 3, 2, 9)
+
+
+def test_dry_run_with_ray_flags_imports_neither_torch_nor_ray(fixture, tmp_path):
+    spec_path, data, store = fixture
+    code = ("import sys; from rmxbench.cli import main; "
+            f"rc = main(['run', {str(spec_path)!r}, '--dry-run', '--data-dir', {str(data)!r}, "
+            f"'--home', {str(store.home)!r}, '--executor', 'ray', '--gpus', '2']); "
+            "assert 'torch' not in sys.modules and 'ray' not in sys.modules; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"COLUMNS": "250", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert "parallelism: " in r.stdout and "longest chain 8 nodes" in r.stdout
+
+
+@pytest.mark.parametrize("flags", [["--address", "auto"], ["--gpus", "2"], ["--retries", "0"]])
+def test_ray_flags_need_the_ray_executor(fixture, flags, capsys):
+    from rmxbench.cli import main
+
+    spec_path, data, store = fixture
+    assert main(["run", str(spec_path), "--data-dir", str(data), "--home", str(store.home), *flags]) == 1
+    err = capsys.readouterr().err
+    assert f"{flags[0]} only apply to --executor ray" in " ".join(err.split())

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from rmxbench.spec.check import load_spec
-from rmxbench.pipeline.planner import build_plan
-from rmxbench.pipeline.runner import Runner
+from rmxbench.orchestrator.planner import build_plan
+from rmxbench.orchestrator.runner import Runner
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
 from rmxbench.spec.context import SpecContext
 

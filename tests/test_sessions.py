@@ -131,7 +131,7 @@ def test_gpu_policy_sleeps_other_sessions_and_closes_those_that_cannot_sleep():
 
 
 def _plan(spec_file: str, backend: str | None = None, tmp_path: Path | None = None):
-    from rmxbench.pipeline.planner import build_plan
+    from rmxbench.orchestrator.planner import build_plan
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext
 

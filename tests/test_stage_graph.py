@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from rmxbench.pipeline.graph import Stage
-from rmxbench.pipeline.planner import build_plan
-from rmxbench.pipeline.runner import Runner
+from rmxbench.orchestrator.planner import build_plan
+from rmxbench.orchestrator.runner import Runner
 from rmxbench.pipeline.stages import STAGES, register, unregister
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext

@@ -154,3 +154,86 @@ def test_folder_and_adapter_identity(tmp_path):
     assert adapter_identity(tmp_path) == h
     (tmp_path / "adapter_model.safetensors").write_bytes(b"w2")
     assert adapter_identity(tmp_path) != h
+
+
+# ----------------------------------------------------------------------------- a shared store (issue 16)
+
+def test_a_key_published_by_another_builder_during_the_build_is_reused(tmp_path):
+    """On a shared filesystem whose locks do not reach every client (Lustre without ``-o flock``),
+    another machine may publish the key while this builder works: the rename then fails (the
+    destination exists, ENOTEMPTY), and the complete artifact counts as built — returned as is,
+    this builder's temp folder removed, nothing raised."""
+    store = ArtifactStore(tmp_path)
+    k = store.key("eval", n=1)
+    final = store.path("eval", k)
+
+    def fn(tmp):
+        (tmp / "mine.txt").write_text("mine")
+        final.mkdir()  # the other machine's published artifact appears meanwhile
+        (final / "theirs.txt").write_text("theirs")
+        (final / DONE_MARKER).write_text("{}")
+
+    assert store.build("eval", k, fn) == final
+    assert (final / "theirs.txt").read_text() == "theirs" and not (final / "mine.txt").exists()
+    assert store.get("eval", k) == final and not list((tmp_path / "eval").glob(".tmp-*"))
+
+
+def _rename_then_fail(real, *, really_rename: bool):
+    """An ``os.rename`` that, for a temp folder, (does the rename and) then raises EIO — what an NFS
+    client reports when the reply to a rename that succeeded on the server was lost and the
+    retransmission finds the source gone."""
+    import errno
+
+    def rename(src, dst):
+        if ".tmp-" in Path(src).name and ".tmp-" not in Path(dst).name:
+            if really_rename:
+                real(src, dst)
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        return real(src, dst)
+    return rename
+
+
+def test_a_rename_error_after_which_the_artifact_is_complete_counts_as_built(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    k = store.key("pick", n=1)
+    monkeypatch.setattr(os, "rename", _rename_then_fail(os.rename, really_rename=True))
+    out = store.build("pick", k, lambda tmp: (tmp / "adapter_config.json").write_text("{}"))
+    assert out == store.get("pick", k) and (out / "adapter_config.json").read_text() == "{}"
+    assert not list((tmp_path / "pick").glob(".tmp-*"))
+
+
+def test_a_rename_error_with_nothing_published_is_raised_and_cleaned(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    k = store.key("pick", n=2)
+    monkeypatch.setattr(os, "rename", _rename_then_fail(os.rename, really_rename=False))
+    with pytest.raises(OSError, match="Input/output"):
+        store.build("pick", k, lambda tmp: (tmp / "adapter_config.json").write_text("{}"))
+    assert store.get("pick", k) is None and not list((tmp_path / "pick").glob(".tmp-*"))
+
+
+def test_an_incomplete_destination_does_not_block_publishing(tmp_path):
+    """A folder at the final path without ``_complete.json`` (never a published artifact: a copy by
+    hand, a crash inside a forced rebuild) is set aside, and the build publishes."""
+    store = ArtifactStore(tmp_path)
+    k = store.key("pool", n=3)
+    final = store.path("pool", k)
+    final.mkdir(parents=True)
+    (final / "junk.txt").write_text("x")
+    out = store.build("pool", k, lambda tmp: (tmp / "pool.jsonl").write_text(""))
+    assert out == final and sorted(p.name for p in final.iterdir()) == [DONE_MARKER, "pool.jsonl"]
+    assert not list((tmp_path / "pool").glob(".tmp-*"))
+
+
+def test_hash_cache_saves_merge_with_another_process(tmp_path):
+    """Two processes sharing a home each remember what they hashed: a save merges with the
+    file's current entries instead of overwriting them."""
+    from rmxbench.pipeline.identity import HashCache
+
+    a, b = HashCache(tmp_path), HashCache(tmp_path)  # two processes' caches of one home
+    (tmp_path / "x").write_text("1")
+    (tmp_path / "y").write_text("2")
+    a.sha256(tmp_path / "x")
+    b.sha256(tmp_path / "y")
+    a.save()
+    b.save()
+    assert set(HashCache(tmp_path).data) == {str((tmp_path / "x").resolve()), str((tmp_path / "y").resolve())}

@@ -31,6 +31,43 @@ def test_repo_tasks_dir_is_the_package_dir(repo_root):
     assert (repo_root / "tasks" / "utils.py").is_file()
 
 
+def test_task_folder_is_the_generators_output():
+    """Every file of rmxbench/lm_tasks (but README and the generator) is generated from the benchmark
+    records and the default protocol; regenerate with `python -m rmxbench.lm_tasks`."""
+    from rmxbench.lm_tasks import stale_files, task_files
+
+    files = task_files()
+    for name, text in files.items():
+        assert (TASKS_DIR / name).read_text(encoding="utf-8") == text, f"{name} is stale: run python -m rmxbench.lm_tasks"
+    assert not stale_files(), "task files of no benchmark: run python -m rmxbench.lm_tasks"
+    on_disk = {p.name for p in TASKS_DIR.iterdir() if p.is_file()}
+    assert on_disk == {*files, "README.md", "__init__.py", "__main__.py"}
+
+
+def test_generated_task_states_no_decoding_of_its_own():
+    """k, metrics and decoding of a task file are Protocol.metric's: a protocol with other settings
+    gives a config that differs exactly there."""
+    import yaml
+
+    from rmxbench.evaluation.lmeval import lm_task_config
+    from rmxbench.lm_tasks import task_files
+    from rmxbench.spec.schema import Protocol
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    text = task_files()["rmx_aime24.yaml"]
+    on_file = yaml.load(text, Loader=Loader)
+    p = Protocol()
+    assert on_file["repeats"] == p.metric("aime24").k == 8
+    assert on_file["generation_kwargs"]["temperature"] == p.avg_at_k.temperature
+    assert on_file["custom_dataset"] == "utils.load_docs" and on_file["dataset_kwargs"] == {"benchmark": "aime24"}
+    other = lm_task_config("aime24", Protocol(avg_at_k={"k": 3, "temperature": 0.9}), "qwen_raw")
+    assert other["repeats"] == 3 and other["generation_kwargs"]["temperature"] == 0.9
+    assert [m["metric"] for m in other["metric_list"]] == ["avg@3", "pass@3", "maj@3", "score", "rmx_graded"]
+
+
 def test_all_tasks_and_group_are_indexed():
     from lm_eval.tasks import TaskManager
 
@@ -134,7 +171,7 @@ def test_all_eight_samples_reach_process_results():
 
 
 def test_majority_vote_picks_the_most_common_answer():
-    from rmxbench.lm_tasks.utils import scores_from_verdicts
+    from rmxbench.evaluation.lm_hooks import scores_from_verdicts
 
     m = scores_from_verdicts([True, False, False, True, False], ["50", "49", "49", "50", "49"])
     assert m["avg@5"] == pytest.approx(0.4) and m["pass@5"] == 1.0 and m["maj@5"] == 0.0
@@ -149,7 +186,7 @@ def test_majority_vote_picks_the_most_common_answer():
     ("r1_chat", "no stops here \\boxed{1}", "no stops here \\boxed{1}"),
 ])
 def test_filter_truncates_at_the_style_stops(style, text, expected):
-    from rmxbench.lm_tasks.utils import truncate_keep_all
+    from rmxbench.evaluation.lm_hooks import truncate_keep_all
 
     assert truncate_at_stops(text, style) == expected
     out = truncate_keep_all([[text, text]], [{"prompt_style": style}])
@@ -164,9 +201,10 @@ def test_every_style_has_stop_sequences_and_a_prompt():
 # ---------------------------------------------------------------- hub row mapping (fake rows)
 
 def test_hub_mappers_match_the_local_file_format():
-    from rmxbench.evaluation.hub_data import SOURCES, map_rows
+    from rmxbench.evaluation.hub_data import map_rows
+    from rmxbench.spec.benchmarks import BENCHMARKS
 
-    assert set(SOURCES) >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
+    assert {n for n, b in BENCHMARKS.items() if b.hub is not None} >= {"gsm8k", "math500", "minerva_math", "olympiadbench", "aime24", "amc23",
                             "math_train", "gsm8k_train"}
     g = map_rows("gsm8k", [{"question": "Q?", "answer": "a <<1+1=2>>2\n#### 2,125"}])[0]
     assert g == {"id": "gsm8k/0000", "problem": "Q?", "answer": "2125", "solution": "a <<1+1=2>>2\n#### 2,125"}
@@ -192,7 +230,7 @@ def test_olympiadbench_tolerance_reaches_the_grader():
     answer 4.2, error 1e-1) is graded with that absolute tolerance; rows without one are not."""
     from lm_eval.tasks import TaskManager
 
-    from rmxbench.lm_tasks import utils
+    from rmxbench.evaluation import lm_hooks as utils
 
     shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
     if not (shared / "olympiadbench.jsonl").is_file():
@@ -217,12 +255,15 @@ def test_hub_mapper_names_a_missing_field():
 
 
 def test_hub_source_ids_are_the_documented_ones():
-    from rmxbench.evaluation.hub_data import SOURCES
+    from rmxbench.evaluation.hub_data import MAPPERS
+    from rmxbench.spec.benchmarks import BENCHMARKS
 
-    assert SOURCES["gsm8k"].dataset == "openai/gsm8k" and SOURCES["gsm8k"].configs == ("main",)
-    assert SOURCES["math500"].dataset == "HuggingFaceH4/MATH-500"
-    assert SOURCES["olympiadbench"].configs == ("OE_TO_maths_en_COMP",)
-    assert SOURCES["aime24"].dataset == "HuggingFaceH4/aime_2024"
+    hub = {n: b.hub for n, b in BENCHMARKS.items() if b.hub is not None}
+    assert hub["gsm8k"].dataset == "openai/gsm8k" and hub["gsm8k"].configs == ("main",)
+    assert hub["math500"].dataset == "HuggingFaceH4/MATH-500"
+    assert hub["olympiadbench"].configs == ("OE_TO_maths_en_COMP",)
+    assert hub["aime24"].dataset == "HuggingFaceH4/aime_2024"
+    assert {s.mapper for s in hub.values()} <= set(MAPPERS)
 
 
 # ---------------------------------------------------------------- evaluation argument building

@@ -1,6 +1,6 @@
 """End-to-end ReasonMaxxer on the embedded tiny model (CPU, seeded, a few minutes).
 
-Runs the `specs/tiny.yaml` recipe at one τ through :func:`rmxbench.pipeline.runner.train_row` (pool → rollouts →
+Runs the `specs/tiny.yaml` recipe at one τ through :func:`rmxbench.orchestrator.runner.train_row` (pool → rollouts →
 selection → entropy → train → validation → pick, all via the artifact store), plus the ``random_positions``
 control, and scores base / adapter / control on held-out tinymath test problems with sampled
 pass@1 (the whole 500-problem test split x 8 samples at T = 1). The adapter must beat both by at least 0.20 and keep
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(not (TINY / "model.safetensors").is_file(),
 
 
 def _train(spec, store, row_id):
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
     from rmxbench.spec.context import SpecContext
 
     ctx = SpecContext.of(spec, ROOT / "specs" / "tiny.yaml", home=store.home)

@@ -100,6 +100,15 @@ CASES: dict[str, tuple[int, str, list[str]]] = {
     "grpo_iterations_in_one_step.yaml": (16, "rl_recipes.g.steps_per_generation",
                                          ["num_iterations=2", "multiple of 4 (4, 8, 12, …)"]),
     "grpo_lora_lm_head.yaml": (15, "rl_recipes.g.lora.target_modules", ["lm_head", "never train"]),
+    # issue 19 item 1: training seeds of a trained row (non-empty, unique, ints in [0, 2^32), no booleans)
+    "seeds_empty.yaml": (30, "models[0].reasonmaxxer[0].seeds", ["at least 1 item", "got 0"]),
+    "seeds_duplicate.yaml": (30, "models[0].reasonmaxxer[0].seeds", ["listed once each", "repeated: [0]"]),
+    "seeds_bool.yaml": (30, "models[0].reasonmaxxer[0].seeds[1]", ["whole number, not a boolean", "given: true"]),
+    "seeds_out_of_range.yaml": (30, "models[0].reasonmaxxer[0].seeds[1]", ["must be < 4294967296",
+                                                                          "given: 4294967296"]),
+    "seeds_scalar.yaml": (30, "models[0].reasonmaxxer[0].seeds", ["must be a list", "given: 3"]),
+    "seeds_without_train.yaml": (27, "models[0].rl_baselines[0].seeds", ["only to rows rmxbench trains",
+                                                                        "`train:`", "drop `seeds`"]),
 }
 
 #: A minimal valid spec (the fixtures are mutations of it, with one header comment line).
@@ -181,7 +190,7 @@ def test_no_number_in_the_schema_accepts_a_boolean():
 
     from pydantic import ValidationError
 
-    from rmxbench.rl.grpo_config import GRPORecipe
+    from rmxbench.spec.grpo_recipe import GRPORecipe
     from rmxbench.spec.recipe import PoolConfig
 
     checked = 0

@@ -119,8 +119,8 @@ def test_greedy_hf_and_vllm_agree():
 def trained(tmp_path_factory):
     """A ReasonMaxxer adapter trained through ``train_row`` with ``backend: vllm``: rollouts and the
     τ validation (base and adapter, as LoRA requests) run on vLLM."""
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.check import load_spec
     from rmxbench.spec.context import SpecContext

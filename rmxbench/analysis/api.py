@@ -1,8 +1,7 @@
 """One entry point for the four analyses, used by the analysis stages and ``rmxbench analyze``.
 
 :func:`build_analysis` dispatches on the analysis name to the module's ``build`` with the inputs
-that analysis needs; :func:`render_sections` turns finished result folders into one Markdown and
-one HTML fragment (see :mod:`rmxbench.analysis.render`).
+that analysis needs (the board renders finished results: :mod:`rmxbench.board.analyses`).
 """
 
 from __future__ import annotations
@@ -10,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from rmxbench.analysis.analysis_config import ANALYSES
-from rmxbench.analysis.common import AnalysisResult, ModelHandle, Pair, read_result
+from rmxbench.spec.analyses import ANALYSES
+from rmxbench.analysis.common import AnalysisResult, ModelHandle, Pair
 
 
 def build_analysis(name: str, config: Any, *, base: ModelHandle, other: ModelHandle | None, prompt_style: str,
@@ -21,8 +20,8 @@ def build_analysis(name: str, config: Any, *, base: ModelHandle, other: ModelHan
     """Run analysis ``name`` and write its ``result.json`` + figures into ``out_dir``.
 
     Args:
-        name: one of :data:`~rmxbench.analysis.analysis_config.ANALYSES`.
-        config: that analysis' config (:mod:`rmxbench.analysis.analysis_config`).
+        name: one of :data:`~rmxbench.spec.analyses.ANALYSES`.
+        config: that analysis' config (:mod:`rmxbench.spec.analyses`).
         base, other: the models (``other`` optional only for ``tau_curve``, where it is the
             reference line).
         pool: distillation's rollout problems; ``sweeps``: the τ curve's label -> τ points.
@@ -61,46 +60,3 @@ def expected_items(name: str, config: Any, *, n: int, sweep_points: int = 0, ref
     if name == "distillation":
         return config.n_problems + (2 + len(config.variants)) * n
     return (1 + sweep_points + int(reference)) * n  # tau_curve
-
-
-def publish_sections(folders: Sequence[Path], out_dir: Path, link_prefix: str) -> tuple[str, str]:
-    """Copy the figures of finished analyses next to a board and render their sections.
-
-    Each result folder's PNGs go to ``out_dir/<folder name>/`` (atomic per file); the Markdown
-    links them as ``<link_prefix><folder name>/<file>``, the HTML embeds them.
-
-    Returns:
-        ``(markdown, html)`` fragments (see :func:`render_sections`).
-    """
-    import os
-    import shutil
-
-    pairs = []
-    for folder in folders:
-        folder = Path(folder)
-        dest = Path(out_dir) / folder.name
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in read_result(folder).figures:
-            tmp = dest / f".{f.file}.tmp"
-            shutil.copyfile(folder / f.file, tmp)
-            os.replace(tmp, dest / f.file)
-        pairs.append((folder, f"{link_prefix}{folder.name}/"))
-    return render_sections(pairs)
-
-
-def render_sections(folders: Sequence[tuple[Path, str]], *, level: int = 3) -> tuple[str, str]:
-    """Markdown and HTML of finished analyses.
-
-    Args:
-        folders: ``(result folder, figure link prefix for the Markdown)`` per analysis, in order.
-    Returns:
-        ``(markdown, html)`` fragments (empty strings for no folders).
-    """
-    from rmxbench.analysis.render import render_html, render_markdown
-
-    md, page = [], []
-    for folder, prefix in folders:
-        r = read_result(folder)
-        md.append(render_markdown(r, figure_prefix=prefix, level=level))
-        page.append(render_html(r, folder, level=level))
-    return "\n".join(md), "\n".join(page)

@@ -17,7 +17,7 @@
    with the student's ``log p_S`` normalised over the full vocabulary. (The paper's text says
    only "a manually implemented KL divergence over the teacher's top-64 logits"; this choice is
    ≥ 0, and 0 exactly when the student puts the teacher's renormalised top-k mass on those
-   tokens.) One adapter per :class:`~rmxbench.analysis.analysis_config.LoraVariant`.
+   tokens.) One adapter per :class:`~rmxbench.spec.analyses.LoraVariant`.
 4. **Evaluation**: greedy pass@1 of base, teacher and every student on the test problems (the one
    grader), and ``recovered = (acc_student − acc_base) / (acc_teacher − acc_base)`` (None when the
    gap is 0), plus the train-set KL before and after training and the adapter's share of
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from rmxbench.analysis.analysis_config import DistillationConfig, LoraVariant
+from rmxbench.spec.analyses import DistillationConfig, LoraVariant
 from rmxbench.analysis.common import (AnalysisResult, Pair, check_same_tokenizer, map_completion_logits,
                                       new_figure, prompts_for, save_figure, score, stop_strings, verdicts,
                                       write_result)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from rmxbench.analysis.analysis_config import InterventionConfig
+from rmxbench.spec.analyses import InterventionConfig
 from rmxbench.analysis.common import (AnalysisResult, Pair, accuracy_summary, check_same_tokenizer, new_figure,
                                       prompts_for, save_figure, stop_strings, verdicts, write_result)
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from rmxbench.analysis.analysis_config import RerankingConfig
+from rmxbench.spec.analyses import RerankingConfig
 from rmxbench.analysis.common import (AnalysisResult, Pair, check_same_tokenizer, greedy_samples,
                                       map_completion_logits, new_figure, prompts_for, save_figure, verdicts,
                                       write_result)

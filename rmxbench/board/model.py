@@ -12,13 +12,20 @@ from rmxbench.board import statistics as stats
 from rmxbench.board.reference import lookup_reported
 from rmxbench.board.view import BoardView, ViewRow, board_view
 from rmxbench.pricing import row_cost
-from rmxbench.results import RowCost, TaskRecord
+from rmxbench.results import RowCost, TaskRecord, split_seeded_row_key
 
 
 @dataclass
 class Score:
     """The numbers of one (row, task) cell or of a row's Avg. ``score`` is None when the row has no
-    reproduced record; ``best``: bold (best of its column in the comparison block)."""
+    reproduced record; ``best``: bold (best of its column in the comparison block).
+
+    A row with ``seeds:`` (issue 19) has no single ``record``: ``seed_records`` holds each training
+    seed's record, ``seed_scores`` each seed's score (Avg: each seed's mean over the tasks), ``score``
+    their mean and ``spread`` their :class:`~rmxbench.board.statistics.SeedSpread`. ``per_problem`` is
+    what the CI and the paired comparisons use: the record's verdicts, or every seed's pooled
+    (:func:`~rmxbench.board.statistics.seed_pooled`: a problem's mean is its correctness averaged over
+    seeds)."""
 
     task: str
     score: float | None = None
@@ -26,6 +33,10 @@ class Score:
     reported: float | None = None
     record: TaskRecord | None = None
     best: bool = False
+    seed_records: dict[int, TaskRecord] = field(default_factory=dict)
+    seed_scores: dict[int, float] = field(default_factory=dict)
+    spread: stats.SeedSpread | None = None
+    per_problem: dict[str, list[bool]] | None = None
 
     @property
     def diff(self) -> float | None:
@@ -100,11 +111,13 @@ class CostRatio:
 
 @dataclass
 class Figure:
-    """A stage's figure shown next to the board (e.g. a GRPO row's reward-vs-step curve)."""
+    """A stage's figure shown next to the board (e.g. a GRPO row's reward-vs-step curve); ``seed``:
+    the training seed whose run made it (a row with ``seeds:``), else None."""
 
     row: Row
     name: str
     png: bytes
+    seed: int | None = None
 
 
 @dataclass
@@ -124,6 +137,11 @@ class Board:
         for blocks in self.families.values():
             for b in blocks:
                 yield from b.rows
+
+    @property
+    def has_seeds(self) -> bool:
+        """True when a row of the spec declares training ``seeds:`` (the board then explains them)."""
+        return any(r.seeds for r in self.view.rows)
 
 
 def _rounded(x: float) -> float:
@@ -154,12 +172,22 @@ def build_board(
     row_ids = {r.id for r in view.rows}
 
     by_cell: dict[tuple[str, str], TaskRecord] = {}
+    by_seed: dict[tuple[str, str], dict[int, TaskRecord]] = {}  # rows with `seeds:`: one record per seed
+    seeds_of = {r.id: r.seeds for r in view.rows}
     for rec in records:
         if rec.row_id not in row_ids:
             warn.append(f"results for row {rec.row_id!r} ignored: no such row in the spec")
             continue
         if rec.task not in metrics:
             warn.append(f"results for {rec.row_id!r} on task {rec.task!r} ignored: not in protocol.tasks")
+            continue
+        declared = seeds_of[rec.row_id]
+        if rec.seed is not None or declared:
+            if rec.seed not in declared:
+                warn.append(f"results for {rec.row_id!r} on task {rec.task!r} with training seed {rec.seed} ignored: "
+                            + (f"the row's seeds are {list(declared)}" if declared else "the row declares no seeds"))
+                continue
+            by_seed.setdefault((rec.row_id, rec.task), {})[rec.seed] = rec
             continue
         by_cell[(rec.row_id, rec.task)] = rec
 
@@ -179,12 +207,15 @@ def build_board(
             if ref is not None:
                 cell.reported = ref["scores"].get(t)
             rec = by_cell.get((r.id, t))
+            if by_seed.get((r.id, t)):
+                _seed_cell(cell, by_seed[(r.id, t)], f"{r.id} / {t}", metrics[t], n_resamples, warn)
             if rec is not None:
                 cell.record = rec
                 cell.score = float(rec.score)
                 if rec.metric != metrics[t]:
                     warn.append(f"{r.id} / {t}: record metric {rec.metric!r} differs from protocol {metrics[t]!r}")
                 if rec.per_problem:
+                    cell.per_problem = rec.per_problem
                     pm = stats.problem_means(rec.per_problem)
                     vals = [pm[k] for k in sorted(pm)]
                     cell.ci = stats.bootstrap_mean_ci(
@@ -203,12 +234,16 @@ def build_board(
             row.avg.reported = ref["scores"].get("avg")
         if have:
             row.avg.score = sum(c.score for c in have) / len(have)
-            if all(c.record is not None and c.record.per_problem for c in have):
+            if all(c.per_problem for c in have):
                 strata = []
                 for c in have:
-                    pm = stats.problem_means(c.record.per_problem)
+                    pm = stats.problem_means(c.per_problem)
                     strata.append([pm[k] for k in sorted(pm)])
                 row.avg.ci = stats.average_ci(strata, n_resamples=n_resamples, seed=stats.cell_seed("avg"))
+            common = [s for s in r.seeds if all(s in c.seed_scores for c in have)]  # seeds scored on every task
+            if common:
+                row.avg.seed_scores = {s: sum(c.seed_scores[s] for c in have) / len(have) for s in common}
+                row.avg.spread = stats.seed_spread(list(row.avg.seed_scores.values()))
         # Cost: stored (measured / runner-filled) first, else the spec's published figure.
         row.cost = row_cost(costs.get(r.id), r.cost, view.pricing)
         if ref is not None and ref.get("cost_usd") is not None:
@@ -229,12 +264,47 @@ def build_board(
     for rid in sorted(set(notes) - row_ids):
         warn.append(f"note for row {rid!r} ignored: no such row in the spec")
     by_id = {r.row_id: r for bl in families.values() for b in bl for r in b.rows}
-    figs = [Figure(by_id[rid], name, png) for rid, items in (figures or {}).items() if rid in by_id
-            for name, png in items]
+    figs = [Figure(by_id[rid], name, png, seed) for key, items in (figures or {}).items()
+            for rid, seed in [split_seeded_row_key(key)] if rid in by_id for name, png in items]
     return Board(
         view=view, families=families, comparisons=comparisons, warnings=sorted(set(warn)), n_resamples=n_resamples,
         cost_ratios=_cost_ratios(families), figures=figs,
     )
+
+
+def _seed_cell(cell: Score, recs: dict[int, TaskRecord], where: str, metric: str, n_resamples: int,
+               warn: list[str]) -> None:
+    """Fill ``cell`` of a row with ``seeds:`` from its per-seed records (issue 19): the mean over seeds,
+    their spread, and the CI of the seed-averaged per-problem correctness (problems resampled)."""
+    order = sorted(recs)
+    cell.seed_records = {s: recs[s] for s in order}
+    cell.seed_scores = {s: float(recs[s].score) for s in order}
+    cell.spread = stats.seed_spread(list(cell.seed_scores.values()))
+    cell.score = cell.spread.mean
+    for s in order:
+        rec = recs[s]
+        if rec.metric != metric:
+            warn.append(f"{where} seed {s}: record metric {rec.metric!r} differs from protocol {metric!r}")
+        if rec.per_problem:
+            pm = stats.problem_means(rec.per_problem)
+            if abs(sum(pm.values()) / len(pm) - rec.score) > 1e-6:
+                warn.append(f"{where} seed {s}: stored score {rec.score:.4f} differs from the mean of its "
+                            f"per-problem verdicts {sum(pm.values()) / len(pm):.4f}")
+    if not all(recs[s].per_problem for s in order):
+        return
+    try:
+        pooled = stats.seed_pooled([recs[s].per_problem for s in order])
+    except ValueError as exc:
+        warn.append(f"{where}: no CI or paired test over seeds ({exc})")
+        return
+    if any(len(recs[s].per_problem) != len(pooled) for s in order):
+        warn.append(f"{where}: the seeds were scored on different problems; the CI and paired tests use the "
+                    f"{len(pooled)} problems every seed has")
+    if pooled:
+        cell.per_problem = pooled
+        pm = stats.problem_means(pooled)
+        cell.ci = stats.bootstrap_mean_ci([pm[k] for k in sorted(pm)], n_resamples=n_resamples,
+                                          seed=stats.cell_seed(cell.task))
 
 
 def is_trained_rl(row: Row) -> bool:
@@ -285,16 +355,15 @@ def _comparisons(families: dict[str, list[Block]], tasks: list[str], n_resamples
                 for other in against:
                     per_task: dict[str, stats.PairedResult | None] = {}
                     pairs = []
-                    for t in tasks:
-                        a, o = rmx.cells[t].record, other.cells[t].record
-                        if a is None or o is None or not a.per_problem or not o.per_problem:
+                    for t in tasks:  # rows with `seeds:`: per-problem correctness averaged over seeds
+                        a, o = rmx.cells[t].per_problem, other.cells[t].per_problem
+                        if not a or not o:
                             per_task[t] = None
                             continue
                         per_task[t] = stats.paired_compare(
-                            a.per_problem, o.per_problem, n_resamples=n_resamples,
-                            seed=stats.cell_seed("paired", t),
+                            a, o, n_resamples=n_resamples, seed=stats.cell_seed("paired", t),
                         )
-                        pairs.append((a.per_problem, o.per_problem))
+                        pairs.append((a, o))
                     avg = stats.paired_compare_average(
                         pairs, n_resamples=n_resamples, seed=stats.cell_seed("paired", "avg")
                     ) if pairs else None

@@ -59,7 +59,7 @@ from rmxbench.results import RowCost, TaskRecord, atomic_write_bytes, atomic_wri
 
 log = logging.getLogger(__name__)
 
-from rmxbench.board.chart import render_chart
+from rmxbench.board.chart import render_chart, render_seed_chart
 from rmxbench.board.html import render_html
 from rmxbench.board.markdown import render_markdown
 from rmxbench.board.model import Board, Comparison, Row, Score, build_board
@@ -119,12 +119,12 @@ def render(
         atomic_write_bytes(png_path, png)
     else:
         png_path.unlink(missing_ok=True)  # never leave a chart of an older run next to this board
-    table = build_table(board)
+    table = build_table(board, seed_chart=render_seed_chart(board))  # issue 19: per-seed scores, if any row has seeds
     for f in table.figures:
         atomic_write_bytes(out / f.file, f.png)
     sections = ("", "")
     if analyses:
-        from rmxbench.analysis.api import publish_sections
+        from rmxbench.board.analyses import publish_sections
 
         sections = publish_sections(analyses, out / f"{board.view.suite}-analyses", f"{board.view.suite}-analyses/")
     atomic_write_text(md_path, render_markdown(table, chart=png_path.name if png is not None else None,

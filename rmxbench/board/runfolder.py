@@ -3,14 +3,16 @@
 Files:
 
 * ``results.jsonl`` — one :class:`~rmxbench.results.TaskRecord` JSON per line (a later line for
-  the same ``(row_id, task)`` replaces an earlier one);
+  the same ``(row_id, task, seed)`` replaces an earlier one; ``seed``: a training seed of a row with
+  ``seeds:``, absent otherwise);
 * ``costs.json`` — ``{row_id: RowCost JSON}``;
 * ``notes.json`` — ``{row_id: note}`` (e.g. "too few mixed-success problems");
 * ``stages.json`` — what the last run built and found cached (labels, wall seconds);
 * ``analyses.json`` — the artifact folders of the spec's analyses (paper §3, §4, §6.3), in order.
-* ``figures.json`` — ``{row_id: [PNG path in the store]}``: stage figures shown with the board.
+* ``figures.json`` — ``{row_id: [PNG path in the store]}``: stage figures shown with the board (a
+  training seed's figures under ``<row_id>[seed=<s>]``, :func:`rmxbench.results.seeded_row_key`).
 * ``estimates.json`` — per node with an artifact: the cost estimate made before it ran beside what it
-  measured (:func:`rmxbench.pipeline.estimate_report.node_report`; issue 20).
+  measured (:func:`rmxbench.orchestrator.estimate_report.node_report`; issue 20).
 """
 
 from __future__ import annotations

@@ -21,6 +21,14 @@ problem id -> list of k booleans) into
     ``p = (1 + #{|Δ* − Δ| ≥ |Δ|}) / (1 + B)`` (Efron & Tibshirani 1993, §16.4; the +1
     keeps p > 0 with finitely many resamples). Δ = 0 exactly gives p = 1.
 
+Rows trained with several training seeds (``seeds:`` in the spec, issue 19): the cell is the mean over
+seeds, :func:`seed_spread` gives the seeds' lowest and highest score (and their s.d.), and
+:func:`seed_pooled` pools each problem's verdicts over the seeds, so that a problem's mean is its
+correctness averaged over seeds (and samples). The CIs and paired comparisons above then run
+unchanged on those seed-averaged values: the problem stays the unit of resampling, and a
+comparison with such a row always uses the paired bootstrap test (the averages are not 0/1, so
+McNemar's test does not apply).
+
 All resampling is seeded (``numpy.random.default_rng``), so the same inputs give the same
 intervals and p-values byte for byte. Not in the paper (Table 3 reports point estimates
 only); added so a reproduced cell can be judged against its sampling noise.
@@ -280,3 +288,66 @@ def paired_compare_average(
         test="paired-bootstrap",
         n=int(sum(d.size for d in diffs)),
     )
+
+
+# --------------------------------------------------------------------------- training seeds (issue 19)
+
+
+def seed_pooled(per_seed: Sequence[PerProblem]) -> dict[str, list[bool]]:
+    """Per-problem verdicts of one row and task over several training seeds, pooled.
+
+    Args:
+        per_seed: one ``per_problem`` mapping (problem id -> k verdicts) per training seed.
+
+    Returns:
+        problem id -> the verdicts of every seed, seed after seed (``S·k`` of them), for the problems
+        every seed was scored on (sorted ids). With the same k for every seed, the
+        :func:`problem_means` of the result are the per-problem correctness averaged over seeds,
+        ``mean_s mean_j v[s, p, j]``; their mean over problems is the mean of the seeds' scores.
+
+    Raises:
+        ValueError: no seeds, or a problem scored with a different number of samples by two seeds
+            (the pooled mean would weight those seeds unequally).
+    """
+    if not per_seed:
+        raise ValueError("no seeds to pool")
+    ids = sorted(set.intersection(*(set(pp) for pp in per_seed)))
+    out: dict[str, list[bool]] = {}
+    for i in ids:
+        ks = {len(pp[i]) for pp in per_seed}
+        if len(ks) > 1:
+            raise ValueError(f"problem {i!r} has {sorted(ks)} verdicts under different seeds; every seed "
+                             "must score a problem with the same number of samples")
+        out[i] = [bool(v) for pp in per_seed for v in pp[i]]
+    return out
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """How a row's score varies with its training seed.
+
+    Attributes:
+        n: seeds with a score.
+        mean: mean of the seeds' scores (the board's value).
+        low, high: the lowest and highest seed's score (the board shows ``low–high``).
+        sd: sample standard deviation of the seeds' scores (``ddof=1``; None for one seed).
+    """
+
+    n: int
+    mean: float
+    low: float
+    high: float
+    sd: float | None
+
+
+def seed_spread(scores: Sequence[float]) -> SeedSpread:
+    """:class:`SeedSpread` of per-seed ``scores`` (one per training seed).
+
+    Raises:
+        ValueError: no scores.
+    """
+    v = np.asarray(scores, dtype=float)
+    if v.size == 0:
+        raise ValueError("no seed scores")
+    return SeedSpread(n=int(v.size), mean=float(v.mean()), low=float(v.min()), high=float(v.max()),
+                      sd=float(v.std(ddof=1)) if v.size > 1 else None)

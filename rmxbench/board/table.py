@@ -32,6 +32,8 @@ class Cell:
         bold: best reproduced value of its column in the comparison block.
         italic: an estimated figure (paper App. D convention).
         ci: the 95% CI, ``[0.630, 0.765]`` (``""`` if none).
+        spread: a row trained with several seeds (``seeds:``): the seeds' min–max, ``2 seeds: 0.690–0.710``
+            (:func:`text.fmt_spread`); ``""`` otherwise.
         note: a qualifier shown after the value: ``incomplete: 1/3 tasks`` (Avg), the cost's
             basis (``measured``), the p-value (``p<0.001``, paired cells).
         paper: the paper's value (``0.690``, ``$4``) or ``""``.
@@ -52,6 +54,7 @@ class Cell:
     bold: bool = False
     italic: bool = False
     ci: str = ""
+    spread: str = ""
     note: str = ""
     paper: str = ""
     paper_italic: bool = False
@@ -138,8 +141,9 @@ class Table:
     analyses_title: str
 
 
-def build_table(board: Board) -> Table:
-    """The formatted table of ``board`` (no I/O)."""
+def build_table(board: Board, seed_chart: bytes | None = None) -> Table:
+    """The formatted table of ``board`` (no I/O); ``seed_chart``: PNG of the per-seed scores
+    (:func:`rmxbench.board.chart.render_seed_chart`), shown first among the figures."""
     view = board.view
     task_heads = [f"{view.task_labels[t]} {view.metrics[t]}" for t in view.tasks]
     groups: dict[str, tuple[Line, ...]] = {}
@@ -161,14 +165,20 @@ def build_table(board: Board) -> Table:
         )
         for c in board.comparisons
     )
+    seeded = any(c.rmx.view.seeds or c.other.view.seeds for c in board.comparisons)
+    figures = tuple(FigureItem(T.figure_caption(f), T.figure_file(view.suite, f), f.png) for f in board.figures)
+    if seed_chart is not None:
+        figures = (FigureItem(T.SEED_FIGURE_CAPTION, f"{view.suite}.seeds.png", seed_chart), *figures)
     return Table(
         heading=f"rmxbench leaderboard: {view.suite}", suite=view.suite, description=view.description,
         meta=view.meta, columns=("Model", *task_heads, "Avg", "Cost"), groups=groups, notes=tuple(notes),
         cost_ratios=tuple(T.cost_ratio_text(r) for r in board.cost_ratios),
-        figures=tuple(FigureItem(T.figure_caption(f), T.figure_file(view.suite, f), f.png) for f in board.figures),
+        figures=figures,
         paired_title=T.PAIRED_TITLE, paired_columns=("Row", "vs", *task_heads, "Avg"), paired=paired,
-        paired_legend=T.PAIRED_LEGEND.format(n=board.n_resamples), no_paired=T.NO_PAIRED,
-        warnings=tuple(board.warnings), legend=tuple((st, tx.format(n=board.n_resamples)) for st, tx in T.LEGEND),
+        paired_legend=T.PAIRED_LEGEND.format(n=board.n_resamples) + (T.PAIRED_SEED_LEGEND if seeded else ""),
+        no_paired=T.NO_PAIRED, warnings=tuple(board.warnings),
+        legend=tuple((st, tx.format(n=board.n_resamples)) for st, tx in T.LEGEND + (T.SEED_LEGEND if board.has_seeds
+                                                                                      else ())),
         chart_title=CHART_TITLE, chart_caption=CHART_CAPTION, analyses_title=T.ANALYSES_TITLE,
     )
 
@@ -188,20 +198,20 @@ def _row_cells(board: Board, r: Row) -> tuple[Cell, ...]:
     for t in view.tasks:
         s = r.cells[t]
         cells.append(_score_cell(s, s.diff, "", f"{r.view.title} / {view.task_labels[t]}", f"{r.row_id}/{t}",
-                                 T.provenance(view, r, s)))
+                                 T.provenance(view, r, s), T.fmt_spread(s.spread, len(r.view.seeds))))
     incomplete = f"incomplete: {r.avg_tasks}/{n} tasks" if r.avg.score is not None and not r.complete else ""
     cells.append(_score_cell(r.avg, r.avg.diff if r.complete else None, incomplete, f"{r.view.title} / Avg",
-                             f"{r.row_id}/avg", T.avg_provenance(r, n)))
+                             f"{r.row_id}/avg", T.avg_provenance(r, n), T.fmt_spread(r.avg.spread, len(r.view.seeds))))
     cells.append(_cost_cell(r, f"{r.view.title} / Cost"))
     return tuple(cells)
 
 
-def _score_cell(s: Score, diff: float | None, note: str, title: str, key: str, items: list) -> Cell:
-    """A task or Avg cell: score, CI, note, the paper's value and ``diff`` (None = not shown)."""
+def _score_cell(s: Score, diff: float | None, note: str, title: str, key: str, items: list, spread: str = "") -> Cell:
+    """A task or Avg cell: score, CI, seed spread, note, the paper's value and ``diff`` (None = not shown)."""
     sort = s.score if s.score is not None else s.reported
     return Cell(
         kind="score", display_value=T.fmt_score(s.score), value=s.score, bold=s.best, ci=T.fmt_ci(s.ci),
-        note=note, paper="" if s.reported is None else T.fmt_score(s.reported),
+        spread=spread, note=note, paper="" if s.reported is None else T.fmt_score(s.reported),
         paper_note="" if diff is None else T.fmt_diff(diff), paper_only=s.score is None and s.reported is not None,
         sort_key=T.fmt_sort(sort), key=key, title=title, provenance=tuple(items), description=T.tooltip(items),
     )
@@ -217,7 +227,7 @@ def _cost_cell(r: Row, title: str) -> Cell:
     return Cell(
         kind="cost", display_value=txt if txt is not None else ("" if paper else "—"),
         value=None if c is None else c.usd, italic=txt is not None and c.basis == "estimated",
-        note=c.basis if txt is not None else "",
+        note=(c.basis + (", mean per seed" if c.per_seed else "")) if txt is not None else "",
         paper="" if paper is None else fmt_usd(paper[0]), paper_italic=paper is not None and paper[1] == "estimated",
         paper_note="" if paper is None else (paper[1] or "basis not given"),
         sort_key=T.fmt_sort(sort), key=f"{r.row_id}/cost", title=title, provenance=tuple(items),

@@ -66,12 +66,15 @@ def cost_ratio_text(r) -> str:
 def figure_caption(f) -> str:
     """Caption of a board figure (:class:`rmxbench.board.model.Figure`)."""
     what = "reward (grader, 0/1) vs optimiser step" if f.name == "reward_curve.png" else f.name
-    return f"{f.row.base_name} {f.row.display_name}: {what}"
+    seed = "" if f.seed is None else f" (training seed {f.seed})"
+    return f"{f.row.base_name} {f.row.display_name}{seed}: {what}"
 
 
 def figure_file(suite: str, f) -> str:
-    """File name of a board figure next to the board: ``<suite>.<row id>.<name>``."""
-    return f"{suite}.{f.row.row_id}.{f.name}"
+    """File name of a board figure next to the board: ``<suite>.<row id>.<name>`` (a training seed's:
+    ``<suite>.<row id>.seed<seed>.<name>``)."""
+    seed = "" if f.seed is None else f"seed{f.seed}."
+    return f"{suite}.{f.row.row_id}.{seed}{f.name}"
 
 
 PAIRED_LEGEND = ("Δ = row − other on the problems both rows were scored on (ReasonMaxxer rows vs their base "
@@ -93,6 +96,42 @@ LEGEND = (
     ("i", "italic"), ("", " = estimated (as in the paper)."),
 )
 NO_PAIRED = "No trained row has reproduced results next to a reproduced base or RL baseline yet."
+
+#: Legend segments added when a row declares training ``seeds:`` (issue 19).
+SEED_LEGEND = (
+    ("", " Rows trained with several training seeds (seeds: in the spec): the value is the mean over seeds; "
+         "S seeds: lo–hi gives the lowest and highest seed's score (min–max over seeds: with the usual 2–5 seeds "
+         "an s.d. says little; a cell's details list each seed's score and the s.d.), m/S seeds when only m of "
+         "the S declared seeds have a result; the CI is over problems, of each problem's correctness averaged "
+         "over seeds; the cost is the mean per seed (one training run), and the cost ratio uses it."),
+)
+#: Sentence added to the paired legend when a compared row declares training ``seeds:``.
+PAIRED_SEED_LEGEND = (" Rows with training seeds: Δ on each problem's correctness averaged over the row's seeds "
+                      "(and samples), tested with the paired bootstrap test (the averages are not 0/1, so not McNemar).")
+#: Title (alt text) and caption of the per-seed figure.
+SEED_FIGURE_TITLE = "Per-seed scores of the trained rows"
+SEED_FIGURE_CAPTION = ("Per-seed scores of the trained rows, per task column and Avg: one dot per training seed "
+                       "(labelled with the seed), bar = mean over seeds (the board's value).")
+
+
+def fmt_spread(spread, declared: int) -> str:
+    """The seed spread of a cell (:class:`rmxbench.board.statistics.SeedSpread`): ``2 seeds: 0.690–0.710``,
+    ``2/3 seeds: …`` when fewer than the ``declared`` seeds have a score; ``""`` for None."""
+    if spread is None:
+        return ""
+    n = f"{spread.n}/{declared}" if spread.n < declared else str(spread.n)
+    return f"{n} seed{'s' if declared != 1 else ''}: {spread.low:.3f}–{spread.high:.3f}"
+
+
+def _spread_items(c: Score, declared: tuple[int, ...]) -> list[tuple[str, str]]:
+    """Provenance pairs of a seeded cell's spread: seeds, min–max, s.d., each seed's score."""
+    sp = c.spread
+    items = [("training seeds", ", ".join(map(str, c.seed_scores))
+              + ("" if len(c.seed_scores) == len(declared) else f" (declared: {', '.join(map(str, declared))})")),
+             ("seed spread", f"min {sp.low:.4f}, max {sp.high:.4f}"
+              + (f", s.d. {sp.sd:.4f}" if sp.sd is not None else ""))]
+    items += [(f"seed {s} score", f"{v:.4f}") for s, v in c.seed_scores.items()]
+    return items
 
 
 def cost_sort_key(c: RowCost | None) -> float | None:
@@ -123,6 +162,8 @@ def provenance(view: BoardView, row: Row, cell: Score) -> list[tuple[str, str]]:
     """Ordered ``(key, value)`` pairs describing where a cell's number comes from."""
     items: list[tuple[str, str]] = [("row", row.row_id), ("task", cell.task), ("metric", view.metrics.get(cell.task, ""))]
     items += row.view.model_items
+    if cell.seed_records:
+        return items + _seed_provenance(row, cell)
     rec = cell.record
     if rec is None:
         items.append(("reproduced", "no (paper number only)" if cell.reported is not None else "no"))
@@ -149,6 +190,38 @@ def provenance(view: BoardView, row: Row, cell: Score) -> list[tuple[str, str]]:
     return items
 
 
+def _prov_text(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str, separators=(", ", ": "))
+
+
+def _seed_provenance(row: Row, cell: Score) -> list[tuple[str, str]]:
+    """The rest of a seeded cell's provenance: the mean, the spread, each seed's score, the CI, then
+    every record's provenance (a value shared by every seed once, else one line per seed)."""
+    recs = cell.seed_records
+    first = next(iter(recs.values()))
+    items = [("score", f"{cell.score:.4f} (mean over {len(recs)} training seeds)"),
+             *_spread_items(cell, row.view.seeds),
+             ("95% CI", fmt_ci(cell.ci) or "n/a (no per-problem verdicts)"),
+             ("CI method", "percentile bootstrap over problems of each problem's correctness averaged over seeds"),
+             ("n problems", str(len(cell.per_problem) if cell.per_problem else first.n_problems)),
+             ("k", str(first.k))]
+    for label, get in (("grader timeouts", lambda r: r.timeouts), ("no extractable answer", lambda r: r.malformed)):
+        if any(get(r) for r in recs.values()):
+            items += [(f"{label} (seed {s})", str(get(r))) for s, r in recs.items()]
+    provs = {s: r.provenance or {} for s, r in recs.items()}
+    keys = sorted({k_ for p in provs.values() for k_ in p})
+    keys = [k_ for k_ in PROVENANCE_ORDER if k_ in keys] + [k_ for k_ in keys if k_ not in PROVENANCE_ORDER]
+    for k_ in keys:
+        vals = {s: _prov_text(p[k_]) if k_ in p else "—" for s, p in provs.items()}
+        if len(set(vals.values())) == 1:
+            items.append((k_, next(iter(vals.values()))))
+        else:
+            items += [(f"{k_} (seed {s})", v) for s, v in vals.items()]
+    if cell.reported is not None:
+        items.append(("paper", f"{cell.reported:.3f}"))
+    return items
+
+
 def avg_provenance(row: Row, n_tasks: int) -> list[tuple[str, str]]:
     """Ordered ``(key, value)`` pairs describing a row's Avg: tasks averaged, value, CI and its method."""
     c = row.avg
@@ -157,6 +230,8 @@ def avg_provenance(row: Row, n_tasks: int) -> list[tuple[str, str]]:
         items.append(("avg", f"{c.score:.4f}"))
         items.append(("95% CI", fmt_ci(c.ci) or "n/a"))
         items.append(("CI method", "stratified percentile bootstrap (each task's problems resampled)"))
+    if c.spread is not None:
+        items += _spread_items(c, row.view.seeds)
     if c.reported is not None:
         items.append(("paper", f"{c.reported:.3f}"))
     return items
@@ -172,6 +247,11 @@ def cost_provenance(row: Row) -> list[tuple[str, str]]:
             items.append(("CPU-hours", f"{c.cpu_hours:.4g}"))
         if c.gpu_hours is not None:
             items.append(("GPU-hours", f"{c.gpu_hours:.4g} ({c.gpu_type or 'type not stated'})"))
+        if c.per_seed:  # issue 19: the figures above are the mean per training seed
+            items.append(("per seed", f"mean over {len(c.per_seed)} training seeds (one training run each)"))
+            items += [(f"seed {s} cost", cost_text(RowCost(usd=v.get("usd"), gpu_hours=v.get("gpu_hours"),
+                                                           cpu_hours=v.get("cpu_hours"), gpu_type=c.gpu_type)) or "—")
+                      for s, v in c.per_seed.items()]
         for st, sec in sorted(c.stage_seconds.items()):
             items.append((f"{st} seconds", f"{sec:.1f}"))
         if c.note:
@@ -189,6 +269,8 @@ def estimate_provenance(e: dict | None) -> list[tuple[str, str]]:
         return []
     unit = "CPU-s" if e.get("unit") == "cpu_seconds" else "s"
     per = f"{e['nodes']} of {e['of_nodes']} training nodes" if e.get("of_nodes") else f"{e['nodes']} nodes"
+    if e.get("seeds"):
+        per += f" of {e['seeds']} training seeds; mean per seed"
     items = [("estimated before the run", f"{e['estimated_seconds']:.4g} {unit} on {e.get('hardware') or '?'} "
                                           f"({per}; {e.get('calibrated', 0)} calibrated from the store)"),
              ("measured", f"{e['measured_seconds']:.4g} {unit}")]

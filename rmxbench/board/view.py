@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rmxbench.evaluation.benchmarks import LABELS as TASK_LABELS
+from rmxbench.spec.benchmarks import BENCHMARKS
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class ViewRow:
         cost: the spec's published cost (:class:`rmxbench.spec.schema.Cost`) or None.
         unavailable: why an RL baseline has no public checkpoint, or None.
         trained: an RL-baseline row rmxbench trains itself (``train:`` in the spec).
+        seeds: the training seeds a trained row declares (``seeds:``, issue 19; one record per seed
+            and task, averaged on the board); ``()`` for a row without them.
     """
 
     id: str
@@ -39,6 +41,7 @@ class ViewRow:
     cost: Any = None
     unavailable: str | None = None
     trained: bool = False
+    seeds: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -59,7 +62,7 @@ class BoardView:
         suite, description: ``suite.name`` / ``suite.description``.
         tasks: ``protocol.tasks`` in order (the task columns).
         metrics: task -> metric name (``pass@1`` / ``avg@k``), from :meth:`Protocol.metric`.
-        task_labels: task -> column label (benchmark registry, paper Table 3 headers).
+        task_labels: task -> column label (the benchmark records, paper Table 3 headers).
         rows: every row in spec order (base, its RL baselines, its ReasonMaxxer rows).
         pricing: the spec's :class:`rmxbench.spec.schema.Pricing` (the published-cost fallback).
         meta: ``(key, text)`` lines describing the protocol, pricing and hardware.
@@ -79,7 +82,7 @@ def board_view(spec) -> BoardView:
     """The :class:`BoardView` of a validated spec (no I/O)."""
     tasks = tuple(spec.protocol.tasks)
     metrics = {t: spec.protocol.metric(t).name for t in tasks}
-    labels = {t: TASK_LABELS.get(t, t) for t in tasks}
+    labels = {t: BENCHMARKS[t].label if t in BENCHMARKS else t for t in tasks}
     rows = []
     for base, kind, r in spec.rows():
         if kind == "reasonmaxxer":
@@ -90,6 +93,7 @@ def board_view(spec) -> BoardView:
             id=r.id, kind=kind, display_name=r.display_name, base_id=base.id, base_name=base.display_name,
             family=base.family, model_items=items, reported=r.reported, cost=getattr(r, "cost", None),
             unavailable=getattr(r, "unavailable", None), trained=getattr(r, "train", None) is not None,
+            seeds=tuple(getattr(r, "seeds", None) or ()) if kind != "base" else (),
         ))
     return BoardView(
         suite=spec.suite.name, description=spec.suite.description, tasks=tasks, metrics=metrics,

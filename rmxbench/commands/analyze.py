@@ -54,9 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _ref(value: str, revision: str | None):
-    from rmxbench.commands.eval import _model_ref
+    from rmxbench.commands.eval import model_ref_of
 
-    return _model_ref(argparse.Namespace(model=value, revision=revision, gguf_file=None, tokenizer=None))
+    return model_ref_of(argparse.Namespace(model=value, revision=revision, gguf_file=None, tokenizer=None))
 
 
 def _configs(path: str | None) -> dict:
@@ -64,7 +64,7 @@ def _configs(path: str | None) -> dict:
     import yaml
     from pydantic import ValidationError
 
-    from rmxbench.analysis import analysis_config as ac
+    from rmxbench.spec import analyses as ac
 
     classes = {"reranking": ac.RerankingConfig, "interventions": ac.InterventionConfig,
                "distillation": ac.DistillationConfig, "tau_curve": ac.TauCurveConfig}
@@ -84,7 +84,7 @@ def _configs(path: str | None) -> dict:
         except ValidationError as exc:
             e = exc.errors()[0]
             raise UserError(f"--config {path}: {name}.{'.'.join(map(str, e['loc']))}: {e['msg']}",
-                            hint="keys and allowed values: rmxbench/analysis/analysis_config.py") from None
+                            hint="keys and allowed values: rmxbench/spec/analyses.py") from None
     return out
 
 
@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape as rich_escape
 
     from rmxbench import progress
-    from rmxbench.analysis.api import build_analysis, expected_items, render_sections
+    from rmxbench.analysis.api import build_analysis, expected_items
+    from rmxbench.board.analyses import render_sections
     from rmxbench.analysis.common import ModelHandle
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.evaluation.prompts import STOP_SEQUENCES

@@ -16,9 +16,9 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from rmxbench.backends.select import BACKENDS
 from rmxbench.errors import UserError
-from rmxbench.spec.schema import TASKS
+from rmxbench.spec.benchmarks import benchmark, tasks as known_tasks
+from rmxbench.spec.schema import BACKENDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gguf-file", help="GGUF file name inside the repo/directory")
     parser.add_argument("--tokenizer", help="tokenizer repo/path if it differs from the model's")
     parser.add_argument("--adapter", metavar="DIR", help="PEFT LoRA adapter directory")
-    parser.add_argument("--tasks", help=f"comma-separated tasks from: {', '.join(TASKS)} "
+    parser.add_argument("--tasks", help=f"comma-separated tasks from: {', '.join(known_tasks())} "
                         "(default: the spec's protocol.tasks, else the six paper tasks)")
     parser.add_argument("--spec", metavar="SPEC", help="spec file whose `protocol` (decoding, limits, backend) to use")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N problems of each task")
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="benchmark JSONL folder (default: $RMXBENCH_DATA_DIR, spec protocol.data_dir, else hub)")
     parser.add_argument("--prompt-style", default="qwen_raw",
                         help="prompt style (paper App. C): qwen_raw, mistral_qa, r1_chat, simplerl_chatml, "
-                        "orz_think, prime_chat, tiny_story (default qwen_raw; tinymath always uses tiny_story)")
+                        "orz_think, prime_chat, tiny_story (default qwen_raw; a benchmark whose record fixes a style, like "
+                        "tinymath's tiny_story, always uses it)")
     parser.add_argument("--chat-template", action="store_true",
                         help="render the prompt through the tokenizer's chat template (implied by r1_chat)")
     parser.add_argument("--backend", choices=list(BACKENDS),
@@ -50,7 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder (default rmxbench-eval/<UTC timestamp>)")
 
 
-def _model_ref(args: argparse.Namespace):
+def model_ref_of(args: argparse.Namespace):
+    """The :class:`~rmxbench.spec.schema.ModelRef` of ``args.model`` (a local folder, a ``.gguf``
+    file, a ``package:`` path or a hub id ``owner/name`` at ``args.revision``; also used by
+    ``rmxbench analyze``).
+
+    Raises:
+        UserError: a path-like value that does not exist, or a malformed hub id.
+    """
     from rmxbench.spec.schema import ModelRef
 
     p = Path(args.model).expanduser()
@@ -72,13 +80,17 @@ def _model_ref(args: argparse.Namespace):
                         hint="pass a local directory, a .gguf file, or a hub id owner/name") from None
 
 
-def _protocol(args: argparse.Namespace, tasks: list[str] | None):
+def _protocol(args: argparse.Namespace, tasks: list[str] | None, spec=None):
+    """The protocol of ``--spec`` (``spec`` if already loaded; else the default with ``backend: auto``)
+    with the command's overrides."""
     from rmxbench.spec.schema import Protocol
 
-    if args.spec:
+    if spec is None and args.spec:
         from rmxbench.spec.check import load_spec
 
-        proto = load_spec(args.spec).protocol
+        spec = load_spec(args.spec)
+    if spec is not None:
+        proto = spec.protocol
     else:
         proto = Protocol(backend="auto")  # vLLM where usable, else HF
     upd: dict = {}
@@ -105,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
     tasks = None
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        bad = [t for t in tasks if t not in TASKS]
+        bad = [t for t in tasks if t not in known_tasks()]
         if bad:
-            raise UserError(f"--tasks: unknown task(s) {', '.join(bad)}; allowed: {', '.join(TASKS)}")
+            raise UserError(f"--tasks: unknown task(s) {', '.join(bad)}; allowed: {', '.join(known_tasks())}")
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
 
     if args.prompt_style not in STOP_SEQUENCES:
@@ -115,8 +127,12 @@ def run(args: argparse.Namespace) -> int:
                         f"allowed: {', '.join(sorted(STOP_SEQUENCES))}")
     if args.adapter and not Path(args.adapter).is_dir():
         raise UserError(f"--adapter {args.adapter!r} is not a directory")
-    ref = _model_ref(args)
-    protocol = _protocol(args, tasks)
+    ref = model_ref_of(args)
+    from rmxbench.spec.context import SpecContext, resolve_data_dir
+
+    ctx = SpecContext.load(args.spec, data_dir=args.data_dir) if args.spec else None
+    protocol = _protocol(args, tasks, ctx.spec if ctx is not None else None)
+    data_dir = ctx.data_dir if ctx is not None else resolve_data_dir(args.data_dir)
     out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
     console = Console(highlight=False)
     if ref.repo is not None and not ref.pinned:
@@ -125,19 +141,19 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.backends.session import SessionPool
     from rmxbench.evaluation.lmeval import evaluate_task
 
-    spec_dir = Path(args.spec).parent if args.spec else None
+    spec_dir = ctx.dir if ctx is not None else None
     engine = _engine(ref, args, protocol, spec_dir)
     pool = SessionPool()
     records = []
     try:
         session = pool.get(engine)  # one engine for every task (and the adapter)
         for t in protocol.tasks:
-            style = "tiny_story" if t == "tinymath" else args.prompt_style
+            style = benchmark(t).prompt_style or args.prompt_style
             console.print(f"[bold]{t}[/]: evaluating ({session.name}, style {style}, "
                           f"limit {protocol.limit.get(t, 'all')}) …")
             records.append(evaluate_task(session, t, protocol=protocol, prompt_style=style,
                                          chat_template=args.chat_template, model_ref=ref, adapter_dir=args.adapter,
-                                         spec_dir=spec_dir, data_dir=args.data_dir, out_dir=out / t,
+                                         spec_dir=spec_dir, data_dir=data_dir, out_dir=out / t,
                                          row_id=args.row_id))
     finally:
         pool.close_all()

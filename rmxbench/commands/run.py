@@ -1,11 +1,12 @@
 """``rmxbench run SPEC``: train missing ReasonMaxxer adapters, evaluate every row, price the rows
-and render the board (see :mod:`rmxbench.pipeline.planner` and :mod:`rmxbench.pipeline.runner`; the stages are the
+and render the board (see :mod:`rmxbench.orchestrator.planner` and :mod:`rmxbench.orchestrator.runner`; the stages are the
 table :data:`rmxbench.pipeline.stages.STAGES`).
 
-``--dry-run`` prints the plan (what is cached, what will run) and its cost estimate
-(:mod:`rmxbench.pipeline.estimate`) without importing torch or touching the network; ``--max-usd`` /
-``--max-gpu-hours`` / ``--max-cpu-hours`` refuse a plan whose estimate exceeds the budget before
-anything starts.
+``--dry-run`` prints the plan (what is cached, what will run, how much can run at once) and its cost
+estimate (:mod:`rmxbench.orchestrator.estimate`) without importing torch or touching the network;
+``--max-usd`` / ``--max-gpu-hours`` / ``--max-cpu-hours`` refuse a plan whose estimate exceeds the
+budget before anything starts. ``--executor ray`` builds independent nodes at once on a
+Ray cluster (a local one, or ``--address``; :mod:`rmxbench.orchestrator.ray_executor`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print the plan (cached vs to run, content keys) and exit; no torch, no network")
     p.add_argument("--only", action="append", default=[], metavar="ROW_ID",
                    help="run only this row (repeatable); the board still shows every stored result")
+    add_context_arguments(p)
+    p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
+    add_executor_arguments(p)
+    add_estimate_arguments(p)
+
+
+def add_context_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--force`` and ``--home``: what :func:`context` and the plan read (``run``, ``train``)."""
     p.add_argument("--data-dir", default=None,
                    help="folder of benchmark JSONL files (shared/benchmarks format); default: "
                         "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
     add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
-    p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
-    add_estimate_arguments(p)
 
 
 def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,6 +54,23 @@ def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
                    help="refuse to start (exit 1) when the estimated CPU-hours (CPU-only specs) exceed H")
 
 
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--address``, ``--gpus``, ``--cpus``, ``--retries``."""
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: one node at a time in this process (default); ray: independent nodes at once "
+                        "on a Ray cluster (needs the `ray` extra)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --executor ray: join this running Ray cluster (host:port, or auto); default: start "
+                        "a local Ray for the run")
+    p.add_argument("--gpus", type=int, default=None, metavar="N",
+                   help="with --executor ray and no --address: the local Ray's GPUs (default: the machine's); on a "
+                        "machine without GPUs, N logical GPUs rehearse a cluster run")
+    p.add_argument("--cpus", type=int, default=None, metavar="N",
+                   help="with --executor ray and no --address: the local Ray's CPUs (default: the machine's)")
+    p.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="with --executor ray: run a node again up to N times when its worker dies (default 2)")
+
+
 def add_force_argument(p: argparse.ArgumentParser) -> None:
     """``--force STAGE`` (repeatable): the stage names of the table, or ``all``."""
     p.add_argument("--force", action="append", default=[], metavar="STAGE", choices=[*STAGES, "all"],
@@ -56,7 +80,7 @@ def add_force_argument(p: argparse.ArgumentParser) -> None:
 def context(args: argparse.Namespace):
     """The :class:`~rmxbench.spec.context.SpecContext` of ``args.spec`` / ``--data-dir`` / ``--home``;
     ``--home`` is also exported as ``$RMXBENCH_HOME`` so every stage uses the same store."""
-    from rmxbench.pipeline.store import HOME_ENV
+    from rmxbench.spec.context import HOME_ENV
     from rmxbench.spec.context import SpecContext
 
     ctx = SpecContext.load(Path(args.spec), data_dir=args.data_dir, home=args.home)
@@ -68,15 +92,15 @@ def context(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.pipeline.planner import build_plan, render_plan
-
     from rmxbench.errors import UserError
-    from rmxbench.pipeline.estimate import estimate_plan
-    from rmxbench.pipeline.estimate_report import check_budget, estimate_json, render_estimate
+    from rmxbench.orchestrator.estimate import estimate_plan
+    from rmxbench.orchestrator.estimate_report import check_budget, estimate_json, render_estimate
+    from rmxbench.orchestrator.planner import build_plan, render_plan
 
     if getattr(args, "json", False) and not args.dry_run:
         raise UserError("--json prints the plan of --dry-run; add --dry-run")
     console = Console()
+    check_executor_arguments(args)
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)
     est = estimate_plan(plan, online=getattr(args, "online", False))
@@ -94,14 +118,40 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
 
-    from rmxbench.pipeline.runner import Runner, print_summary
+    from rmxbench.orchestrator.runner import Runner, print_summary
 
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
         _check_writable_dir(flag, folder)
-    summary = Runner(plan, console=console, out_dir=args.out, estimate=est).run()
+    summary = Runner(plan, console=console, out_dir=args.out, executor=make_executor(args, plan.store),
+                     estimate=est).run()
     print_summary(summary, console)
     return 0
+
+
+def check_executor_arguments(args: argparse.Namespace) -> None:
+    """Raise UserError for Ray options given without ``--executor ray`` (before any work)."""
+    from rmxbench.errors import UserError
+
+    if args.executor != "ray":
+        given = [f"--{n}" for n in ("address", "gpus", "cpus") if getattr(args, n) is not None]
+        if args.retries != 2:
+            given.append("--retries")
+        if given:
+            raise UserError(f"{', '.join(given)} only apply to --executor ray", hint="add --executor ray")
+    for n in ("gpus", "cpus", "retries"):
+        v = getattr(args, n)
+        if v is not None and v < 0:
+            raise UserError(f"--{n} {v}: must be 0 or more")
+
+
+def make_executor(args: argparse.Namespace, store):
+    """The executor of ``--executor`` (None: the runner's default, local)."""
+    if args.executor != "ray":
+        return None
+    from rmxbench.orchestrator.ray_executor import RayExecutor
+
+    return RayExecutor(store, address=args.address, gpus=args.gpus, cpus=args.cpus, retries=args.retries)
 
 
 def _check_writable_dir(flag: str, folder: Path) -> None:

@@ -16,13 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="spec file (specs/*.yaml)")
     p.add_argument("--model", required=True, metavar="ROW",
                    help="ReasonMaxxer row id, or a base id (= its first ReasonMaxxer row)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder of benchmark JSONL files (shared/benchmarks format); default: "
-                        "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
-    from rmxbench.commands.run import add_force_argument
+    from rmxbench.commands.run import add_context_arguments
 
-    add_force_argument(p)
-    p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
+    add_context_arguments(p)
 
 
 def find_row(spec, ident: str):
@@ -56,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from rmxbench.commands.run import context
-    from rmxbench.pipeline.planner import build_plan
-    from rmxbench.pipeline.runner import train_row
+    from rmxbench.orchestrator.planner import build_plan
+    from rmxbench.orchestrator.runner import train_row
 
     console = Console()
     ctx = context(args)

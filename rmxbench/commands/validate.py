@@ -15,7 +15,8 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.markup import escape
 
-from rmxbench.spec.check import MAX_SHOWN, CheckResult, Problem, check_spec_file
+from rmxbench.spec.check import CheckResult, check_spec_file
+from rmxbench.spec.problems import MAX_SHOWN, Problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ decoding than FLOPs alone: a 1.5B model decoding 256 sequences of ~1,000 tokens 
 bound by the KV cache it reads, not by its 3 GFLOPs per token.
 
 Completion lengths: generation is modelled at the mean completion length, which the estimator takes
-from the store's meters (:mod:`rmxbench.pipeline.estimate`) or, uncalibrated, as
+from the store's meters (:mod:`rmxbench.orchestrator.estimate`) or, uncalibrated, as
 min(cap, :data:`DEFAULT_COMPLETION_TOKENS`) — of the order of the mean response lengths reported for
 zero-RL math training of 0.5B-32B base models (SimpleRL-Zoo, Zeng et al. 2025). :func:`seconds` with
 ``mean_new`` = the caps gives the upper bound (every completion at its cap).

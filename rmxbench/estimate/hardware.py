@@ -24,7 +24,7 @@ Sources (NVIDIA datasheets, BF16 tensor core, "with sparsity" figure in brackets
 A CPU-only spec (``gpu_type: null``) is estimated on a nominal CPU (:data:`CPU`): a few tens of
 GFLOP/s and GB/s per thread. Those numbers are not a measurement of this machine; small models on a
 CPU are dominated by per-step overheads, so an uncalibrated CPU estimate can be off by 10-100×.
-Calibration from the store's meters (:mod:`rmxbench.pipeline.estimate`) is what makes CPU estimates
+Calibration from the store's meters (:mod:`rmxbench.orchestrator.estimate`) is what makes CPU estimates
 meaningful.
 
 Torch-free; the name rule is :func:`rmxbench.pricing.gpu_type_candidates` (the pricing keys' rule).

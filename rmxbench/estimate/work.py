@@ -1,7 +1,7 @@
 """What one node does, declared by its stage before anything runs: :class:`Work`.
 
 A stage module may define ``work(config) -> Work`` next to ``declare``/``build`` (torch-free, offline;
-``config`` is the node's ``Node.config``). The estimator (:mod:`rmxbench.pipeline.estimate`) prices it
+``config`` is the node's ``Node.config``). The estimator (:mod:`rmxbench.orchestrator.estimate`) prices it
 with :mod:`rmxbench.estimate.cost_model`; a stage without ``work`` gets a clearly labelled "no
 estimate". Every count is an upper bound the stage knows from its config:
 
@@ -143,10 +143,10 @@ class Work:
 
 @lru_cache(maxsize=256)
 def _stats(name: str, data_dir: str | None) -> tuple[int, float]:
-    from rmxbench.evaluation.benchmarks import DATASETS
     from rmxbench.evaluation.data import load_benchmark
+    from rmxbench.spec.benchmarks import benchmark
 
-    ds = DATASETS[name]
+    ds = benchmark(name)
     local = ds.embedded is not None or (data_dir is not None and (
         ds.file is None or (Path(data_dir) / ds.file).is_file()))
     if local:

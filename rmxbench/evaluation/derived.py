@@ -22,7 +22,7 @@ math problem…"), the kind of decision point the paper studies.
 
 The pool's contamination guard still runs like for every pool; against this test set it finds
 nothing to drop.
-Registered in :mod:`rmxbench.evaluation.benchmarks` as ``gsm8k_calc`` (test, from ``gsm8k`` and
+Records in :mod:`rmxbench.spec.benchmarks`: ``gsm8k_calc`` (test, from ``gsm8k`` and
 ``gsm8k_train``) and ``gsm8k_calc_train`` (pool, from ``gsm8k_train``); graded with GSM8K's policy. Works on the hub
 rows too (they keep GSM8K's annotated solution). Torch-free; the derivation's version
 (:data:`VERSIONS`) is part of the data identity in keys.

@@ -11,7 +11,8 @@ row's own numeric tolerance if it has one (OlympiadBench ``error``):
    Markdown heading), a "final answer is ..." / "The answer is ..." statement (the last one
    followed by an answer, not prose), and the last number (never cut at its decimal point,
    possibly glued to a unit: ``12.5kg``). Which fallbacks are on is a per-task table
-   (:data:`POLICIES`); an unknown or ``None`` task uses :data:`DEFAULT_POLICY`.
+   (:data:`POLICIES`, named by each benchmark's record); an unknown or ``None`` task uses
+   :data:`DEFAULT_POLICY`.
 2. **Equivalence** (:func:`is_equivalent`): cheap in-process checks first (canonical string
    equality; plain numbers compared exactly or with a relative tolerance), then math-verify
    (``math_verify.parse`` / ``math_verify.verify``) with both sides normalised (unicode math,
@@ -27,8 +28,9 @@ admits ``|other| <= ABS_ZERO_TOL`` (``1e-12``). Two exact values (integers, frac
 must be equal. math-verify's own float check rounds to 6 decimals (so it calls ``1e-7`` equal to
 ``4e-7``); inside the worker it is replaced by this relative check (``_patched_numeric_eq``).
 
-This module imports only the standard library (well under 1 s, never torch); math-verify and
-sympy are imported only inside the worker processes (or lazily by :func:`_worker_check`).
+This module imports only the standard library, its two helper modules and the benchmark records
+(well under 1 s, never torch); math-verify and sympy are imported only inside the worker processes
+(or lazily by :func:`rmxbench.evaluation.grading_workers._worker_check`).
 
 Not a paper equation: the paper's reward ``r_i in {0, 1}`` (Sec. 5, advantage normalisation) and
 every pass@1 / avg@k in Table 3 are ``Grade.correct`` from this module.
@@ -37,15 +39,20 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Iterable, NamedTuple, Sequence
 
-# The equivalence machinery lives in two sibling modules (size); every name stays importable here.
-from rmxbench.evaluation.grading_normalise import _TOKEN_RE, _BOX_CMD_RE, _brace_matches, _scan_boxes, _boxes, REL_TOL, ABS_ZERO_TOL, _NUM_CORE, _NUM_END, _GLUED_UNIT, _UNIT_SYMBOLS, _LEADING_NUMBER_RE, _NOT_UNIT_WORDS, _UNIT_WORDS_RE, _unwrap_box, _UNICODE, _UNICODE_RE, _SCI_RE, _TEXT_CMD, _TRAILING_UNIT_RE, _DEGREE_RE, _MACRO_ARGS, _brace_macro_args, _SPACING_RE, _PREFIX_RE, _drop_prefixes, _strip_delims, _strip_units, _unwrap_text, _prepare, _canon, _NUM_RE, _FRAC_NUM_RE, _Num, _parse_plain_number, _unparen, _close, _numbers_equal, _LETTER_RE, _quick_verdict  # noqa: E402,F401
-from rmxbench.evaluation.grading_workers import DEFAULT_TIMEOUT_S, WORKER_STARTUP_TIMEOUT_S, GraderError, _MV_STATE, _mv_setup, _parsed_math, _worker_check, _worker_main, _EOF, _Worker, _Pool, _POOL, _POOL_LOCK, _pool_size, _get_pool, _after_fork_in_child, shutdown, warm_up, _default_timeout, worker_pids  # noqa: E402,F401
+# The equivalence machinery lives in two sibling modules: normalisation and the quick verdict
+# (grading_normalise), the math-verify worker pool (grading_workers). The grader's public API
+# (``__all__``) is importable from here; everything else from the module that defines it.
+from rmxbench.evaluation.grading_normalise import (ABS_ZERO_TOL, GLUED_UNIT, LEADING_NUMBER_RE, NOT_UNIT_WORDS,
+                                                  NUM_CORE, NUM_END, REL_TOL, UNIT_WORDS_RE, complete_boxes,
+                                                  quick_verdict, scan_boxes, unwrap_box)
+from rmxbench.evaluation.grading_workers import (DEFAULT_TIMEOUT_S, GraderError, default_timeout, get_pool,
+                                                pool_size, shutdown, warm_up, worker_pids)
+from rmxbench.spec.benchmarks import BENCHMARKS
 
 __all__ = [
     "GRADER_VERSION",
@@ -126,7 +133,9 @@ class TaskPolicy:
     join_final_boxes: bool = False
 
 
-#: Per-task extraction policy. Keys are ``spec.TASKS`` plus the training pools.
+#: Extraction policies by name. A benchmark's record names its policy
+#: (:attr:`rmxbench.spec.benchmarks.Benchmark.grading`; training pools and derived benchmarks name the
+#: policy of the benchmark they come from).
 POLICIES: dict[str, TaskPolicy] = {
     "gsm8k": TaskPolicy(gsm8k_hash=True, final_answer=True, last_number=True),
     "math500": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
@@ -136,26 +145,19 @@ POLICIES: dict[str, TaskPolicy] = {
     "amc23": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=True),
     "tinymath": TaskPolicy(gsm8k_hash=False, final_answer=True, last_number=False),
 }
-# training pools grade like the benchmark they come from
-POLICIES["gsm8k_train"] = POLICIES["gsm8k"]
-POLICIES["math_train"] = POLICIES["math500"]
-POLICIES["embedded_train"] = POLICIES["tinymath"]
-# derived benchmarks grade like their source (rmxbench/evaluation/derived.py)
-POLICIES["gsm8k_calc"] = POLICIES["gsm8k_calc_train"] = POLICIES["gsm8k"]
 
-#: Policy for ``task=None`` or a task name not in :data:`POLICIES`.
+#: Policy for ``task=None`` or a task name that is neither a benchmark nor a policy.
 DEFAULT_POLICY = TaskPolicy(gsm8k_hash=True, final_answer=True, last_number=False)
 
 
 def policy_for(task: str | None) -> TaskPolicy:
-    """The extraction policy for ``task`` (:data:`DEFAULT_POLICY` for ``None`` / unknown names)."""
+    """The extraction policy of benchmark ``task``: the policy its record names
+    (:data:`rmxbench.spec.benchmarks.BENCHMARKS`); a policy name is also accepted;
+    :data:`DEFAULT_POLICY` for ``None`` / unknown names."""
     if task is None:
         return DEFAULT_POLICY
-    if task in POLICIES:
-        return POLICIES[task]
-    if task.startswith("tinymath") or task.startswith("embedded"):
-        return POLICIES["tinymath"]
-    return DEFAULT_POLICY
+    record = BENCHMARKS.get(task)
+    return POLICIES[record.grading] if record is not None else POLICIES.get(task, DEFAULT_POLICY)
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,12 +170,12 @@ _FINAL_RE = re.compile(
     r"(?:(?P<explicit>\bfinal\s+answer|^[ \t>*#_]*answer)|\bthe\s+answer)(?:\*\*|__)?[ \t]*(?:\bis\b|:|：)[ \t]*:?",
     re.IGNORECASE | re.MULTILINE,
 )
-# a whole number (never cut at its decimal point or a thousands group: _NUM_END), not the tail of a
+# a whole number (never cut at its decimal point or a thousands group: NUM_END), not the tail of a
 # name (``x2``, ``sepehr2010``) nor a thousands group of a longer number (which also keeps the scan
-# linear), optionally glued to a unit symbol (``45kg``, ``12.5kg``: _GLUED_UNIT)
+# linear), optionally glued to a unit symbol (``45kg``, ``12.5kg``: GLUED_UNIT)
 _LAST_NUMBER_RE = re.compile(
     r"(?<![\w.])(?!(?:(?<=,\d{3},)|(?<=(?<![\d.])\d,)|(?<=(?<![\d.])\d\d,)|(?<=(?<![\d.])\d{3},))\d{3}(?!\d))"
-    rf"(?P<num>[-−]?(?:{_NUM_CORE})(?:/\d+)?){_NUM_END}(?!/\d)(?:{_GLUED_UNIT})?(?![\w])"
+    rf"(?P<num>[-−]?(?:{NUM_CORE})(?:/\d+)?){NUM_END}(?!/\d)(?:{GLUED_UNIT})?(?![\w])"
 )
 
 
@@ -183,12 +185,12 @@ def _clean_statement_span(span: str) -> str | None:
     span = re.sub(r"[\s.,;:!?*]+$", "", span)
     if not span:
         return None
-    m = _LEADING_NUMBER_RE.match(span)
+    m = LEADING_NUMBER_RE.match(span)
     if m:
         rest = span[m.end() :]
         words = [w.lower().rstrip(".") for w in rest.split()]
         if not rest.strip() or (
-            _UNIT_WORDS_RE.match(rest) and not any(w in _NOT_UNIT_WORDS for w in words)
+            UNIT_WORDS_RE.match(rest) and not any(w in NOT_UNIT_WORDS for w in words)
         ):
             return m.group(1)
     return span
@@ -218,7 +220,7 @@ _PROSE_START = frozenset(
 def _plain_words(span: str) -> list[str]:
     """Prose words of ``span`` (lower case); ``\\text{...}`` blocks and ``$...$`` math are not prose."""
     s = _INLINE_MATH_RE.sub(" ", _TEXT_BLOCK_RE.sub(" ", span))
-    return [w.lower() for w in _WORD_RE.findall(s) if w.lower() not in _NOT_UNIT_WORDS]
+    return [w.lower() for w in _WORD_RE.findall(s) if w.lower() not in NOT_UNIT_WORDS]
 
 
 def _looks_like_prose(span: str) -> bool:
@@ -335,7 +337,7 @@ def _final_box_run(text: str, boxes: list[tuple[str, str, int, int]]) -> list[st
         run.insert(0, prev)
     out: list[str] = []
     for content, *_ in run:
-        c = _unwrap_box(content)
+        c = unwrap_box(content)
         if c not in out:
             out.append(c)
     return out
@@ -360,13 +362,13 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
     if not isinstance(completion, str):
         raise TypeError(f"completion must be str, got {type(completion).__name__}")
     policy = policy_for(task)
-    boxes, unclosed = _scan_boxes(completion)
+    boxes, unclosed = scan_boxes(completion)
     if unclosed is not None:
         # the final answer was cut off inside its box: an earlier box is not rescued (GRADING.md)
         return Extraction(None, "none")
     tag = _answer_tag(completion)
     if tag is not None and tag.strip():
-        tag_boxes = _boxes(tag)
+        tag_boxes = complete_boxes(tag)
         if not tag_boxes:
             inner = _final_answer_span(tag) if _FINAL_RE.search(tag) else None
             span = inner or _math_delimited(tag.strip())[0] or _clean_statement_span(tag)
@@ -387,7 +389,7 @@ def extract_answer(completion: str, task: str | None = None) -> Extraction:
             if len(parts) > 1:
                 return Extraction(", ".join(parts), "boxed_joined")
         content, rule, _, _ = boxes[-1]
-        return Extraction(_unwrap_box(content), rule)
+        return Extraction(unwrap_box(content), rule)
     if policy.gsm8k_hash:
         span = _hash_span(completion)
         if span:
@@ -453,11 +455,11 @@ def is_equivalent(
         )
     # the in-process quick path has no deadline: keep it for inputs of ordinary size only
     tol = _as_tolerance(tolerance)
-    quick = _quick_verdict(pred, gold, tol) if len(pred) + len(gold) <= _QUICK_MAX_CHARS else None
+    quick = quick_verdict(pred, gold, tol) if len(pred) + len(gold) <= _QUICK_MAX_CHARS else None
     if quick is not None:
         return quick, False
-    t = _default_timeout() if timeout_s is None else float(timeout_s)
-    ok, timed_out = _get_pool().check(pred, gold, t, tol)
+    t = default_timeout() if timeout_s is None else float(timeout_s)
+    ok, timed_out = get_pool().check(pred, gold, t, tol)
     if timed_out:
         log.warning("grading check exceeded %.1f s (pred=%.60r, gold=%.60r); counted incorrect", t, pred, gold)
     return ok, timed_out
@@ -518,7 +520,7 @@ def grade_many(
         raise ValueError(f"grade_many: {len(completions)} completions but {len(golds)} golds")
     if not completions:
         return []
-    threads = max_threads or max(2, 2 * _pool_size())
+    threads = max_threads or max(2, 2 * pool_size())
     with ThreadPoolExecutor(max_workers=threads) as ex:
         return list(ex.map(lambda cg: grade(cg[0], cg[1], task=task, timeout_s=timeout_s), zip(completions, golds)))
 

@@ -13,10 +13,10 @@ REL_TOL = Fraction(1, 10**6)
 #: Absolute tolerance used only when one side is exactly zero.
 ABS_ZERO_TOL = Fraction(1, 10**12)
 
-_NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 #: After a number: it is never cut short, neither inside its digits, at its decimal point
 #: (``12.5kg`` is not ``12``) nor at a thousands group (``1,000kg`` is not ``1``).
-_NUM_END = r"(?!\d|\.\d|,\d{3}(?!\d))"
+NUM_END = r"(?!\d|\.\d|,\d{3}(?!\d))"
 
 #: Unit symbols a number may be glued to (``45kg``, ``3.5cm``, ``60km/h``), matched
 #: case-insensitively: two or more letters only. A single glued letter (``6m``, ``2n``) is a
@@ -29,17 +29,17 @@ _UNIT_SYMBOLS = (
     "kb mb gb tb bps kbps mbps gbps"
 ).split()
 #: a glued unit symbol (longest first), optionally squared/cubed (``cm²``, ``cm^2``); ends the word
-_GLUED_UNIT = r"(?i:%s)(?:[\u00b2\u00b3]|\^\{?[23]\}?)?(?![A-Za-z0-9_])" % "|".join(
+GLUED_UNIT = r"(?i:%s)(?:[\u00b2\u00b3]|\^\{?[23]\}?)?(?![A-Za-z0-9_])" % "|".join(
     re.escape(u) for u in sorted(_UNIT_SYMBOLS, key=len, reverse=True)
 )
 
-_LEADING_NUMBER_RE = re.compile(
-    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{_NUM_CORE}){_NUM_END}(?:\s*\\?%)?)(?:{_GLUED_UNIT})?(?=$|[\s.,;:!?)])"
+LEADING_NUMBER_RE = re.compile(
+    rf"^(?:\\?\$|[€£¥])?\s*([-−]?(?:{NUM_CORE}){NUM_END}(?:\s*\\?%)?)(?:{GLUED_UNIT})?(?=$|[\s.,;:!?)])"
 )
 
-_NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
+NOT_UNIT_WORDS = {"pi", "sqrt", "ln", "log", "sin", "cos", "tan", "exp", "and", "or", "times", "cdot"}
 
-_UNIT_WORDS_RE = re.compile(r"^\s+(?:[A-Za-z]{2,}(?![A-Za-z])\.?\s*)+$")  # maximal words: no backtracking
+UNIT_WORDS_RE = re.compile(r"^\s+(?:[A-Za-z]{2,}(?![A-Za-z])\.?\s*)+$")  # maximal words: no backtracking
 
 _TOKEN_RE = re.compile(r"[^\s$]+")
 _BOX_CMD_RE = re.compile(r"\\(boxed|fbox)(?![A-Za-z])")
@@ -63,7 +63,7 @@ def _brace_matches(text: str) -> dict[int, int]:
     return match
 
 
-def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]:
+def scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]:
     """Complete top-level boxes as ``(content, rule, start, end)`` in text order, and the start of
     the first box that never closes (``None`` if every box closes). O(len(text))."""
     if "\\boxed" not in text and "\\fbox" not in text:
@@ -100,14 +100,14 @@ def _scan_boxes(text: str) -> tuple[list[tuple[str, str, int, int]], int | None]
     return found, first_unclosed
 
 
-def _boxes(text: str) -> list[tuple[str, str, int, int]]:
-    return _scan_boxes(text)[0]
+def complete_boxes(text: str) -> list[tuple[str, str, int, int]]:
+    return scan_boxes(text)[0]
 
 
-def _unwrap_box(s: str) -> str:
+def unwrap_box(s: str) -> str:
     """``\\boxed{\\boxed{x}}`` -> ``x`` (a span that is exactly one box)."""
     for _ in range(10):
-        boxes = _boxes(s)
+        boxes = complete_boxes(s)
         if len(boxes) == 1 and boxes[0][2] == 0 and boxes[0][3] == len(s):
             s = boxes[0][0]
         else:
@@ -230,7 +230,7 @@ _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad(?![A-Za-z])|\\qquad(?![A-Za-z
 _PREFIX_RE = re.compile(r"^\s*(?:\\[A-Za-z]+|[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z,\s]*\))?\s*=\s*")
 
 
-def _drop_prefixes(p: str, g: str) -> tuple[str, str]:
+def drop_prefixes(p: str, g: str) -> tuple[str, str]:
     """Drop an assignment prefix from one side when the other side has no ``=``."""
     if "=" not in g and _PREFIX_RE.match(p):
         p = _PREFIX_RE.sub("", p, count=1)
@@ -269,7 +269,7 @@ def _unwrap_text(s: str) -> str:
     return re.sub(rf"{_TEXT_CMD}\s*\{{([^{{}}]*)\}}", r"\1", s)
 
 
-def _prepare(s: str) -> str:
+def prepare(s: str) -> str:
     """Structure-preserving normalisation used for both the quick checks and math-verify input.
 
     Unicode math -> LaTeX, ``$``/``\\(``/``\\[`` delimiters and an outer box removed,
@@ -278,7 +278,7 @@ def _prepare(s: str) -> str:
     ``\\left``/``\\right`` and spacing commands removed, ``\\$`` removed, trailing ``.`` removed.
     """
     s = _EULER_RE.sub("e", _normalize_unicode(s))
-    s = _unwrap_box(_strip_delims(s))
+    s = unwrap_box(_strip_delims(s))
     s = re.sub(r"^\$\s*(?=[-\d.])", "", s) if s.count("$") == 1 else s  # "$18" (currency, no closing $)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
     s = re.sub(r"\\left(?![A-Za-z])\.?", "", s)
@@ -300,11 +300,11 @@ def _prepare(s: str) -> str:
 def _canon(s: str) -> str:
     """Canonical string for exact comparison (whitespace and ``\\text`` wrappers removed; a list
     comma between digits keeps one space: ``32, 349`` stays a list, :data:`_LIST_COMMA_RE`)."""
-    s = _prepare(s)
-    m = _LEADING_NUMBER_RE.match(s)
-    if m and (m.end() == len(s) or _UNIT_WORDS_RE.match(s[m.end() :])):
+    s = prepare(s)
+    m = LEADING_NUMBER_RE.match(s)
+    if m and (m.end() == len(s) or UNIT_WORDS_RE.match(s[m.end() :])):
         words = [w.lower().rstrip(".") for w in s[m.end() :].split()]
-        if not any(w in _NOT_UNIT_WORDS for w in words):
+        if not any(w in NOT_UNIT_WORDS for w in words):
             s = m.group(1)
     s = _unwrap_text(s)
     return ", ".join(re.sub(r"\s+", "", part) for part in _LIST_COMMA_RE.split(s))
@@ -367,7 +367,7 @@ def _unparen(c: str) -> str:
     return c
 
 
-def _close(a: Fraction, b: Fraction, exact: bool, abs_tol: Fraction | None = None) -> bool:
+def close_enough(a: Fraction, b: Fraction, exact: bool, abs_tol: Fraction | None = None) -> bool:
     """Numeric policy: exact equality for two exact values, else relative tolerance REL_TOL;
     a per-problem absolute tolerance ``abs_tol`` (OlympiadBench ``error``) also admits
     ``|a-b| <= abs_tol``."""
@@ -383,23 +383,23 @@ def _close(a: Fraction, b: Fraction, exact: bool, abs_tol: Fraction | None = Non
 def _numbers_equal(p: _Num, g: _Num, abs_tol: Fraction | None = None) -> bool:
     exact = p.exact and g.exact
     if p.pct == g.pct:
-        return _close(p.value, g.value, exact, abs_tol)
+        return close_enough(p.value, g.value, exact, abs_tol)
     pct, other = (p, g) if p.pct else (g, p)
     # "10%" matches both 10 and 0.1
-    return _close(pct.value, other.value, exact, abs_tol) or _close(pct.value / 100, other.value, exact, abs_tol)
+    return close_enough(pct.value, other.value, exact, abs_tol) or close_enough(pct.value / 100, other.value, exact, abs_tol)
 
 
 _LETTER_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
 
 
-def _quick_verdict(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool | None:
+def quick_verdict(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool | None:
     """Cheap in-process verdict, or ``None`` when math-verify is needed."""
     p, g = _canon(pred), _canon(gold)
     if not p or not g:
         return False
     if p == g:
         return True
-    p, g = _drop_prefixes(p, g)
+    p, g = drop_prefixes(p, g)
     if p == g:
         return True
     pn, gn = _parse_plain_number(_unparen(p)), _parse_plain_number(_unparen(g))

@@ -15,7 +15,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from rmxbench.evaluation.grading_normalise import _close, _drop_prefixes, _prepare, _quick_verdict  # noqa: E402
+from rmxbench.evaluation.grading_normalise import close_enough, drop_prefixes, prepare, quick_verdict
 
 
 log = logging.getLogger("rmxbench.evaluation.grading")
@@ -82,7 +82,7 @@ def _mv_setup() -> None:
 
     def num_close(a, b, inexact: bool) -> bool:
         if isinstance(a, Fraction) and isinstance(b, Fraction):
-            return _close(a, b, not inexact, _MV_STATE.get("abs_tol"))
+            return close_enough(a, b, not inexact, _MV_STATE.get("abs_tol"))
         from sympy import Abs, Max
 
         a_, b_ = (Rational(a.numerator, a.denominator) if isinstance(a, Fraction) else a), (
@@ -137,11 +137,11 @@ def _worker_check(pred: str, gold: str, abs_tol: Fraction | None = None) -> bool
     would then compare the raw (often truncated) strings, which called ``1-\\frac{1}{\\mathrm{K}^{2}}``
     equal to ``1-\\frac{1}{\\mathrm{K}}`` (identical strings were already accepted by the quick path).
     """
-    quick = _quick_verdict(pred, gold, abs_tol)
+    quick = quick_verdict(pred, gold, abs_tol)
     if quick is not None:
         return quick
     _mv_setup()
-    p, g = _drop_prefixes(_prepare(pred), _prepare(gold))
+    p, g = drop_prefixes(prepare(pred), prepare(gold))
     if not p or not g:
         return False
     gold_parsed = _MV_STATE["parse"](g)
@@ -230,7 +230,7 @@ class _Worker:
         self.inbox = queue.Queue()
         self.ready = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from rmxbench.evaluation.grading import _worker_main; _worker_main()"],
+            [sys.executable, "-c", "from rmxbench.evaluation.grading_workers import _worker_main; _worker_main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
@@ -360,7 +360,7 @@ _POOL: _Pool | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _pool_size() -> int:
+def pool_size() -> int:
     try:
         n = int(os.environ.get("RMXBENCH_GRADER_WORKERS", "0"))
     except ValueError:
@@ -368,11 +368,11 @@ def _pool_size() -> int:
     return n if n > 0 else max(1, min(2, os.cpu_count() or 1))
 
 
-def _get_pool() -> _Pool:
+def get_pool() -> _Pool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL.pid != os.getpid():
-            _POOL = _Pool(_pool_size())
+            _POOL = _Pool(pool_size())
         return _POOL
 
 
@@ -405,10 +405,10 @@ def warm_up() -> None:
     Raises:
         GraderError: a worker could not start (math-verify missing or broken).
     """
-    _get_pool().warm_up()
+    get_pool().warm_up()
 
 
-def _default_timeout() -> float:
+def default_timeout() -> float:
     try:
         return float(os.environ.get("RMXBENCH_GRADER_TIMEOUT_S", DEFAULT_TIMEOUT_S))
     except ValueError:

@@ -1,6 +1,7 @@
 """Public Hugging Face hub sources of the benchmarks (the default data source for users).
 
-Each benchmark maps to one public hub dataset (id, config, split) and a row mapper that turns
+Each benchmark's record (:mod:`rmxbench.spec.benchmarks`, ``hub``) names one public hub dataset (id,
+configs, split) and a row mapper of :data:`MAPPERS` that turns
 the dataset's own fields into rmxbench's row format ``{id, problem, answer, solution}`` — the
 same format and the same answer normalisation as ``shared/benchmarks/*.jsonl`` (see
 ``PROVENANCE.md`` there), so a run on the hub and a run on a local data dir grade the same
@@ -33,10 +34,10 @@ uses ``Hothan/OlympiadBench``):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from rmxbench.errors import UserError
+from rmxbench.spec.benchmarks import benchmark
 
 Row = dict[str, Any]
 
@@ -115,31 +116,25 @@ def _math_train(name: str, i: int, r: Row) -> Row:
             "solution": r["solution"], "level_raw": r.get("level"), "subject": r.get("type")}
 
 
-MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
-                 "number_theory", "prealgebra", "precalculus")
-
-
-@dataclass(frozen=True)
-class HubSource:
-    """One benchmark's hub dataset: ``datasets.load_dataset(dataset, config, split=split)``."""
-
-    dataset: str
-    configs: tuple[str | None, ...]
-    split: str
-    mapper: Callable[[str, int, Row], Row]
-    expected: int
-
-
-SOURCES: dict[str, HubSource] = {
-    "gsm8k": HubSource("openai/gsm8k", ("main",), "test", _gsm8k, 1319),
-    "gsm8k_train": HubSource("openai/gsm8k", ("main",), "train", _gsm8k, 7473),
-    "math500": HubSource("HuggingFaceH4/MATH-500", (None,), "test", _math500, 500),
-    "minerva_math": HubSource("math-ai/minervamath", (None,), "test", _minerva, 272),
-    "olympiadbench": HubSource("Hothan/OlympiadBench", ("OE_TO_maths_en_COMP",), "train", _olympiad, 675),
-    "aime24": HubSource("HuggingFaceH4/aime_2024", (None,), "train", _aime, 30),
-    "amc23": HubSource("math-ai/amc23", (None,), "test", _amc, 40),
-    "math_train": HubSource("EleutherAI/hendrycks_math", MATH_SUBJECTS, "train", _math_train, 7500),
+#: mapper name (a record's ``hub.mapper``, :class:`rmxbench.spec.benchmarks.HubSource`) -> row mapper
+#: ``(benchmark name, row index, hub row) -> rmxbench row``.
+MAPPERS: dict[str, Callable[[str, int, Row], Row]] = {
+    "gsm8k": _gsm8k, "math500": _math500, "minerva_math": _minerva, "olympiadbench": _olympiad,
+    "aime24": _aime, "amc23": _amc, "math_train": _math_train,
 }
+
+
+def _source(name: str):
+    """The hub source of benchmark ``name`` (:attr:`rmxbench.spec.benchmarks.Benchmark.hub`).
+
+    Raises:
+        UserError: unknown benchmark, or one without a hub source.
+    """
+    src = benchmark(name).hub
+    if src is None:
+        raise UserError(f"no hub source for benchmark {name!r}",
+                        hint="pass --data-dir (or set RMXBENCH_DATA_DIR) with its JSONL file")
+    return src
 
 
 def map_rows(name: str, rows: Iterable[Row]) -> list[Row]:
@@ -148,14 +143,12 @@ def map_rows(name: str, rows: Iterable[Row]) -> list[Row]:
     Raises:
         UserError: unknown name, or a row lacking a field the mapper needs (names the field).
     """
-    try:
-        src = SOURCES[name]
-    except KeyError:
-        raise UserError(f"no hub source for benchmark {name!r}; known: {sorted(SOURCES)}") from None
+    src = _source(name)
+    mapper = MAPPERS[src.mapper]
     out = []
     for i, r in enumerate(rows):
         try:
-            out.append(src.mapper(name, i, dict(r)))
+            out.append(mapper(name, i, dict(r)))
         except (KeyError, IndexError, TypeError) as exc:
             raise UserError(f"hub dataset {src.dataset} row {i}: missing or malformed field {exc}",
                             hint="the dataset may have changed; pass --data-dir with local JSONL files") from None
@@ -171,9 +164,7 @@ def load_hub_benchmark(name: str) -> list[Row]:
     Raises:
         UserError: unknown name, or the hub is unreachable (hint: use ``--data-dir``).
     """
-    if name not in SOURCES:
-        raise UserError(f"no hub source for benchmark {name!r}; known: {sorted(SOURCES)}")
-    src = SOURCES[name]
+    src = _source(name)
     import datasets
 
     raw: list[Row] = []

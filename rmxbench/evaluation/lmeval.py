@@ -1,7 +1,9 @@
 """Evaluation stage: one model (+ optional LoRA adapter) on one benchmark through lm-eval.
 
-Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval tasks (``rmxbench/lm_tasks``, linked
-as ``tasks/`` in the repository) with the spec's decoding protocol (paper §6.1, App. C):
+Runs :func:`lm_eval.simple_evaluate` on rmxbench's lm-eval task of the benchmark (its config
+generated from the benchmark record and the protocol, :func:`lm_task_config`; the same config is
+written as YAML to ``rmxbench/lm_tasks/``, linked as ``tasks/``, for plain lm-eval) with the spec's
+decoding protocol (paper §6.1, App. C):
 
 - pass@1 tasks (GSM8K, MATH-500, Minerva Math, OlympiadBench, tinymath): one generation per
   problem, greedy unless ``protocol.pass_at_1`` says otherwise;
@@ -34,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text, library_versions
-from rmxbench.spec.schema import TASKS, ModelRef, Protocol
+from rmxbench.results import TaskRecord, atomic_write_json, atomic_write_text
+from rmxbench.spec.benchmarks import benchmark, tasks
+from rmxbench.spec.schema import ModelRef, Protocol
 
 def task_name(task: str) -> str:
     """lm-eval task name of rmxbench benchmark ``task`` (``gsm8k`` -> ``rmx_gsm8k``)."""
@@ -67,34 +70,79 @@ def generation_kwargs(task: str, protocol: Protocol, prompt_style: str) -> dict[
     return kw
 
 
-def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
-    """The lm-eval task config overrides of ``task``, derived from :meth:`Protocol.metric`:
-    ``repeats`` = k, the metric list (pass@1, or avg@k with pass@k and maj@k) and the
-    generation kwargs. Merged over the task's YAML config and passed to ``TaskManager.load``, so
-    the task YAML's own defaults never decide the protocol."""
-    from rmxbench.lm_tasks.utils import count_graded
+#: lm-eval's task version of every rmxbench task (``versions`` in lm-eval's results).
+TASK_VERSION = 1.0
 
+
+def _fixed_config() -> dict[str, Any]:
+    """The part of every rmxbench lm-eval task config that neither the benchmark nor the protocol
+    decides: the dataset hook, the prompt as context, rmxbench's grader as ``process_results`` and
+    the keep-all filter (lm-eval's default ``take_first`` would score only the first of k samples)."""
+    from rmxbench.evaluation import lm_hooks
+
+    return {
+        "output_type": "generate_until",
+        "custom_dataset": lm_hooks.load_docs,
+        "test_split": "test",
+        "doc_to_text": "prompt",
+        "doc_to_target": "answer",
+        "num_fewshot": 0,
+        "process_results": lm_hooks.process_results,
+        "filter_list": [{"name": "graded", "filter": [{"function": "custom", "filter_fn": lm_hooks.truncate_keep_all}]}],
+    }
+
+
+def lm_task_config(task: str, protocol: Protocol, prompt_style: str) -> dict[str, Any]:
+    """The whole lm-eval task config of benchmark ``task`` (lm-eval task ``rmx_<task>``), generated
+    from its record (:mod:`rmxbench.spec.benchmarks`: the dataset hook's ``benchmark``) and
+    :meth:`Protocol.metric` (``repeats`` = k, the metric list: pass@1, or avg@k with pass@k and
+    maj@k; the generation kwargs), so k and decoding are stated nowhere else. ``prompt_style`` is
+    the default the dataset hook uses when the task metadata names none. rmxbench's evaluation
+    passes it to ``TaskManager.load``; ``rmxbench/lm_tasks/`` holds it as YAML for plain lm-eval
+    (``python -m rmxbench.lm_tasks`` writes it with the default protocol).
+
+    Raises:
+        UserError: ``task`` is not a registered benchmark.
+    """
+    from rmxbench.evaluation import lm_hooks
+
+    benchmark(task)
     m = protocol.metric(task)
     names = ["pass@1"] if m.k == 1 else [f"avg@{m.k}", f"pass@{m.k}", f"maj@{m.k}"]
     metric_list = [{"metric": n, "aggregation": "mean", "higher_is_better": True} for n in [*names, "score"]]
-    metric_list.append({"metric": "rmx_graded", "aggregation": count_graded, "higher_is_better": True})
-    return {"task": task_name(task), "repeats": m.k, "metric_list": metric_list,
-            "generation_kwargs": generation_kwargs(task, protocol, prompt_style)}
+    metric_list.append({"metric": "rmx_graded", "aggregation": lm_hooks.count_graded, "higher_is_better": True})
+    return {"task": task_name(task), "dataset_kwargs": {"benchmark": task}, **_fixed_config(), "repeats": m.k,
+            "generation_kwargs": generation_kwargs(task, protocol, prompt_style), "metric_list": metric_list,
+            "metadata": {"version": TASK_VERSION, "prompt_style": prompt_style}}
 
 
 def load_lm_task(task: str, protocol: Protocol, prompt_style: str, *, metadata: dict[str, Any]):
-    """``(TaskManager, Task)`` of rmxbench benchmark ``task``: the task YAML (read by lm-eval's own
-    loader) with :func:`lm_task_config` merged over it, so k, metrics and decoding come from the
-    protocol. ``metadata`` (``prompt_style``, ``data_dir``) reaches the dataset hook."""
+    """``(TaskManager, Task)`` of rmxbench benchmark ``task`` from :func:`lm_task_config`, loaded
+    by lm-eval's own task factory. ``metadata`` (``prompt_style``, ``data_dir``) reaches the
+    dataset hook."""
     from lm_eval.tasks import TaskManager
-    from lm_eval.tasks._yaml_loader import load_yaml  # lm-eval's loader: `include`, `!function`
 
-    from rmxbench.lm_tasks import TASKS_DIR
+    tm = TaskManager(include_defaults=False, metadata=metadata)
+    return tm, tm.load([lm_task_config(task, protocol, prompt_style)])["tasks"][task_name(task)]
 
-    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
-    name = task_name(task)
-    cfg = {**load_yaml(TASKS_DIR / f"{name}.yaml"), **lm_task_config(task, protocol, prompt_style)}
-    return tm, tm.load([cfg])["tasks"][name]
+
+def tasks_identity() -> str:
+    """sha256 (20 hex) of rmxbench's lm-eval task definition, part of every evaluation key: the
+    hooks' source (:mod:`rmxbench.evaluation.lm_hooks`: data loading, prompt, filter, scoring), the
+    fixed part of the task config (:func:`_fixed_config`) and :data:`TASK_VERSION`. What the
+    benchmark, the protocol and the prompt style decide is keyed by their own parts."""
+    import hashlib
+
+    from rmxbench.evaluation import lm_hooks
+    from rmxbench.pipeline.identity import file_sha256
+
+    def ref(fn: Any) -> str:
+        return f"{fn.__module__}.{fn.__qualname__}"
+
+    h = hashlib.sha256(json.dumps({"config": _fixed_config(), "version": TASK_VERSION}, sort_keys=True,
+                                  default=ref).encode())
+    h.update(file_sha256(lm_hooks.__file__).encode())
+    return h.hexdigest()[:20]
 
 
 def protocol_key(protocol: Protocol, task: str, backend: str) -> dict[str, Any]:
@@ -133,16 +181,15 @@ def _model_provenance(model_ref: ModelRef, spec_dir: str | Path | None, adapter_
 
 def _data_provenance(task: str, data_dir: Path | None) -> dict:
     """Where the task's problems came from, with the identity hash of the file (or hub source)."""
-    from rmxbench.evaluation.benchmarks import DATASETS
-    from rmxbench.pipeline.identity import data_identity
+    from rmxbench.evaluation.data import data_identity, embedded_path
 
-    ds = DATASETS[task]
+    ds = benchmark(task)
     ident = data_identity(task, data_dir)
     if ds.derived_from:
         return {"source": "derived", "derivation": ident["version"],
                 "from": [_data_provenance(n, data_dir) for n in ds.derived_from]}
     if ds.embedded:
-        return {"source": "embedded", "file": str(ds.embedded_path()), "sha256": ident["sha256"]}
+        return {"source": "embedded", "file": str(embedded_path(ds)), "sha256": ident["sha256"]}
     if data_dir is not None:
         return {"source": "data_dir", "file": str(Path(data_dir) / ds.file), "sha256": ident["sha256"]}
     s = ds.hub
@@ -158,15 +205,16 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     Args:
         session: a started engine session (:meth:`rmxbench.backends.session.SessionPool.get`); the
             same session evaluates every task and adapter of its model.
-        task: a name in :data:`rmxbench.spec.schema.TASKS`.
+        task: a test benchmark (:func:`rmxbench.spec.benchmarks.tasks`).
         protocol: decoding and subset settings (``protocol.limit[task]`` = first N problems).
         prompt_style: one of the styles in :mod:`rmxbench.evaluation.prompts` (paper App. C).
         chat_template: apply the tokenizer's chat template (forced on for ``r1_chat``).
         model_ref: the weights the session holds (hub repo + revision, or local path), for provenance.
         adapter_dir: PEFT LoRA adapter directory, or None.
         spec_dir: folder of the spec file (relative model paths resolve against it).
-        data_dir: benchmark JSONL folder; None -> ``$RMXBENCH_DATA_DIR`` -> ``protocol.data_dir``
-            -> public hub datasets.
+        data_dir: the benchmark JSONL folder, resolved once by the caller
+            (:func:`rmxbench.spec.context.resolve_data_dir`); None = public hub datasets (an
+            embedded benchmark always reads its packaged file).
         out_dir: output folder (created).
         row_id: board row id stored in the record.
         eval_prompt: which prompt this row uses, recorded in the provenance for the board:
@@ -183,18 +231,17 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     Raises:
         UserError: unknown task/style, missing data/adapter.
     """
-    from rmxbench.evaluation.data import resolve_data_dir
     from rmxbench.evaluation.prompts import CHAT_STYLES, STOP_SEQUENCES
 
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+    if task not in tasks():
+        raise UserError(f"unknown task {task!r}; allowed: {', '.join(tasks())}")
     if prompt_style not in STOP_SEQUENCES:
         raise UserError(f"unknown prompt style {prompt_style!r}; allowed: {', '.join(sorted(STOP_SEQUENCES))}")
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise UserError(f"adapter dir {str(adapter_dir)!r} has no adapter_config.json (not a PEFT adapter)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ddir = None if task == "tinymath" else resolve_data_dir(data_dir, protocol.data_dir)
+    ddir = Path(data_dir) if data_dir is not None else None
     metric = protocol.metric(task)
     k = metric.k
     sampling = task_sampling(task, protocol, prompt_style)
@@ -236,7 +283,7 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
 
     lines, per_problem, extra_acc = [], {}, {"pass": [], "maj": []}
     timeouts = malformed = 0
-    from rmxbench.lm_tasks.utils import scores_from_verdicts
+    from rmxbench.evaluation.lm_hooks import scores_from_verdicts
 
     for ex in sorted(samples, key=lambda e: e["doc_id"]):
         d = ex["rmx_graded"]
@@ -270,6 +317,7 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
     if k > 1 and n:
         extra = {f"pass@{k}": sum(extra_acc["pass"]) / n, f"maj@{k}": sum(extra_acc["maj"]) / n}
 
+    from rmxbench.backends.select import library_versions
     from rmxbench.evaluation.grading import GRADER_VERSION
     from rmxbench.pipeline.metering import device_info
 

@@ -137,3 +137,10 @@ def truncate_at_stops(text: str, style: str) -> str:
         if 0 <= i < cut:
             cut = i
     return text[:cut]
+
+
+def prompt_identity(style: str) -> dict[str, Any]:
+    """What identifies prompt style ``style`` in content keys: its name, template text (None for the
+    chat style ``r1_chat``, rendered by the model's chat template) and stop sequences, so a
+    template edit re-keys every node that prompts with it."""
+    return {"style": style, "template": TEMPLATES.get(style), "stop": STOP_SEQUENCES.get(style)}

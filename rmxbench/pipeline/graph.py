@@ -16,6 +16,15 @@ A stage module defines two functions (and optionally a third):
   node of that model).
 - ``halt(out_dir: Path) -> str | None`` (optional): a plain-language reason why the stages after
   this node cannot run (e.g. too few mixed-success problems), or None.
+- ``warn(out_dir: Path) -> str | None`` (optional): a note for a finished, usable but suspect
+  artifact (shown with the row on the board); ``summary(out_dir) -> str | None`` (optional): one
+  line for the run log; ``record(out_dir)`` (stages whose table entry has ``board="record"``): the
+  board cell (:class:`rmxbench.results.TaskRecord`) of a finished artifact.
+
+What a node needs to run (GPUs, CPUs) is the table entry's :class:`Resources`; the GPUs of a node
+that uses an engine are its engine's accelerators (vLLM: the tensor-parallel size), and nodes
+of one model share one engine, so an executor runs them where that engine lives
+(:mod:`rmxbench.orchestrator.executor`).
 
 A node's content key is ``store.key(stage, code=<code version>, **parts, inputs={role: key})``:
 everything that determines it, including the keys of its inputs, so every key of a plan is known
@@ -35,6 +44,34 @@ from typing import Any, Callable, Iterable, Iterator
 from rmxbench.errors import UserError
 
 
+#: ``Resources.gpus`` value meaning "the accelerators of the node's engine" (0 without an engine).
+ENGINE = "engine"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one node of a stage needs to run (read by the executors, :mod:`rmxbench.orchestrator.executor`).
+
+    Attributes:
+        gpus: GPUs the node holds while it runs: an int, or :data:`ENGINE` = the accelerators of
+            the node's engine (:attr:`rmxbench.backends.session.EngineSpec.accelerators`: vLLM's
+            tensor-parallel size, 1 for transformers; 0 for a node without an engine). Nodes that
+            use an engine run in their model's worker, which holds that many GPUs for as long as
+            the model has work (the engine starts once there).
+        cpus: CPU cores a node that holds no GPU reserves while it runs (a Ray task's
+            ``num_cpus``); a model's worker reserves GPUs only.
+    """
+
+    gpus: int | str = 0
+    cpus: float = 1.0
+
+    def gpus_of(self, engine: Any) -> int:
+        """The GPUs of a node with ``engine`` (an EngineSpec or None)."""
+        if self.gpus == ENGINE:
+            return int(engine.accelerators) if engine is not None else 0
+        return int(self.gpus)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One entry of the stage table.
@@ -47,6 +84,10 @@ class Stage:
         artifact: what the artifact folder holds (ARCHITECTURE.md's table).
         training: True when its wall time counts toward a row's measured training cost.
         figures: file names in the artifact shown next to the board (e.g. ``reward_curve.png``).
+        board: what a finished node gives the board: ``"record"`` (a results cell, read with the
+            module's ``record(out_dir)``), ``"section"`` (an analysis section: the artifact folder),
+            or ``""`` (nothing).
+        resources: what one node needs to run (:class:`Resources`).
     """
 
     name: str
@@ -56,6 +97,8 @@ class Stage:
     artifact: str = ""
     training: bool = False
     figures: tuple[str, ...] = ()
+    board: str = ""
+    resources: Resources = Resources()
 
     def load(self) -> ModuleType:
         """The stage module (must define ``declare`` and ``build``)."""
@@ -78,6 +121,10 @@ class Node:
         engine: the engine session the build uses (a :class:`rmxbench.backends.session.EngineSpec`:
             its ``key`` groups nodes of one model so they share one engine), or None.
         key: the content key (set by :meth:`Graph.add`).
+        seed: the training seed of the chain the node belongs to, for a trained row that declares
+            ``seeds:`` (one chain of nodes per seed, :attr:`rmxbench.pipeline.rows.RowView.seeds`);
+            None for every other node. Not a key part by itself: the seed reaches the key through
+            the parts it changes (the recipe's ``seed``) and the inputs.
     """
 
     stage: str
@@ -90,6 +137,7 @@ class Node:
     provides: str | None = None
     engine: Any = None
     key: str = ""
+    seed: int | None = None
 
     @property
     def engine_key(self) -> str | None:
@@ -106,11 +154,15 @@ class BuildEnv:
             None where no model may be loaded.
         engine: the node's :attr:`Node.engine`.
         used: the pool events of this build (engine started or reused), for its meter.
+        work_dir: a folder of the store for work that must survive a killed build (e.g. GRPO's
+            resumable checkpoints): ``<home>/work/<stage>/<key>/``, the same on every machine
+            that shares the store; the build removes it once its artifact is complete.
     """
 
     sessions: Any = None
     engine: Any = None
     used: list = field(default_factory=list)
+    work_dir: Path | None = None
 
     def session(self, engine: Any = None, *, weights: Path | None = None) -> Any:
         """The session of ``engine`` (default: the node's): started, or reused from an earlier node.
@@ -242,6 +294,40 @@ def schedule(nodes: list[Node], position: dict[int, int]) -> list[Node]:
             if n.engine_key == key:
                 run(n)
     return out
+
+
+def critical_path(nodes: list[Node]) -> tuple[int, int, int]:
+    """How much of ``nodes`` can run at once: ``(total, longest chain, widest level)``.
+
+    The longest chain counts the nodes of the longest input-to-output path among ``nodes``
+    (inputs outside ``nodes`` count as available): no executor can finish in fewer sequential
+    node builds. The widest level is the largest number of nodes at the same depth (depth = the
+    longest chain ending at the node): how many could run at once if every node took equally long.
+    """
+    depth = chain_depths(nodes)
+    levels: dict[int, int] = {}
+    for n in nodes:
+        k = int(depth[id(n)])
+        levels[k] = levels.get(k, 0) + 1
+    return len(nodes), max(levels, default=0), max(levels.values(), default=0)
+
+
+def chain_depths(nodes: list[Node], weight: Callable[[Node], float] | None = None) -> dict[int, float]:
+    """``id(node) ->`` the weight of the heaviest input-to-output chain among ``nodes`` ending at it
+    (inputs outside ``nodes`` count as available). ``weight``: a node's own weight (default 1: the
+    chain's node count, :func:`critical_path`; the cost estimate passes estimated seconds, so the
+    maximum is the least wall-clock of any executor with enough workers)."""
+    inside = {id(n) for n in nodes}
+    depth: dict[int, float] = {}
+
+    def d(n: Node) -> float:
+        if id(n) not in depth:
+            own = 1 if weight is None else weight(n)
+            depth[id(n)] = own + max((d(i) for i in n.inputs.values() if id(i) in inside), default=0)
+        return depth[id(n)]
+    for n in nodes:
+        d(n)
+    return depth
 
 
 def force_closure(table: dict[str, Stage], names: Iterable[str]) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""Identity: the one place that says what identifies a file, folder, model, dataset or adapter.
+"""Identity hashing: what identifies a file, folder, model or adapter (part of the kernel).
 
 Every content key (:meth:`rmxbench.pipeline.store.ArtifactStore.key`) and every provenance entry on
 the board uses these functions, so the hash shown on the board is the hash inside the key.
@@ -8,8 +8,13 @@ the board uses these functions, so the hash shown on the board is the hash insid
 - folders: sha256 over the sorted relative names + file hashes of the files that matter
   (:func:`folder_sha256`; READMEs, licences and dotfiles are ignored for model folders);
 - models: hub ``repo`` + ``revision``, or the local content hash (:func:`model_identity`);
-- datasets: the JSONL file hash (data dir or embedded) or the hub source (:func:`data_identity`);
 - adapters: the hash of the PEFT weight/config files (:func:`adapter_identity`).
+
+The domain states its own identities and the kernel hashes what it is given: a benchmark's rows
+(:func:`rmxbench.evaluation.data.data_identity`), a prompt style's template
+(:func:`rmxbench.evaluation.prompts.prompt_identity`), the grader
+(:data:`rmxbench.evaluation.grading.GRADER_VERSION`), the lm-eval task definitions
+(:func:`rmxbench.evaluation.lmeval.tasks_identity`). This module imports no domain module.
 
 Torch-free: importing this module never imports torch, and nothing here touches the network.
 """
@@ -28,8 +33,10 @@ from rmxbench.spec.schema import ModelRef
 
 #: Files ignored when hashing a local model folder (documentation and dotfiles do not change outputs).
 _IGNORED = re.compile(r"(^|/)(\.|README|PROVENANCE|LICENSE)|\.md$")
+#: Metadata file of an adapter folder (ReasonMaxxer's per-τ and picked adapters: τ, recipe, sweep table).
+METADATA_FILE = "rmx_metadata.json"
 #: Bookkeeping files that never count toward an artifact folder's identity.
-BOOKKEEPING = frozenset({"meter.json", "_complete.json", "rmx_metadata.json", "key_parts.json"})
+BOOKKEEPING = frozenset({"meter.json", "_complete.json", METADATA_FILE, "key_parts.json"})
 
 
 def _sha256_bytes_of(path: Path) -> str:
@@ -88,13 +95,26 @@ class HashCache:
         return h.hexdigest()
 
     def save(self) -> None:
-        """Write the cache back (best effort: a read-only home just means no memory)."""
+        """Write the cache back (best effort: a read-only home just means no memory).
+
+        Several processes may share a home (two drivers, a cluster's workers): under the store's
+        lock on ``.lock-hashcache``, the file's current entries are read and this process's
+        entries merged over them, so no process drops what another one hashed."""
         if not self.dirty or self.path is None:
             return
+        from rmxbench.pipeline.store import key_lock
         from rmxbench.results import atomic_write_json
 
         try:
-            atomic_write_json(self.path, self.data)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with key_lock(self.path.parent / ".lock-hashcache"):
+                try:
+                    on_disk = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    on_disk = {}
+                merged = {**(on_disk if isinstance(on_disk, dict) else {}), **self.data}
+                atomic_write_json(self.path, merged)
+                self.data = merged
         except OSError:  # pragma: no cover - read-only home
             pass
         self.dirty = False
@@ -177,66 +197,9 @@ def adapter_identity(adapter_dir: str | Path, hashes: HashCache | None = None) -
     return folder_sha256(d, hashes=hashes)
 
 
-def data_identity(name: str, data_dir: Path | None, hashes: HashCache | None = None) -> dict[str, Any]:
-    """What identifies benchmark/pool ``name``: its JSONL file's sha256 (data dir or embedded),
-    or its hub source (dataset id, configs, split) from :mod:`rmxbench.evaluation.benchmarks`.
-
-    Raises:
-        UserError: unknown name, or the data dir lacks the file (names it and the flag to fix it).
-    """
-    from rmxbench.evaluation.benchmarks import DATASETS
-
-    hashes = hashes or HashCache.for_home(None)
-    ds = DATASETS.get(name)
-    if ds is None:
-        raise UserError(f"unknown benchmark {name!r}; known: {sorted(DATASETS)}")
-    if ds.derived_from:
-        from rmxbench.evaluation.derived import VERSIONS
-
-        return {"derived": name, "version": VERSIONS[ds.derive],
-                "from": [data_identity(n, data_dir, hashes) for n in ds.derived_from]}
-    if ds.embedded:
-        return {"embedded": name, "sha256": hashes.sha256(ds.embedded_path())}
-    if data_dir is not None:
-        f = Path(data_dir) / ds.file
-        if not f.is_file():
-            raise UserError(f"benchmark file {f} not found (needed for {name!r})",
-                            hint="pass --data-dir pointing at a folder with the shared/benchmarks files, "
-                                 "or omit it to use the hub datasets")
-        return {"file": ds.file, "sha256": hashes.sha256(f)}
-    ident: dict[str, Any] = {"hub": name}
-    if ds.hub is not None:
-        ident["source"] = [ds.hub.dataset, list(ds.hub.configs), ds.hub.split]
-    return ident
-
-
-def grader_version() -> str:
-    """:data:`rmxbench.evaluation.grading.GRADER_VERSION` (part of every key that grades)."""
-    from rmxbench.evaluation.grading import GRADER_VERSION
-
-    return str(GRADER_VERSION)
-
-
 def library_version(dist: str) -> str:
     """Installed version of distribution ``dist`` (``"absent"`` if not installed)."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "absent"
-
-
-def tasks_identity() -> str:
-    """sha256 (20 hex) of rmxbench's lm-eval task definitions (``rmxbench/lm_tasks/``)."""
-    from rmxbench.lm_tasks import TASKS_DIR
-
-    files = [p for p in TASKS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-             and p.suffix not in {".md", ".txt"}]
-    return HashCache.for_home(None).files_sha256(TASKS_DIR, files)[:20]
-
-
-def prompt_identity(style: str) -> dict[str, Any]:
-    """The prompt template text and stop sequences of ``style`` (a template edit re-keys)."""
-    from rmxbench.evaluation import prompts
-
-    return {"style": style, "template": getattr(prompts, "TEMPLATES", {}).get(style),
-            "stop": getattr(prompts, "STOP_SEQUENCES", {}).get(style)}

@@ -10,7 +10,7 @@ Each stage that does work writes ``meter.json`` into its artifact folder::
 ``cpu_seconds`` is the process's CPU time over the same span. The runner adds ``node_seconds`` /
 ``node_cpu_seconds`` (the whole build, engine starts included), the token counts a build returns
 (``completion_tokens``, ``scored_tokens``, ``trained_tokens``) and ``estimate`` (the cost estimate made
-before the node ran: :mod:`rmxbench.pipeline.estimate`).
+before the node ran: :mod:`rmxbench.orchestrator.estimate`).
 ``accelerators`` counts only the devices the stage used (see :func:`metered`); indices are the
 process's own (``CUDA_VISIBLE_DEVICES`` renumbers them, torch honours it). Turning these records
 into GPU-hours and USD (device name -> pricing key, the published-cost fallback of RL baselines)

@@ -1,2 +1,3 @@
-"""RL baselines rmxbench trains itself (GRPO on TRL): recipe (:mod:`.grpo_config`) and stage
-(:mod:`.grpo_trainer`)."""
+"""RL baselines rmxbench trains itself (GRPO on TRL): the trainer (:mod:`.grpo_trainer`), its health
+verdict (:mod:`.grpo_health`) and stage (:mod:`.grpo_stage`); the recipe a spec declares is
+:mod:`rmxbench.spec.grpo_recipe`."""

@@ -13,16 +13,18 @@ against them), the generation backend, the grader and TRL versions.
 
 Build: pool selection (:func:`rmxbench.method.pool.select_pool`: the same seeded draw and
 contamination guard as ReasonMaxxer's pool stage, no validation split), then training inside
-:func:`rmxbench.pipeline.metering.metered`. TRL's checkpoints go to
-``<home>/work/grpo/<key>/`` (outside the store's temp folder, so a killed run keeps them and the
-rerun resumes from the last one); it is removed once the artifact is complete, and the store
-publishes the artifact atomically.
+:func:`rmxbench.pipeline.metering.metered`. TRL's checkpoints go to the
+build's work folder ``<home>/work/grpo/<key>/`` (:attr:`rmxbench.pipeline.graph.BuildEnv.work_dir`:
+outside the store's temp folder, so a killed run keeps them and the rerun, on any machine that
+shares the store, resumes from the last one); it is removed once the artifact is complete, and
+the store publishes the artifact atomically.
 
 Generation: TRL's vLLM colocate mode where the protocol's backend (``auto`` resolved) is vLLM and
 TRL can drive it here (:func:`rmxbench.backends.select.trl_vllm_support`: the CUDA build within
 TRL's supported range); otherwise transformers ``generate``, and with ``backend: vllm`` a one-line
 notice says why (``grpo_metadata.json`` ``generation``, printed by the runner, shown in the row's
-provenance). The generation backend that runs is part of the key.
+provenance). The generation backend that runs is part of the key; it is decided once, when the
+plan is made, and the build (possibly on another machine) follows that decision.
 
 Artifact: the model or adapter files, ``grpo_log.json`` (reward, loss, KL, entropy, completion
 length, clipped ratio, zero-variance groups, grad norm per step; the health verdict),
@@ -42,8 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.backends.select import trl_generation
+from rmxbench.evaluation.data import data_identity
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.evaluation.prompts import prompt_identity
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity
+from rmxbench.pipeline.identity import library_version
+from rmxbench.pipeline.rows import seeded_label, seeded_recipe
 
 #: Pool report file inside the artifact.
 POOL_FILE = "pool.json"
@@ -55,7 +61,8 @@ SETUP_SECONDS = 10.0
 
 @dataclass
 class GRPOConfig:
-    """Config of a ``grpo`` node (``work_dir`` is set once the node's key is known)."""
+    """Config of a ``grpo`` node. ``generation``: :func:`rmxbench.backends.select.trl_generation`
+    of the protocol's backend, decided when the plan is made (``(use_vllm, backend, notice)``)."""
 
     spec: Any
     base: Any
@@ -64,7 +71,7 @@ class GRPOConfig:
     settings: Any
     spec_dir: Path
     data_dir: Path | None
-    work_dir: Path | None = None
+    generation: tuple = (False, "hf", None)
 
 
 def is_train_row(row) -> bool:
@@ -75,15 +82,19 @@ def is_train_row(row) -> bool:
 def declare(plan, row, graph: Graph) -> None:
     if not is_train_row(row):
         return
-    recipe = plan.spec.rl_recipes[row.row.train.recipe]
     s = row.settings
-    cfg = GRPOConfig(plan.spec, row.base, row.id, recipe, s, plan.ctx.dir, plan.ctx.data_dir)
-    node = graph.add(Node("grpo", row.id, "grpo", cfg, provides="adapter" if recipe.lora else "checkpoint", parts=dict(
-        model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
-        chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
-        pool=plan.data_id(recipe.pool.source), evalsets={t: plan.data_id(t) for t in plan.spec.protocol.tasks},
-        backend=trl_generation(plan.spec.protocol.backend)[1], grader=grader_version(), trl=library_version("trl"))))
-    cfg.work_dir = Path(plan.ctx.home) / "work" / "grpo" / node.key
+    generation = trl_generation(plan.spec.protocol.backend)  # resolved once, at plan time (issue 16)
+    for seed in row.seeds:  # one GRPO run per training seed (issue 19): the recipe with `seed` replaced
+        recipe = seeded_recipe(plan.spec.rl_recipes[row.row.train.recipe], seed)
+        cfg = GRPOConfig(plan.spec, row.base, row.id, recipe, s, plan.ctx.dir, plan.ctx.data_dir, generation)
+        graph.add(Node(
+            "grpo", row.id, seeded_label("grpo", seed), cfg, provides="adapter" if recipe.lora else "checkpoint",
+            seed=seed, parts=dict(
+                model={**plan.model_id(row.base.model), "dtype": s.dtype}, prompt=prompt_identity(s.prompt_style),
+                chat_template=s.chat_template, algorithm=row.row.train.algorithm, recipe=recipe,
+                pool=data_identity(recipe.pool.source, plan.ctx.data_dir, plan.hashes), evalsets={t: data_identity(t, plan.ctx.data_dir, plan.hashes) for t in plan.spec.protocol.tasks},
+                backend=generation[1], grader=GRADER_VERSION,
+                trl=library_version("trl"))))
 
 
 def work(config: GRPOConfig, inputs=None):
@@ -131,7 +142,7 @@ def summary(out_dir: Path) -> str | None:
     return (json.loads(meta.read_text()).get("generation") or {}).get("notice")
 
 
-def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:
+def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     from rmxbench.backends.modeling import load_model
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.method.pool import load_eval_sets, select_pool
@@ -139,7 +150,8 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) 
     from rmxbench.rl.grpo_trainer import train_grpo
 
     recipe, spec, s = config.recipe, config.spec, config.settings
-    use_vllm, backend, notice = trl_generation(spec.protocol.backend)
+    use_vllm, backend, notice = config.generation
+    work_dir = env.work_dir
     with metered("grpo", out_dir) as rec:
         sel = select_pool(load_benchmark(recipe.pool.source, data_dir=config.data_dir), size=recipe.pool.size,
                           validation_size=0, seed=recipe.seed, balance_levels=recipe.pool.balance_levels,
@@ -151,7 +163,7 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) 
                                 spec_dir=config.spec_dir)
         vllm = spec.protocol.vllm
         res = train_grpo(recipe, model, tok, sel.pool, prompt_style=s.prompt_style, task=recipe.pool.source,
-                         out_dir=out_dir, work_dir=config.work_dir, use_vllm=use_vllm,
+                         out_dir=out_dir, work_dir=work_dir, use_vllm=use_vllm,
                          vllm_kwargs={"vllm_gpu_memory_utilization": vllm.gpu_memory_utilization,
                                       "vllm_tensor_parallel_size": vllm.tensor_parallel_size,
                                       "vllm_max_model_length": spec.protocol.max_model_len},
@@ -172,7 +184,7 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env=None) 
     atomic_write_json(meta_file, meta)
     # the artifact is complete: the checkpoints are no longer needed (a kill before the store
     # publishes it only costs a retrain)
-    shutil.rmtree(config.work_dir, ignore_errors=True)
+    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def warn(out_dir: Path) -> str | None:

@@ -1,6 +1,6 @@
 """The GRPO stage: trains an RL baseline with ``trl.GRPOTrainer`` (DeepSeekMath §4.1, Shao et al. 2024).
 
-Configuration: :mod:`rmxbench.rl.grpo_config`. The build function :func:`train_grpo` is a function
+Configuration: :mod:`rmxbench.spec.grpo_recipe`. The build function :func:`train_grpo` is a function
 of (recipe, base model, pool rows, prompt style, grading task, work dir) → files in ``out_dir``:
 
 - the trained weights: a full ``save_pretrained`` model dir (``config.json``,
@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmxbench.results import atomic_write_json, library_versions
+from rmxbench.backends.select import library_versions
+from rmxbench.results import atomic_write_json
 
 #: Artifact file names.
 LOG_FILE = "grpo_log.json"
@@ -306,12 +307,12 @@ def _progress_callback(label: str):
             from rmxbench import progress
 
             self.bar = progress.task(f"{label}: GRPO", state.max_steps)
-            self.bar.p.update(self.bar.id, completed=state.global_step)
+            self.bar.update(completed=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if self.bar is not None and logs and "reward" in logs:
-                self.bar.p.update(self.bar.id, completed=state.global_step,
-                                  description=f"{label}: GRPO step {state.global_step}, reward {logs['reward']:.3f}")
+                self.bar.update(completed=state.global_step,
+                                description=f"{label}: GRPO step {state.global_step}, reward {logs['reward']:.3f}")
 
         def on_train_end(self, args, state, control, **kw):
             if self.bar is not None:
@@ -434,7 +435,7 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
     """Train ``model`` with GRPO on ``pool_rows`` and write the artifact into ``out_dir``.
 
     Args:
-        recipe: :class:`~rmxbench.rl.grpo_config.GRPORecipe`.
+        recipe: :class:`~rmxbench.spec.grpo_recipe.GRPORecipe`.
         model: a loaded ``transformers`` causal LM (modified in place; full fine-tuning trains it,
             LoRA wraps it with peft), or a model id/path string TRL loads itself.
         tokenizer: the model's tokenizer (prompts of chat styles are rendered through it).

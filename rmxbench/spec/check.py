@@ -7,11 +7,13 @@ location (``loc`` tuple) is reported as ``file:line`` plus the field path
 (``models[0].rl_baselines[1].cost.basis``), what was given and what is allowed, with a
 "did you mean" suggestion for near-miss keys and values.
 
-Beyond the schema (``rmxbench/spec/schema.py``), this module checks on the raw YAML, so that each
-problem points at its own line: duplicate YAML keys, duplicate row ids, recipe names unsafe as
-file names, and rows that use an undefined recipe. Warnings (exit code 0) are raised for hub
+Beyond the schema (``rmxbench/spec/schema.py``), the cross-field checks of
+:mod:`rmxbench.spec.crosscheck` run on the raw YAML, so that each problem points at its own line:
+duplicate YAML keys, duplicate row ids, recipe names unsafe as file names, rows that use an
+undefined recipe, and the ``analyses:`` entries. Warnings (exit code 0) are raised for hub
 references whose revision is not a 40-hex commit sha ("unpinned"), a ``reference:`` file or a
 local model ``path:`` that does not exist, and a ``protocol.data_dir`` that is not a directory.
+Problems and their lines: :mod:`rmxbench.spec.problems`.
 
 Importing this module never imports torch.
 """
@@ -27,82 +29,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-
-from rmxbench.spec.yaml_loader import SafeLoaderKeepingBadScalars
 from pydantic import BaseModel, ValidationError
 
 from rmxbench.errors import UserError
+from rmxbench.spec.benchmarks import OneOf
+from rmxbench.spec.crosscheck import analysis_problems, raw_checks, safe_id_example, spec_warnings
+from rmxbench.spec.problems import LineIndex, Loc, Problem, field_path, format_problems, value_at
 from rmxbench.spec.recipe import BOOL_FOR_NUMBER
 from rmxbench.spec.schema import Spec
-
-#: Most problems shown per file (keeps one file's report on one screen).
-MAX_SHOWN = 5
-
-Loc = tuple  # tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong (or suspicious) in a spec file.
-
-    Attributes:
-        file: the spec file as the user named it.
-        line: 1-based line number, or None when the file could not be read at all.
-        field: dotted field path, e.g. ``models[0].rl_baselines[1].cost.basis`` ("" = whole file).
-        given: what the file says there (a short repr), if meaningful.
-        allowed: what is allowed there (literal values, bounds, type, defined names).
-        hint: a next step, e.g. "did you mean 'rank'?".
-        message: what is wrong, in one sentence.
-        column: 1-based column, when known.
-        severity: ``"error"`` (exit 1) or ``"warning"`` (reported, exit 0).
-    """
-
-    file: str
-    line: int | None
-    field: str
-    given: str | None = None
-    allowed: str | None = None
-    hint: str | None = None
-    message: str = ""
-    column: int | None = None
-    severity: Literal["error", "warning"] = "error"
-
-    def where(self) -> str:
-        """``file:line`` (or just ``file``)."""
-        return f"{self.file}:{self.line}" if self.line else self.file
-
-    def detail(self, prev: "Problem | None" = None) -> str:
-        """``given: …; allowed: …`` (allowed abbreviated when equal to ``prev``'s)."""
-        allowed = self.allowed
-        if allowed and prev is not None and prev.allowed == allowed:
-            allowed = "(as above)"
-        return "; ".join(
-            p for p in (f"given: {self.given}" if self.given is not None else "",
-                        f"allowed: {allowed}" if allowed else "") if p
-        )
-
-    def lines(self, prev: "Problem | None" = None) -> list[str]:
-        """Plain-text rendering: a headline and up to two indented detail lines."""
-        head = f"{self.where()}: {self.field + ': ' if self.field else ''}{self.message}"
-        out = [head]
-        detail = self.detail(prev)
-        if detail:
-            out.append("    " + detail)
-        if self.hint:
-            out.append("    hint: " + self.hint)
-        return out
-
-
-def format_problems(problems: list[Problem], max_shown: int = MAX_SHOWN) -> str:
-    """Plain-text listing of ``problems`` (at most ``max_shown``, then a count of the rest)."""
-    out: list[str] = []
-    prev = None
-    for p in problems[:max_shown]:
-        out.extend(p.lines(prev))
-        prev = p
-    if len(problems) > max_shown:
-        out.append(f"... and {len(problems) - max_shown} more problem(s) in the same file; fix these first")
-    return "\n".join(out)
+from rmxbench.spec.yaml_loader import SafeLoaderKeepingBadScalars
 
 
 class SpecError(UserError):
@@ -137,57 +72,6 @@ class CheckResult:
 # --------------------------------------------------------------------------- YAML with lines
 
 
-class _LineIndex:
-    """Line/column of every mapping key and sequence item in a composed YAML node tree."""
-
-    def __init__(self) -> None:
-        self.pos: dict[tuple[str, ...], tuple[int, int]] = {(): (1, 1)}
-        self.duplicates: list[tuple[tuple[str, ...], int, int]] = []  # (path, line, first line)
-        self.node_loc: dict[int, Loc] = {}  # id(node) -> pydantic-style loc (list indices as int)
-
-    def walk(self, node: yaml.Node, path: tuple[str, ...], seen: set[int], loc: Loc = ()) -> None:
-        if id(node) in seen:  # an alias: lines stay those of the alias's parent key
-            return
-        seen.add(id(node))
-        self.node_loc[id(node)] = loc
-        if isinstance(node, yaml.MappingNode):
-            first: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-                if key == "<<":  # merge key: keep the merged keys' own lines
-                    self.walk(value_node, path, seen, loc)
-                    continue
-                line = key_node.start_mark.line + 1
-                if key in first:
-                    self.duplicates.append((path + (key,), line, first[key]))
-                else:
-                    first[key] = line
-                    self.pos[path + (key,)] = (line, key_node.start_mark.column + 1)
-                self.walk(value_node, path + (key,), seen, loc + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self.pos[path + (str(i),)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                self.walk(item, path + (str(i),), seen, loc + (i,))
-
-    def line(self, loc: Loc) -> tuple[int, int]:
-        """Line of ``loc``, or of its nearest ancestor that has one."""
-        key = tuple(str(p) for p in loc)
-        while key not in self.pos:
-            key = key[:-1]
-        return self.pos[key]
-
-
-def field_path(loc: Loc) -> str:
-    """``('models', 0, 'cost', 'basis')`` -> ``models[0].cost.basis``."""
-    out = ""
-    for p in loc:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
 def _short(v: Any, n: int = 60) -> str:
     """A short human rendering of a YAML value for 'given: ...'."""
     if v is None:
@@ -203,9 +87,9 @@ def _short(v: Any, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _read_yaml(path: Path, shown: str) -> tuple[Any, _LineIndex, list[Problem]]:
+def _read_yaml(path: Path, shown: str) -> tuple[Any, LineIndex, list[Problem]]:
     """Read ``path`` as UTF-8 YAML (SafeLoader). Returns (data, line index, problems)."""
-    idx = _LineIndex()
+    idx = LineIndex()
 
     def fail(message: str, line: int | None = None, hint: str | None = None, column: int | None = None):
         return None, idx, [Problem(shown, line, "", hint=hint, message=message, column=column)]
@@ -323,6 +207,17 @@ def _type_at(loc: Loc) -> tuple[Any, Any]:
 
 
 def _literal_values(tp: Any) -> list[str]:
+    """The allowed values of a ``Literal`` or a registry-name (:class:`~rmxbench.spec.benchmarks.OneOf`)
+    annotation (``Optional`` unwrapped), else ``[]``."""
+    while typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            return []
+        tp = args[0]
+    if typing.get_origin(tp) is typing.Annotated:
+        names = [m for m in typing.get_args(tp)[1:] if isinstance(m, OneOf)]
+        if names:
+            return list(names[0].names())
     u = _unwrap(tp)
     if typing.get_origin(u) is Literal:
         return [str(a) for a in typing.get_args(u)]
@@ -336,8 +231,8 @@ def _type_name(tp: Any) -> str:
     optional = type(None) in typing.get_args(tp)
     u = _unwrap(tp)
     origin = typing.get_origin(u)
-    if origin is Literal:
-        s = "one of: " + ", ".join(str(a) for a in typing.get_args(u))
+    if _literal_values(tp):
+        s = "one of: " + ", ".join(_literal_values(tp))
     elif _is_model(u):
         names = list(u.model_fields)
         s = "a mapping with keys: " + ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
@@ -400,21 +295,10 @@ def _bounds_text(finfo: Any) -> str:
     return " and ".join(parts)
 
 
-def _get(data: Any, loc: Loc) -> Any:
-    cur = data
-    for p in loc:
-        if isinstance(cur, dict):
-            cur = cur.get(p, cur.get(str(p)))
-        elif isinstance(cur, list) and isinstance(p, int) and 0 <= p < len(cur):
-            cur = cur[p]
-        else:
-            return None
-    return cur
-
 
 def _refine(loc: Loc, msg: str, data: Any) -> Loc:
     """Point a model-level validator error at the sub-field it is about."""
-    obj = _get(data, loc)
+    obj = value_at(data, loc)
     if not isinstance(obj, (dict, list)):
         return loc
     if "hardware.gpu_type" in msg:
@@ -435,13 +319,13 @@ def _refine(loc: Loc, msg: str, data: Any) -> Loc:
             seen.add(t)
     if isinstance(obj, dict):  # the last back-quoted field (or dotted path) the YAML sets
         present = [tuple(n.split(".")) for n in re.findall(r"`([A-Za-z_][A-Za-z_.]*)`", msg)
-                   if _get(obj, tuple(n.split("."))) is not None]
+                   if value_at(obj, tuple(n.split("."))) is not None]
         if present:
             return loc + present[-1]
     return loc
 
 
-def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Problem:
+def _problem_from_error(err: dict, data: Any, idx: LineIndex, shown: str) -> Problem:
     etype: str = err["type"]
     loc: Loc = tuple(err["loc"])
     given_v = err.get("input")
@@ -493,7 +377,7 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
         tp, _ = _type_at(loc)
         whole = _unwrap(tp) is int
         message = f"must be {'a whole number' if whole else 'a number'}, not a boolean"
-        given = _short(_get(data, loc))
+        given = _short(value_at(data, loc))
         allowed = ", ".join(p for p in (_type_name(tp), _bounds_text(finfo)) if p) + (f" ({desc})" if desc else "")
         hint = "YAML reads yes/no/on/off/true/false as booleans; write the number itself"
     elif etype == "finite_number":
@@ -506,10 +390,10 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
     elif etype in ("value_error", "assertion_error"):
         message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
         loc = _refine(loc, message, data)
-        v = _get(data, loc)
+        v = value_at(data, loc)
         given = _short(v) if v is not None and not isinstance(v, (dict, list)) else None
         if "not safe as a file name" in message:
-            hint = "use lower case letters, digits and . _ - only, e.g. " + _safe_id_example(given_v)
+            hint = "use lower case letters, digits and . _ - only, e.g. " + safe_id_example(given_v)
     else:
         family = etype.split("_", 1)[0]
         is_type_error = etype.endswith(("_type", "_parsing")) or etype.startswith(("int_from_float", "date_"))
@@ -527,9 +411,6 @@ def _problem_from_error(err: dict, data: Any, idx: _LineIndex, shown: str) -> Pr
     return Problem(shown, line, field_path(loc), given, allowed, hint, message, col)
 
 
-from rmxbench.spec.crosscheck import _raw_checks, _safe_id_example, _warnings, analysis_problems  # noqa: E402
-
-
 def check_spec_file(path: str | Path) -> CheckResult:
     """Load and check one spec file; never raises for bad input.
 
@@ -542,7 +423,7 @@ def check_spec_file(path: str | Path) -> CheckResult:
     data, idx, problems = _read_yaml(p, shown)
     if data is None and problems:
         return CheckResult(shown, None, problems)
-    raw_problems = _raw_checks(data, idx, shown)
+    raw_problems = raw_checks(data, idx, shown)
     yaml_fields = {q.field for q in problems if q.field}  # already explained (e.g. an unreadable date)
     spec = None
     try:
@@ -559,7 +440,7 @@ def check_spec_file(path: str | Path) -> CheckResult:
     problems = _dedupe(problems + raw_problems)
     if problems:
         return CheckResult(shown, None, problems)
-    return CheckResult(shown, spec, [], sorted(_warnings(spec, data, idx, p, shown), key=lambda q: q.line or 0))
+    return CheckResult(shown, spec, [], sorted(spec_warnings(spec, data, idx, p, shown), key=lambda q: q.line or 0))
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

@@ -20,6 +20,10 @@ from rmxbench.errors import UserError
 from rmxbench.spec.schema import Spec
 
 PACKAGE_PREFIX = "package:"
+#: Environment variable naming the artifact store folder.
+HOME_ENV = "RMXBENCH_HOME"
+#: Environment variable naming the benchmark data dir.
+DATA_DIR_ENV = "RMXBENCH_DATA_DIR"
 
 
 def resolve_spec_path(path: str, spec_dir: str | Path | None = None) -> Path:
@@ -32,11 +36,36 @@ def resolve_spec_path(path: str, spec_dir: str | Path | None = None) -> Path:
     return p
 
 
+def default_home() -> Path:
+    """``$RMXBENCH_HOME`` if set, else the platform's user cache dir for rmxbench."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rmxbench"))
+
+
 def resolve_home(cli_home: str | Path | None = None) -> Path:
     """``--home`` > ``$RMXBENCH_HOME`` > user cache dir."""
-    from rmxbench.pipeline.store import default_home
-
     return Path(cli_home).expanduser() if cli_home else default_home()
+
+
+def resolve_data_dir(explicit: str | Path | None = None, spec_value: str | None = None) -> Path | None:
+    """Pick the benchmark data dir: ``explicit`` (``--data-dir``) > ``$RMXBENCH_DATA_DIR`` >
+    ``spec_value`` (``protocol.data_dir``, already resolved against the spec folder) > None (hub).
+
+    Raises:
+        UserError: the chosen directory does not exist.
+    """
+    for value, origin in ((explicit, "--data-dir"), (os.environ.get(DATA_DIR_ENV), f"${DATA_DIR_ENV}"),
+                          (spec_value, "protocol.data_dir")):
+        if value:
+            p = Path(value).expanduser()
+            if not p.is_dir():
+                raise UserError(f"data dir {str(value)!r} (from {origin}) is not a directory")
+            return p.resolve()
+    return None
 
 
 @dataclass(frozen=True)
@@ -57,8 +86,6 @@ class SpecContext:
         Raises:
             UserError: the data dir (flag, environment or spec) is not a folder.
         """
-        from rmxbench.evaluation.data import resolve_data_dir
-
         spec_path = Path(spec_path)
         spec_dir = spec_path.resolve().parent
         spec_value = spec.protocol.data_dir

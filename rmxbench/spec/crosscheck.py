@@ -6,28 +6,26 @@ from __future__ import annotations
 
 import difflib
 import re
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rmxbench.spec.analysis_pairs import check_entries
+from rmxbench.spec.benchmarks import tasks
 from rmxbench.spec.context import resolve_spec_path
+from rmxbench.spec.problems import LineIndex, Loc, Problem, field_path, value_at
 from rmxbench.spec.schema import SAFE_ID, Spec
-
-#: Most problems shown per file (keeps one file's report on one screen).
-MAX_SHOWN = 5
-
-Loc = tuple  # tuple[str | int, ...]
-from rmxbench.spec.check import Loc, Problem, _LineIndex, _get, field_path  # noqa: E402
+from rmxbench.spec.styles import PROMPT_STYLES
 
 
-def _safe_id_example(v: Any) -> str:
+def safe_id_example(v: Any) -> str:
+    """A safe id close to ``v`` (lower case, a-z 0-9 . _ -, at most 64 characters), quoted, for hints."""
     s = re.sub(r"[^a-z0-9._-]+", "-", str(v).lower()).strip("-._").replace("..", ".") or "my-row"
     return repr(s[:64])
 
 
-def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
+def raw_checks(data: dict, idx: LineIndex, shown: str) -> list[Problem]:
     """Cross-reference checks on the raw YAML (each pointing at its own line)."""
     out: list[Problem] = []
     names: dict[str, list[str]] = {}
@@ -39,7 +37,7 @@ def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
                 loc = (section, name)
                 out.append(Problem(shown, idx.line(loc)[0], field_path(loc), repr(name),
                                    "1-64 characters from a-z 0-9 . _ -, starting with a letter or digit, no '..'",
-                                   "recipe names become directory names; use e.g. " + _safe_id_example(name),
+                                   "recipe names become directory names; use e.g. " + safe_id_example(name),
                                    "recipe name is not safe as a file name"))
     models = data.get("models")
     if not isinstance(models, list):
@@ -53,7 +51,7 @@ def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
             if isinstance(m.get(kind), list):
                 rows += [("models", i, kind, j) for j, r in enumerate(m[kind]) if isinstance(r, dict)]
         for row_loc in rows:
-            row = _get(data, row_loc)
+            row = value_at(data, row_loc)
             rid = row.get("id")
             if not isinstance(rid, str):
                 continue
@@ -71,7 +69,7 @@ def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
                 ("reasonmaxxer", ("recipe",), "recipes", "an empty mapping `{}` means the paper's defaults"),
                 ("rl_baselines", ("train", "recipe"), "rl_recipes", "an empty mapping `{}` means SimpleRL-Zoo's defaults")):
             for j, r in enumerate(m.get(kind) if isinstance(m.get(kind), list) else []):
-                name = _get(r, sub) if isinstance(r, dict) else None
+                name = value_at(r, sub) if isinstance(r, dict) else None
                 if not isinstance(name, str) or name in names[section]:
                     continue
                 loc = ("models", i, kind, j, *sub)
@@ -87,7 +85,10 @@ def _raw_checks(data: dict, idx: _LineIndex, shown: str) -> list[Problem]:
 # --------------------------------------------------------------------------- warnings
 
 
-def _warnings(spec: Spec, data: dict, idx: _LineIndex, path: Path, shown: str) -> list[Problem]:
+def spec_warnings(spec: Spec, data: dict, idx: LineIndex, path: Path, shown: str) -> list[Problem]:
+    """The warnings of a valid spec (severity ``warning``, exit code 0): unpinned hub revisions, a
+    missing local model path or reference file, reported rows the reference lacks, GRPO clipping,
+    a data dir that is not a folder."""
     out: list[Problem] = []
     refs: list[tuple[Loc, Any]] = []
     for i, m in enumerate(spec.models):
@@ -126,7 +127,7 @@ def _warnings(spec: Spec, data: dict, idx: _LineIndex, path: Path, shown: str) -
     return out
 
 
-def _clipping_warnings(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]:
+def _clipping_warnings(spec: Spec, idx: LineIndex, shown: str) -> list[Problem]:
     """GRPO recipes whose completion cap makes clipping likely or certain (issue 18 item 2).
 
     Rules: (1) ``max_completion_length`` below ``protocol.max_new_tokens``: training cuts
@@ -156,7 +157,7 @@ def _clipping_warnings(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]
     return out
 
 
-def _reported_warnings(spec: Spec, reference: Path, idx: _LineIndex, shown: str) -> list[Problem]:
+def _reported_warnings(spec: Spec, reference: Path, idx: LineIndex, shown: str) -> list[Problem]:
     """Rows whose ``reported: {family, model}`` names no row of the reference file."""
     try:
         ref = yaml.safe_load(reference.read_text(encoding="utf-8"))
@@ -191,16 +192,12 @@ def _reported_warnings(spec: Spec, reference: Path, idx: _LineIndex, shown: str)
 # --------------------------------------------------------------------------- public API
 
 
-def analysis_problems(spec: Spec, idx: _LineIndex, shown: str) -> list[Problem]:
+def analysis_problems(spec: Spec, idx: LineIndex, shown: str) -> list[Problem]:
     """Errors of the ``analyses:`` section that need the whole spec (row ids, tasks, prompt styles;
-    :func:`rmxbench.analysis.pairs.check_entries`), each at the line of its key."""
-    from rmxbench.analysis.pairs import check_entries
-    from rmxbench.evaluation.benchmarks import TASKS
-    from rmxbench.evaluation.prompts import STOP_SEQUENCES
-
+    :func:`rmxbench.spec.analysis_pairs.check_entries`), each at the line of its key."""
     out = []
-    for loc, message, allowed in check_entries(spec, spec.analyses, tasks=TASKS, styles=tuple(STOP_SEQUENCES)):
-        given = _get(spec.model_dump(mode="json"), loc)
+    for loc, message, allowed in check_entries(spec, spec.analyses, tasks=tasks(), styles=PROMPT_STYLES):
+        given = value_at(spec.model_dump(mode="json"), loc)
         close = difflib.get_close_matches(str(given), [a.strip() for a in allowed.split(",")], n=1, cutoff=0.6) \
             if isinstance(given, str) else []
         out.append(Problem(shown, idx.line(loc)[0], field_path(loc), repr(given) if isinstance(given, str) else None,

@@ -19,12 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from rmxbench.spec.benchmarks import PoolSource
 from rmxbench.spec.sampling import Sampling
 
 Objective = Literal["contrastive", "positive_only", "random_positions"]
-from rmxbench.evaluation.benchmarks import POOLS  # noqa: E402  (torch-free registry)
-
-PoolSource = Literal[POOLS]
 
 #: Error type of a boolean given where a number is expected (``rmxbench.spec.check`` words it).
 BOOL_FOR_NUMBER = "bool_for_number"

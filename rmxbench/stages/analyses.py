@@ -6,7 +6,7 @@ A node belongs to the board row it analyses — the entry's ``other`` row for th
 the first ``sweeps`` row for the τ curve — so ``--only ROW`` runs it and ``--dry-run`` lists it
 under that row. Its inputs are the nodes that produce that row's weights (a ReasonMaxxer row's
 ``pick``, or any node that ``provides`` the row's adapter or checkpoint, e.g. a GRPO training
-stage) and, for the τ curve, every sweep row's ``pick``: so forcing ``pick`` (or anything before
+stage; for a row with ``seeds:`` its first seed's) and, for the τ curve, every sweep row's ``pick``: so forcing ``pick`` (or anything before
 it) rebuilds the analyses that read it, and every key is known before anything runs.
 
 Artifact: ``result.json`` (:class:`~rmxbench.analysis.common.AnalysisResult`) + PNG figures
@@ -53,8 +53,10 @@ def owner(resolved: Any, name: str) -> str:
 
 def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
     """Add ``name``'s nodes whose owner is ``row`` (one per entry running it, per task)."""
-    from rmxbench.analysis.pairs import resolve
-    from rmxbench.pipeline.identity import grader_version, prompt_identity
+    from rmxbench.spec.analysis_pairs import resolve
+    from rmxbench.evaluation.data import data_identity
+    from rmxbench.evaluation.grading import GRADER_VERSION
+    from rmxbench.evaluation.prompts import prompt_identity
     from rmxbench.pipeline.rows import eval_settings
     from rmxbench.stages.common import engine
     from rmxbench.stages.eval import weights_source
@@ -79,16 +81,16 @@ def declare_for(name: str, plan: Any, row: Any, graph: Graph) -> None:
                 other_engine = engine(plan, weights, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
                                       label=r.other.id, weights_only=True,
                                       built_by=src[1].key if src is not None else None)
-        for s in r.sweeps if name == "tau_curve" else ():
-            inputs[f"sweep[{s.id}]"] = graph.one(s.id, "pick")
+        for s in r.sweeps if name == "tau_curve" else ():  # a row with `seeds:`: its first seed's pick
+            inputs[f"sweep[{s.id}]"] = weights_source(graph, s.id)[1]
         config = getattr(entry, name)
         for task in entry.tasks:
-            parts = {"analysis": name, "task": task, "limit": entry.limit, "data": plan.data_id(task),
-                     "prompt": prompt_identity(r.prompt_style), "grader": grader_version(),
+            parts = {"analysis": name, "task": task, "limit": entry.limit, "data": data_identity(task, plan.ctx.data_dir, plan.hashes),
+                     "prompt": prompt_identity(r.prompt_style), "grader": GRADER_VERSION,
                      "base": {**plan.model_id(r.base.model), "dtype": r.base.dtype}, "other": other_part,
                      "config": config, "max_new_tokens": plan.spec.protocol.max_new_tokens}
             if name == "distillation":
-                parts["pool"] = plan.data_id(config.pool)
+                parts["pool"] = data_identity(config.pool, plan.ctx.data_dir, plan.hashes)
             cfg = AnalysisNodeConfig(name, entry, task, r.base, r.other, r.other_kind, settings, r.prompt_style,
                                      tuple(s.id for s in r.sweeps), plan.ctx.dir, plan.ctx.data_dir,
                                      plan.spec.protocol.max_new_tokens, parts, other_engine)

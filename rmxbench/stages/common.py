@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmxbench.pipeline.rows import PlanContext, RowView
-
-#: File written into every adapter folder (per τ and the picked one).
-METADATA_FILE = "rmx_metadata.json"
-
+from rmxbench.pipeline.rows import PlanContext, RowView, seeded_recipe
 
 @dataclass(frozen=True)
 class MethodConfig:
@@ -26,11 +22,9 @@ class MethodConfig:
     spec_dir: Path
     data_dir: Path | None
     tau: float | None = None
-
-    @property
-    def backend(self) -> str:
-        """``hf``/``vllm``: the protocol's backend with ``auto`` resolved (the value in the keys)."""
-        return backend_part(self.spec)
+    #: ``hf``/``vllm``: the protocol's backend with ``auto`` resolved when the plan is made (the
+    #: value in the keys; a build on another machine follows it, never resolves it again)
+    backend: str = ""
 
 
 def backend_part(spec: Any) -> str:
@@ -99,11 +93,17 @@ def row_engine(plan: PlanContext, row: RowView, *, weights_only: bool = False) -
                   weights_only=weights_only)
 
 
-def method_config(plan: PlanContext, row: RowView, tau: float | None = None) -> MethodConfig:
-    """The :class:`MethodConfig` of a ReasonMaxxer ``row``."""
+def row_recipe(plan: PlanContext, row: RowView, seed: int | None = None) -> Any:
+    """The ReasonMaxxer recipe of ``row``'s chain of training seed ``seed`` (:func:`seeded_recipe`)."""
+    return seeded_recipe(plan.spec.recipes[row.row.recipe], seed)
+
+
+def method_config(plan: PlanContext, row: RowView, tau: float | None = None, seed: int | None = None) -> MethodConfig:
+    """The :class:`MethodConfig` of a ReasonMaxxer ``row`` (of its chain of training seed ``seed``:
+    ``config.recipe.seed`` is that seed)."""
     return MethodConfig(spec=plan.spec, base=row.base, row_id=row.id, recipe_name=row.row.recipe,
-                        recipe=plan.spec.recipes[row.row.recipe], spec_dir=plan.ctx.dir,
-                        data_dir=plan.ctx.data_dir, tau=tau)
+                        recipe=row_recipe(plan, row, seed), spec_dir=plan.ctx.dir,
+                        data_dir=plan.ctx.data_dir, tau=tau, backend=backend_part(plan.spec))
 
 
 def model_part(plan: PlanContext, row: RowView) -> dict[str, Any]:
@@ -149,8 +149,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> dict[str, Any]:
     """The part of ``rmx_metadata.json`` every adapter shares: row, recipe, pool report, selection
     statistics, seeds, library versions, grader version."""
-    from rmxbench.pipeline.identity import grader_version, model_identity
-    from rmxbench.results import library_versions
+    from rmxbench.evaluation.grading import GRADER_VERSION
+    from rmxbench.pipeline.identity import model_identity
+    from rmxbench.backends.select import library_versions
 
     split = read_json(selection_dir / "split.json")
     recipe = config.recipe
@@ -162,5 +163,5 @@ def base_metadata(config: MethodConfig, pool_dir: Path, selection_dir: Path) -> 
         "selection": {k: v for k, v in split.items() if k not in ("train_ids", "validation_ids")},
         "seeds": {"recipe": recipe.seed, "rollouts": recipe.seed, "validation": recipe.seed + 1},
         "sampling": {"rollouts": recipe.rollout_sampling().key(), "validation": recipe.validation_sampling().key()},
-        "versions": library_versions(), "grader_version": grader_version(),
+        "versions": library_versions(), "grader_version": GRADER_VERSION,
     }

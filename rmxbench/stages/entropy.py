@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
+from rmxbench.pipeline.rows import seeded_label
 from rmxbench.stages.common import MethodConfig, is_method_row, method_config, model_part, read_json, row_engine
 
 
@@ -17,10 +18,11 @@ def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
     recipe = plan.spec.recipes[row.row.recipe]
-    graph.add(Node("entropy", row.id, "entropy", method_config(plan, row),
-                   inputs={"rollouts": graph.one(row.id, "rollouts"), "selection": graph.one(row.id, "selection")},
-                   engine=row_engine(plan, row, weights_only=True),
-                   parts=dict(model=model_part(plan, row), max_seq_len=recipe.optim.max_seq_len)))
+    for seed in row.seeds:
+        graph.add(Node("entropy", row.id, seeded_label("entropy", seed), method_config(plan, row, seed=seed),
+                       inputs={s: graph.one(row.id, s, label=seeded_label(s, seed)) for s in ("rollouts", "selection")},
+                       engine=row_engine(plan, row, weights_only=True), seed=seed,
+                       parts=dict(model=model_part(plan, row), max_seq_len=recipe.optim.max_seq_len)))
 
 
 def work(config: MethodConfig, inputs=None):

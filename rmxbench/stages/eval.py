@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version, library_version, prompt_identity, tasks_identity
+from rmxbench.evaluation.data import data_identity
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.evaluation.lmeval import tasks_identity
+from rmxbench.evaluation.prompts import prompt_identity
+from rmxbench.pipeline.identity import library_version
 from rmxbench.pipeline.rows import EvalSettings
 
 
@@ -34,24 +38,37 @@ class EvalConfig:
     parts: dict
 
 
-def weights_source(graph: Graph, row_id: str) -> tuple[str, Node] | None:
-    """``(role, node)`` of the last node of ``row_id`` that provides its adapter or checkpoint."""
+def weights_source(graph: Graph, row_id: str, seed: int | None = None) -> tuple[str, Node] | None:
+    """``(role, node)`` of the last node of ``row_id`` that provides its adapter or checkpoint, in the
+    chain of training seed ``seed`` (:attr:`rmxbench.pipeline.graph.Node.seed`). ``seed=None`` on a
+    row that declares ``seeds:`` means its first seed's chain (the weights an analysis reads)."""
     found = [n for n in graph.find(row_id) if n.provides in ("adapter", "checkpoint")]
+    if found and not any(n.seed == seed for n in found) and seed is None:
+        seed = found[0].seed
+    found = [n for n in found if n.seed == seed]
     return (found[-1].provides, found[-1]) if found else None
 
 
 def declare(plan, row, graph: Graph) -> None:
     if row.unavailable:
         return
+    for seed in row.seeds:  # a trained row with `seeds:`: every seed's weights on the same test problems
+        _declare_chain(plan, row, graph, seed)
+
+
+def _declare_chain(plan, row, graph: Graph, seed: int | None) -> None:
+    """The eval nodes (one per task) of ``row``'s weights of training seed ``seed`` (None: its only chain)."""
     s = row.settings
-    src = weights_source(graph, row.id)
+    src = weights_source(graph, row.id, seed)
     if row.kind == "reasonmaxxer" and src is None:  # pragma: no cover - the pick stage always declares one
         raise ValueError(f"{row.id}: no stage provides the adapter to evaluate")
     from rmxbench.evaluation.lmeval import protocol_key
+    from rmxbench.pipeline.rows import seeded_label
     from rmxbench.stages.common import backend_part, engine
 
     if src is not None and src[0] == "checkpoint":
-        eng = engine(plan, None, built_by=src[1].key, dtype=s.dtype, trust_remote_code=s.trust_remote_code, label=row.id)
+        eng = engine(plan, None, built_by=src[1].key, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                     label=seeded_label(row.id, seed))
     else:  # the row's own weights, or its base's with an adapter: one engine with the base row
         eng = engine(plan, s.model, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
                      label=row.id if src is None and row.kind == "rl_baseline" else row.base.id)
@@ -63,14 +80,14 @@ def declare(plan, row, graph: Graph) -> None:
             "prompt": prompt_identity(s.prompt_style),
             "chat_template": s.chat_template,
             "dtype": s.dtype,
-            "grader": grader_version(),
-            "data": plan.data_id(task),
+            "grader": GRADER_VERSION,
+            "data": data_identity(task, plan.ctx.data_dir, plan.hashes),
             "lm_eval": library_version("lm_eval"),
             "tasks": tasks_identity(),
         }
         cfg = EvalConfig(plan.spec.protocol, s, task, row.id, plan.ctx.dir, plan.ctx.data_dir, parts)
-        graph.add(Node("eval", row.id, f"eval {task}", cfg, parts=parts, task=task, engine=eng,
-                       inputs={src[0]: src[1]} if src else {}))
+        graph.add(Node("eval", row.id, seeded_label(f"eval {task}", seed), cfg, parts=parts, task=task, engine=eng,
+                       inputs={src[0]: src[1]} if src else {}, seed=seed))
 
 
 def work(config: EvalConfig, inputs=None):
@@ -119,6 +136,11 @@ def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path, env) -> No
     if adapter is not None:  # the adapter the input key resolved to, by the one identity function
         resolved["adapter_sha256"] = record.provenance["adapter_sha256"]
     atomic_write_json(out_dir / "key_parts.json", {**config.parts, **resolved})
+
+
+def record(out_dir: Path) -> Any:
+    """The board cell of a finished eval node (the table entry's ``board="record"`` hook)."""
+    return load_record(out_dir)
 
 
 def load_record(out_dir: Path) -> Any:

@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
+from rmxbench.pipeline.identity import METADATA_FILE
+from rmxbench.pipeline.rows import seeded_label, unseeded_label
+from rmxbench.stages.common import (MethodConfig, base_metadata, is_method_row, method_config,
                                     read_json, read_jsonl, tau_label)
 
 
@@ -21,10 +23,12 @@ def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
     recipe = plan.spec.recipes[row.row.recipe]
-    inputs = {n.label: n for s in ("pool", "rollouts", "selection", "entropy", "train", "validation")
-              for n in graph.find(row.id, s)}
-    graph.add(Node("pick", row.id, "pick", method_config(plan, row), inputs=inputs, provides="adapter",
-                   parts=dict(taus=list(recipe.taus))))
+    for seed in row.seeds:  # the chain's nodes, under their labels in a row without `seeds:` (same roles)
+        inputs = {unseeded_label(n.label): n
+                  for s in ("pool", "rollouts", "selection", "entropy", "train", "validation")
+                  for n in graph.find(row.id, s) if n.seed == seed}
+        graph.add(Node("pick", row.id, seeded_label("pick", seed), method_config(plan, row, seed=seed), inputs=inputs,
+                       provides="adapter", parts=dict(taus=list(recipe.taus)), seed=seed))
 
 
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:

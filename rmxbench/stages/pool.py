@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rmxbench.evaluation.data import data_identity
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import MethodConfig, is_method_row, method_config, write_jsonl
+from rmxbench.pipeline.rows import seeded_label
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, row_recipe, write_jsonl
 
 
 def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
-    recipe = plan.spec.recipes[row.row.recipe]
-    graph.add(Node("pool", row.id, "pool", method_config(plan, row), parts=dict(
-        config=recipe.pool, validation_problems=recipe.selection.validation_problems, seed=recipe.seed,
-        source=plan.data_id(recipe.pool.source), eval_sets={t: plan.data_id(t) for t in plan.spec.protocol.tasks})))
+    for seed in row.seeds:  # one chain per training seed (issue 19); (None,) for a row without `seeds:`
+        recipe = row_recipe(plan, row, seed)
+        graph.add(Node("pool", row.id, seeded_label("pool", seed), method_config(plan, row, seed=seed), seed=seed,
+                       parts=dict(config=recipe.pool, validation_problems=recipe.selection.validation_problems,
+                                  seed=recipe.seed, source=data_identity(recipe.pool.source, plan.ctx.data_dir, plan.hashes),
+                                  eval_sets={t: data_identity(t, plan.ctx.data_dir, plan.hashes) for t in plan.spec.protocol.tasks})))
 
 
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:

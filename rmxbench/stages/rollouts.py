@@ -10,22 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.pipeline.rows import seeded_label
 from rmxbench.stages.common import (MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl,
-                                    row_engine)
+                                    row_engine, row_recipe)
 
 
 def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
-    recipe = plan.spec.recipes[row.row.recipe]
-    graph.add(Node("rollouts", row.id, "rollouts", method_config(plan, row),
-                   inputs={"pool": graph.one(row.id, "pool")}, engine=row_engine(plan, row),
-                   parts=dict(model=model_part(plan, row), sampling=recipe.rollout_sampling().key(),
-                              batch_size=recipe.rollouts.batch_size,
-                              prompt_style=row.base.prompt_style, chat_template=row.base.chat_template,
-                              backend=backend_part(plan.spec), grader=grader_version(),
-                              task=recipe.pool.source)))
+    for seed in row.seeds:
+        recipe = row_recipe(plan, row, seed)
+        graph.add(Node("rollouts", row.id, seeded_label("rollouts", seed), method_config(plan, row, seed=seed),
+                       inputs={"pool": graph.one(row.id, "pool", label=seeded_label("pool", seed))},
+                       engine=row_engine(plan, row), seed=seed,
+                       parts=dict(model=model_part(plan, row), sampling=recipe.rollout_sampling().key(),
+                                  batch_size=recipe.rollouts.batch_size,
+                                  prompt_style=row.base.prompt_style, chat_template=row.base.chat_template,
+                                  backend=backend_part(plan.spec), grader=GRADER_VERSION,
+                                  task=recipe.pool.source)))
 
 
 def work(config: MethodConfig, inputs=None):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import MethodConfig, is_method_row, method_config, read_json, read_jsonl
+from rmxbench.pipeline.rows import seeded_label
+from rmxbench.stages.common import MethodConfig, is_method_row, method_config, read_json, read_jsonl, row_recipe
 
 #: Fewer mixed-success problems than min(this, selection.max_problems) halts the row.
 MIN_MIXED = 5
@@ -20,10 +21,11 @@ MIN_MIXED = 5
 def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
-    recipe = plan.spec.recipes[row.row.recipe]
-    graph.add(Node("selection", row.id, "selection", method_config(plan, row),
-                   inputs={"rollouts": graph.one(row.id, "rollouts"), "pool": graph.one(row.id, "pool")},
-                   parts=dict(config=recipe.selection, seed=recipe.seed, min_mixed=MIN_MIXED)))
+    for seed in row.seeds:
+        recipe = row_recipe(plan, row, seed)
+        graph.add(Node("selection", row.id, seeded_label("selection", seed), method_config(plan, row, seed=seed),
+                       inputs={s: graph.one(row.id, s, label=seeded_label(s, seed)) for s in ("rollouts", "pool")},
+                       parts=dict(config=recipe.selection, seed=recipe.seed, min_mixed=MIN_MIXED), seed=seed))
 
 
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None) -> None:

@@ -11,22 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.stages.common import (METADATA_FILE, MethodConfig, base_metadata, is_method_row, method_config,
-                                    model_part, read_json, row_engine, tau_label)
+from rmxbench.pipeline.identity import METADATA_FILE
+from rmxbench.pipeline.rows import seeded_label
+from rmxbench.stages.common import (MethodConfig, base_metadata, is_method_row, method_config,
+                                    model_part, read_json, row_engine, row_recipe, tau_label)
 
 
 def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
-    recipe = plan.spec.recipes[row.row.recipe]
-    inputs = {s: graph.one(row.id, s) for s in ("pool", "rollouts", "selection", "entropy")}
-    for tau in recipe.taus:
-        graph.add(Node("train", row.id, f"train[{tau_label(tau)}]", method_config(plan, row, tau), inputs=inputs,
-                       provides="adapter", engine=row_engine(plan, row, weights_only=True), parts=dict(
-                           model=model_part(plan, row), tau=tau, objective=recipe.objective, lora=recipe.lora,
-                           optim=recipe.optim, advantage_clip=recipe.advantage_clip,
-                           advantage_eps=recipe.advantage_eps, anchor_weight=recipe.anchor_weight,
-                           negative_floor=recipe.negative_floor, seed=recipe.seed)))
+    for seed in row.seeds:
+        recipe = row_recipe(plan, row, seed)
+        inputs = {s: graph.one(row.id, s, label=seeded_label(s, seed))
+                  for s in ("pool", "rollouts", "selection", "entropy")}
+        for tau in recipe.taus:
+            graph.add(Node("train", row.id, seeded_label(f"train[{tau_label(tau)}]", seed),
+                           method_config(plan, row, tau, seed=seed), inputs=inputs, seed=seed,
+                           provides="adapter", engine=row_engine(plan, row, weights_only=True), parts=dict(
+                               model=model_part(plan, row), tau=tau, objective=recipe.objective, lora=recipe.lora,
+                               optim=recipe.optim, advantage_clip=recipe.advantage_clip,
+                               advantage_eps=recipe.advantage_eps, anchor_weight=recipe.anchor_weight,
+                               negative_floor=recipe.negative_floor, seed=recipe.seed)))
 
 
 def work(config: MethodConfig, inputs=None):

@@ -10,24 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from rmxbench.pipeline.graph import Graph, Node
-from rmxbench.pipeline.identity import grader_version
+from rmxbench.evaluation.grading import GRADER_VERSION
+from rmxbench.pipeline.rows import seeded_label
 from rmxbench.stages.common import (MethodConfig, backend_part, is_method_row, method_config, model_part, read_jsonl,
-                                    row_engine, tau_label)
+                                    row_engine, row_recipe, tau_label)
 
 
 def declare(plan, row, graph: Graph) -> None:
     if not is_method_row(row):
         return
-    recipe = plan.spec.recipes[row.row.recipe]
-    for tau in [None, *recipe.taus]:
-        inputs = {"pool": graph.one(row.id, "pool")}
-        if tau is not None:
-            inputs["adapter"] = graph.one(row.id, "train", label=f"train[{tau_label(tau)}]")
-        graph.add(Node("validation", row.id, f"validation[{tau_label(tau)}]", method_config(plan, row, tau),
-                       inputs=inputs, engine=row_engine(plan, row), parts=dict(
-                           model=model_part(plan, row), sampling=recipe.validation_sampling().key(),
-                           batch_size=recipe.rollouts.batch_size, prompt_style=row.base.prompt_style,
-                           backend=backend_part(plan.spec), grader=grader_version())))
+    for seed in row.seeds:
+        recipe = row_recipe(plan, row, seed)
+        for tau in [None, *recipe.taus]:
+            inputs = {"pool": graph.one(row.id, "pool", label=seeded_label("pool", seed))}
+            if tau is not None:
+                inputs["adapter"] = graph.one(row.id, "train", label=seeded_label(f"train[{tau_label(tau)}]", seed))
+            graph.add(Node("validation", row.id, seeded_label(f"validation[{tau_label(tau)}]", seed),
+                           method_config(plan, row, tau, seed=seed), inputs=inputs, engine=row_engine(plan, row),
+                           seed=seed, parts=dict(
+                               model=model_part(plan, row), sampling=recipe.validation_sampling().key(),
+                               batch_size=recipe.rollouts.batch_size, prompt_style=row.base.prompt_style,
+                               backend=backend_part(plan.spec), grader=GRADER_VERSION)))
 
 
 def work(config: MethodConfig, inputs=None):

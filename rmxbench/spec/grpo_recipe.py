@@ -1,7 +1,8 @@
 """GRPO recipe: every hyperparameter of the RL baselines rmxbench trains itself, each mapped to
 TRL's ``GRPOConfig`` and cited.
 
-Paired with ``rmxbench/rl/grpo_trainer.py`` (TRL-style ``<algo>_config.py`` / ``<algo>_trainer.py``).
+Paired with ``rmxbench/rl/grpo_trainer.py`` (TRL-style config / trainer pair; the config lives in the spec
+package because a spec file declares it, like the ReasonMaxxer recipe in ``rmxbench/spec/recipe.py``).
 Sources:
 
 - **GRPO** — Shao et al. 2024, "DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open

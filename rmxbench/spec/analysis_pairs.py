@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rmxbench.analysis.analysis_config import PAIR_ANALYSES, AnalysisEntry
+from rmxbench.spec.analyses import PAIR_ANALYSES, AnalysisEntry
 
 
 @dataclass(frozen=True)

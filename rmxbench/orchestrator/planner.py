@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from rmxbench.errors import UserError
-from rmxbench.pipeline.graph import Graph, Node, Stage, force_closure, schedule
+from rmxbench.pipeline.graph import Graph, Node, Stage, critical_path, force_closure, schedule
 from rmxbench.pipeline.identity import HashCache
-from rmxbench.pipeline.rows import PlanContext, RowView
+from rmxbench.pipeline.rows import PlanContext, RowView, seeded_label
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext
 
@@ -56,7 +56,8 @@ class PlanItem:
 
 @dataclass
 class Plan:
-    """The plan of a spec (see module doc); ``items`` in board order, ``graph`` the nodes."""
+    """The plan of a spec (see module doc); ``items`` in board order, ``graph`` the nodes;
+    ``forced_keys``: keys of the nodes ``--force`` rebuilds; ``halted``: node key -> why it cannot run."""
 
     ctx: SpecContext
     store: ArtifactStore
@@ -64,8 +65,8 @@ class Plan:
     graph: Graph
     items: list[PlanItem]
     force: frozenset[str]
-    forced_nodes: set[int]
-    halted: dict[int, str]
+    forced_keys: set[str]
+    halted: dict[str, str]
     only: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
 
@@ -76,6 +77,22 @@ class Plan:
     def selected(self) -> list[PlanItem]:
         """Items of the rows selected by ``--only`` (all rows when none given)."""
         return [i for i in self.items if not self.only or i.row_id in self.only]
+
+    def to_build(self) -> list[Node]:
+        """The selected nodes the run will build (status ``run``/``forced``), in graph order."""
+        return [i.node for i in self.selected() if i.node is not None and i.to_run]
+
+    def parallelism(self) -> tuple[int, int, int, int, int]:
+        """How much of the run can go at once: ``(nodes to build, longest chain, widest level,
+        models, busiest model)`` (:func:`rmxbench.pipeline.graph.critical_path`; models = the
+        model workers a distributed run starts; nodes of one model run one after another in its
+        worker, so the busiest model's node count bounds the run too)."""
+        from collections import Counter
+
+        nodes = self.to_build()
+        total, chain, width = critical_path(nodes)
+        per_model = Counter(n.engine.model for n in nodes if n.engine is not None)
+        return total, chain, width, len(per_model), max(per_model.values(), default=0)
 
     def engine_starts(self) -> list:
         """The engine sessions the run will start (:class:`rmxbench.backends.session.SessionEvent`):
@@ -139,11 +156,11 @@ def build_plan(ctx: SpecContext, *, store: ArtifactStore | None = None, only: It
         raise UserError(f"--only {', '.join(map(repr, unknown))}: no such row in {ctx.path}",
                         hint="row ids: " + ", ".join(ids))
     graph = build_graph(pctx, table)
-    forced_nodes: set[int] = set()
-    halted: dict[int, str] = {}
+    forced_keys: set[str] = set()
+    halted: dict[str, str] = {}
     for n in graph.nodes:
         if n.stage in named:
-            forced_nodes |= {id(n), *(id(d) for d in graph.dependents(n))}
+            forced_keys |= {n.key, *(d.key for d in graph.dependents(n))}
     items: list[PlanItem] = []
     warnings: list[str] = []
     for row in pctx.rows():
@@ -157,20 +174,20 @@ def build_plan(ctx: SpecContext, *, store: ArtifactStore | None = None, only: It
                             "not pinned to a commit sha; results may change when the repo changes")
         for n in graph.find(row.id):
             d = store.get(n.stage, n.key)
-            if id(n) in halted:
-                status, detail = "halted", halted[id(n)]
-            elif id(n) in forced_nodes:
+            if n.key in halted:
+                status, detail = "halted", halted[n.key]
+            elif n.key in forced_keys:
                 status, detail = ("forced" if d is not None else "run"), ""
             else:
                 status, detail = ("cached" if d is not None else "run"), ""
             if status == "cached" and (msg := halt_message(table, n, d)):
                 detail = msg
                 for dep in graph.dependents(n):
-                    halted[id(dep)] = msg
+                    halted[dep.key] = msg
             items.append(PlanItem(row, n.stage, n.label, n.task, n.key, status, n, detail))
     pctx.hashes.save()
     return Plan(ctx=ctx, store=store, table=table, graph=graph, items=items, force=forced,
-                forced_nodes=forced_nodes, halted=halted, only=only, warnings=list(dict.fromkeys(warnings)))
+                forced_keys=forced_keys, halted=halted, only=only, warnings=list(dict.fromkeys(warnings)))
 
 
 # ----------------------------------------------------------------------------- display
@@ -180,7 +197,7 @@ _STYLE = {"cached": "green", "run": "yellow", "forced": "magenta", "reported": "
 
 def render_plan(plan: Plan, console: Any, estimate_cell: Any = None) -> None:
     """Print the plan as a rich table (row, stage, task, key, status, note) plus pinning warnings;
-    ``estimate_cell(item) -> str`` adds an estimate column (:meth:`rmxbench.pipeline.estimate.PlanEstimate.cell`)."""
+    ``estimate_cell(item) -> str`` adds an estimate column (:meth:`rmxbench.orchestrator.estimate.PlanEstimate.cell`)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -196,7 +213,7 @@ def render_plan(plan: Plan, console: Any, estimate_cell: Any = None) -> None:
         style = _STYLE.get(it.status, "") if it.row_id in sel else "dim"
         name = "" if it.row_id == prev else (it.row_id if it.kind == "base" else "  " + it.row_id)
         prev = it.row_id
-        stage = it.label if it.stage != "eval" else "eval"
+        stage = it.label if it.stage != "eval" else seeded_label("eval", it.node.seed if it.node else None)  # issue 19
         t.add_row(escape(name), escape(stage), it.task or "", (it.key or "—")[:12],
                   f"[{style}]{status}[/]" if style else status,
                   *((escape(estimate_cell(it)),) if estimate_cell else ()), escape(it.detail))
@@ -211,5 +228,10 @@ def render_plan(plan: Plan, console: Any, estimate_cell: Any = None) -> None:
                   + (f", forced stages: {', '.join(s for s in plan.table if s in plan.force)}" if plan.force else "")
                   + f"; store: {escape(str(plan.store.home))}"
                   + f"; data: {escape(str(plan.ctx.data_dir)) if plan.ctx.data_dir else 'hub datasets'}")
+    total, chain, width, models, busiest = plan.parallelism()
+    if total:
+        console.print(f"parallelism: {total} nodes to build; longest chain {chain} nodes (the fewest sequential "
+                      f"builds any executor needs); widest level {width} nodes; {models} model workers, the busiest "
+                      f"with {busiest} nodes")
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}")

@@ -1,4 +1,4 @@
-"""Markdown and HTML sections of an analysis result, for the board page.
+"""The board's analyses sections: Markdown and HTML of finished analysis results (issue 12).
 
 One renderer for all four analyses: each analysis module supplies ``tables(result, pair_title)``
 (header + rows of display strings); this module lays out title, settings line, tables and
@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import Sequence
 
-from rmxbench.analysis.common import AnalysisResult
+from rmxbench.analysis.common import AnalysisResult, read_result
 from rmxbench.board.text import md_escape
 
 
@@ -71,3 +72,44 @@ def render_html(result: AnalysisResult, figure_dir: Path, *, level: int = 3) -> 
                      f"<figcaption>{e(f.caption)}</figcaption></figure>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def publish_sections(folders: Sequence[Path], out_dir: Path, link_prefix: str) -> tuple[str, str]:
+    """Copy the figures of finished analyses next to a board and render their sections.
+
+    Each result folder's PNGs go to ``out_dir/<folder name>/`` (atomic per file); the Markdown
+    links them as ``<link_prefix><folder name>/<file>``, the HTML embeds them.
+
+    Returns:
+        ``(markdown, html)`` fragments (see :func:`render_sections`).
+    """
+    import os
+    import shutil
+
+    pairs = []
+    for folder in folders:
+        folder = Path(folder)
+        dest = Path(out_dir) / folder.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in read_result(folder).figures:
+            tmp = dest / f".{f.file}.tmp"
+            shutil.copyfile(folder / f.file, tmp)
+            os.replace(tmp, dest / f.file)
+        pairs.append((folder, f"{link_prefix}{folder.name}/"))
+    return render_sections(pairs)
+
+
+def render_sections(folders: Sequence[tuple[Path, str]], *, level: int = 3) -> tuple[str, str]:
+    """Markdown and HTML of finished analyses.
+
+    Args:
+        folders: ``(result folder, figure link prefix for the Markdown)`` per analysis, in order.
+    Returns:
+        ``(markdown, html)`` fragments (empty strings for no folders).
+    """
+    md, page = [], []
+    for folder, prefix in folders:
+        r = read_result(folder)
+        md.append(render_markdown(r, figure_prefix=prefix, level=level))
+        page.append(render_html(r, folder, level=level))
+    return "\n".join(md), "\n".join(page)

@@ -8,7 +8,7 @@ Paper: "It's Sparse Policy Selection, Not Capability Learning" (arXiv 2605.06241
 - :class:`TauCurveConfig` — §6.3, Fig. 4 (sensitivity to τ, positive-only ablation).
 
 Defaults are the paper's settings; a value the paper's text does not state is marked
-"rmxbench default" with the reason. Like :mod:`rmxbench.reasonmaxxer_config`, this module must
+"rmxbench default" with the reason. Like :mod:`rmxbench.spec.recipe`, this module must
 not import torch: specs are validated without touching a model.
 """
 
@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from rmxbench.spec.recipe import PoolSource
+from rmxbench.spec.benchmarks import PoolSource
 from rmxbench.spec.recipe import StrictModel as _Strict  # unknown keys, inf and nan are errors
 
 

@@ -1,4 +1,4 @@
-"""Showing a plan's cost estimate (:mod:`rmxbench.pipeline.estimate`) and checking it against budgets
+"""Showing a plan's cost estimate (:mod:`rmxbench.orchestrator.estimate`) and checking it against budgets
 and against what was measured (issue 20):
 
 - :func:`render_estimate`: the per-row table and total printed by ``rmxbench run`` / ``--dry-run``;
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
-from rmxbench.pipeline.calibration import measured_seconds, meter_hardware
-from rmxbench.pipeline.estimate import PlanEstimate, fmt_seconds
+from rmxbench.estimate.calibration import measured_seconds, meter_hardware
+from rmxbench.orchestrator.estimate import PlanEstimate, fmt_seconds
 
 NOTE = ("Estimates cover the nodes to run (cached nodes cost nothing new) and the engine starts they cause; "
         "'training' = the training stages (the board's cost column); "
@@ -71,6 +71,11 @@ def render_estimate(est: PlanEstimate, console: Any) -> None:
                   + f"; {n_est} of {n_nodes} nodes to run estimated, "
                   + f"{sum(n.calibrated for r in est.rows for n in r.estimated)} calibrated from "
                   + f"{len(est.calibration.samples)} measured node(s) in the store")
+    serial, parallel = est.wall_clock()
+    if est.rows:
+        console.print(f"wall-clock: {fmt_seconds(serial)} one node at a time (--executor local); at least "
+                      f"{fmt_seconds(parallel)} with --executor ray and enough {'GPUs' if est.gpu else 'workers'} (the plan's longest chain "
+                      "of dependent nodes, or the busiest model's nodes, by estimated time)")
     console.print(f"[dim]{escape(NOTE)}[/]")
     for w in est.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}")
@@ -111,6 +116,7 @@ def estimate_json(est: PlanEstimate) -> dict:
                      "total": {"seconds": est.seconds, "hours": est.hours(est.seconds), "usd": est.usd(est.seconds),
                                "upper_seconds": est.upper_seconds, "upper_hours": est.hours(est.upper_seconds),
                                "upper_usd": est.usd(est.upper_seconds)},
+                     "wall_clock": dict(zip(("serial_seconds", "parallel_seconds_at_least"), est.wall_clock())),
                      "calibration": {"nodes": len(cal.samples),
                                      "factors": {f"{g}@{hw}": {"factor": f, "nodes": n}
                                                  for (g, hw), (f, n) in sorted(cal.factors.items())},
@@ -188,20 +194,25 @@ def _measured(meter: dict) -> tuple[float | None, str]:
     return measured_seconds(meter, hw), ("seconds" if hw.gpu else "cpu_seconds")
 
 
-def node_report(plan: Any, dirs: dict[int, Path], built: set[int]) -> list[dict]:
-    """Estimate beside measurement for every node with an artifact (the run folder's ``estimates.json``)."""
+def node_report(plan: Any, dirs: dict[str, Path], built: set[str]) -> list[dict]:
+    """Estimate beside measurement for every node with an artifact (the run folder's ``estimates.json``).
+
+    Args:
+        dirs: node key -> artifact folder (the runner's :attr:`RunSummary.dirs`); others are looked up in the store.
+        built: keys of the nodes built in this run (``built_now``).
+    """
     from rmxbench.pipeline.metering import read_meter
 
     out = []
     for n in plan.graph.nodes:
-        d = dirs.get(id(n)) or plan.store.get(n.stage, n.key)
+        d = dirs.get(n.key) or plan.store.get(n.stage, n.key)
         m = read_meter(d) if d is not None else None
         if m is None:
             continue
         rec = m.get("estimate") if isinstance(m.get("estimate"), dict) else None
         meas, unit = _measured(m)
         est_s = rec.get("seconds") if rec else None
-        out.append({"row": n.row_id, "label": n.label, "stage": n.stage, "key": n.key, "built_now": id(n) in built,
+        out.append({"row": n.row_id, "label": n.label, "stage": n.stage, "key": n.key, "built_now": n.key in built, "seed": n.seed,
                     "variant": rec.get("variant") if rec else None,
                     "estimate": {k: rec.get(k) for k in ("seconds", "upper_seconds", "calibrated", "factor", "hardware",
                                                          "unit", "basis", "status")} if rec else None,
@@ -213,13 +224,20 @@ def node_report(plan: Any, dirs: dict[int, Path], built: set[int]) -> list[dict]
     return out
 
 
-def row_estimate(meters: dict[str, dict]) -> dict | None:
+def row_estimate(meters: dict[int | None, dict[str, dict]]) -> dict | None:
     """Estimate vs measurement of a row's training nodes (the board's cost provenance), from the
-    estimates their meters recorded before they ran; None when none recorded one."""
+    estimates their meters recorded before they ran; None when none recorded one.
+
+    Args:
+        meters: training seed (None for a row without ``seeds:``) -> node label -> meter, as the runner
+            prices the row (:func:`rmxbench.pricing.seed_mean_cost`). Seconds are the mean per seed, like
+            the row's cost; the ratio is that of the sums (every seed's nodes).
+    """
     est = meas = 0.0
     n = cal = 0
     unit, hw = None, None
-    for m in meters.values():
+    seeds = max(len(meters), 1)
+    for m in (m for per_seed in meters.values() for m in per_seed.values()):
         rec = m.get("estimate")
         if not isinstance(rec, dict) or not isinstance(rec.get("seconds"), (int, float)):
             continue
@@ -233,6 +251,7 @@ def row_estimate(meters: dict[str, dict]) -> dict | None:
         unit, hw = u, rec.get("hardware")
     if n == 0:
         return None
-    return {"estimated_seconds": round(est, 3), "measured_seconds": round(meas, 3), "unit": unit, "hardware": hw,
-            "nodes": n, "of_nodes": len(meters), "calibrated": cal,
+    return {"estimated_seconds": round(est / seeds, 3), "measured_seconds": round(meas / seeds, 3), "unit": unit,
+            "hardware": hw, "nodes": n, "of_nodes": sum(len(x) for x in meters.values()), "calibrated": cal,
+            "seeds": len(meters) if any(k is not None for k in meters) else None,
             "measured_over_estimated": round(meas / est, 3) if est > 0 else None}

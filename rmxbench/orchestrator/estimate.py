@@ -6,7 +6,7 @@ For each node to run (cached nodes cost nothing new), its stage's ``work(config,
 (:func:`rmxbench.estimate.model_size.model_size`) on the spec's declared hardware
 (``pricing.hardware``: :func:`rmxbench.estimate.hardware.lookup`, × ``count``), plus the engine starts
 it causes in the runner's order (:func:`rmxbench.backends.session.starts_in_order`). Calibration
-(:mod:`rmxbench.pipeline.calibration`) from the store's finished nodes scales the compute and start
+(:mod:`rmxbench.estimate.calibration`) from the store's finished nodes scales the compute and start
 parts per (stage variant, hardware) and supplies measured completion lengths and selected shares;
 each node says whether it is calibrated or uses the throughput table.
 
@@ -34,7 +34,7 @@ from rmxbench.estimate import cost_model
 from rmxbench.estimate.hardware import Accelerator, known_names, lookup
 from rmxbench.estimate.model_size import ModelSize, model_size
 from rmxbench.estimate.work import Work
-from rmxbench.pipeline.calibration import Calibration, recorded_sample, sample_of, store_meters
+from rmxbench.estimate.calibration import Calibration, recorded_sample, sample_of, store_meters
 
 
 @dataclass
@@ -108,7 +108,8 @@ class PlanEstimate:
     hw: Accelerator | None
     count: int
     price: float | None
-    nodes: dict[int, NodeEstimate]
+    #: node key -> estimate (a key shared by nodes of several rows is built once: counted in its first row)
+    nodes: dict[str, NodeEstimate]
     rows: list[RowEstimate]
     calibration: Calibration
     warnings: list[str] = field(default_factory=list)
@@ -138,11 +139,33 @@ class PlanEstimate:
         return sum(r.upper_seconds for r in self.rows)
 
     def of(self, node: Any) -> NodeEstimate | None:
-        return self.nodes.get(id(node))
+        """The estimate of ``node`` (by its key), or None when it will not run."""
+        return self.nodes.get(node.key)
+
+    def wall_clock(self) -> tuple[float, float]:
+        """``(one at a time, least with parallel workers)`` in estimated seconds. The first is the sum
+        (``--executor local`` builds one node after another). The second bounds ``--executor ray`` with
+        enough GPUs from below: the plan's critical path weighted by the estimates
+        (:func:`rmxbench.pipeline.graph.chain_depths`, the chains :meth:`Plan.parallelism` counts), or the
+        busiest model's nodes if more (they run one after another in that model's worker). Nodes
+        without an estimate count 0. The GPU-hours and USD do not depend on the executor: every node
+        holds its GPUs for its own time."""
+        from collections import Counter
+
+        from rmxbench.pipeline.graph import chain_depths
+
+        todo = [e.node for e in self.nodes.values()]
+        secs = {e.node.key: e.seconds or 0.0 for e in self.nodes.values()}
+        depth = chain_depths(todo, weight=lambda n: secs[n.key])
+        per_model: Counter = Counter()
+        for n in todo:
+            if n.engine is not None:
+                per_model[n.engine.model] += secs[n.key]
+        return self.seconds, max(max(depth.values(), default=0.0), max(per_model.values(), default=0.0))
 
     def cell(self, item: Any) -> str:
         """The plan table's estimate cell of a plan item (``""`` for items that will not run)."""
-        e = self.nodes.get(id(item.node)) if item.node is not None else None
+        e = self.of(item.node) if item.node is not None and item.to_run else None
         if e is None:
             return ""
         if e.seconds is None:
@@ -341,23 +364,27 @@ def estimate_plan(plan: Any, *, online: bool = False) -> PlanEstimate:
                         f"(rmxbench/estimate/hardware.py; known: {', '.join(known_names())}): no estimate")
     sizes = _Sizes(plan)
     cal = calibrate(plan, sizes)
-    order = plan.run_order()
-    started = dict(zip((id(n) for n in order), starts_in_order([n.engine for n in order])))
+    order, seen = [], set()
+    for n in plan.run_order():  # a key shared by several rows' nodes is built once (the runner's rule)
+        if n.key not in seen:
+            seen.add(n.key)
+            order.append(n)
+    started = dict(zip((n.key for n in order), starts_in_order([n.engine for n in order])))
     mem_util = spec.protocol.vllm.gpu_memory_utilization
-    nodes: dict[int, NodeEstimate] = {}
+    nodes: dict[str, NodeEstimate] = {}
     cold = True  # the run's first engine start pays the library imports, unless a build loaded a model before
     for n in order:
-        ev, work = started.get(id(n)), _work_of(plan, n)
+        ev, work = started.get(n.key), _work_of(plan, n)
         if ev is not None:
             ev.cold, cold = cold, False
         elif work is not None and work.model_loads:
             cold = False
-        nodes[id(n)] = estimate_node(n, work, sizes=sizes, hw=hw, count=count, cal=cal,
+        nodes[n.key] = estimate_node(n, work, sizes=sizes, hw=hw, count=count, cal=cal,
                                      starts=[ev] if ev is not None else [], memory_utilization=mem_util)
     est = PlanEstimate(plan, hw, count, price, nodes, [], cal, warnings)
     by_row: dict[str, list[NodeEstimate]] = {}
     for n in order:
-        by_row.setdefault(n.row_id, []).append(nodes[id(n)])
+        by_row.setdefault(n.row_id, []).append(nodes[n.key])
     position = {id(i.node): k for k, i in enumerate(plan.items) if i.node is not None}
     for item in plan.items:
         if item.row_id in by_row and all(r.row_id != item.row_id for r in est.rows):

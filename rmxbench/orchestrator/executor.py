@@ -1,0 +1,272 @@
+"""The executor seam: a plan's nodes as portable build requests, and who runs them.
+
+A :class:`BuildRequest` is everything a machine needs to build one node, and nothing that only
+means something in the planning process: the stage and its module, the content key, the config
+(what the stage's ``declare`` gave the node), the inputs as keys (``role -> (stage, key)``: the
+builder finds their folders in the store), the node's engine
+(:class:`rmxbench.backends.session.EngineSpec`), its resources from the stage table (GPUs, CPUs,
+:class:`rmxbench.pipeline.graph.Resources`) and its model affinity (``EngineSpec.model``: nodes of
+one model run where that model's engine session lives, so it starts once).
+
+:func:`build_node` is THE function that builds a node, whatever runs it: the stage module's
+``build`` into a temp folder the store publishes (:meth:`rmxbench.pipeline.store.ArtifactStore.build`),
+metered (wall seconds, devices, start and end time, the machine and its GPUs: ``meter.json``).
+
+An :class:`Executor` runs requests for the driver (:class:`rmxbench.orchestrator.runner.Runner`), which
+walks the graph, submits a request only once its inputs exist, never has one key in flight twice,
+and handles what finished (halts, notes, the board):
+
+- :class:`LocalExecutor` (the default): one node after another in this process, in the driver's
+  order, with one :class:`~rmxbench.backends.session.SessionPool`; an exception ends the run.
+- :class:`rmxbench.orchestrator.ray_executor.RayExecutor` (``--executor ray``): independent nodes at
+  once on a Ray cluster, one worker per model, retries when a worker dies.
+
+Torch-free at import; imports nothing from the planner or runner.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmxbench.pipeline.graph import BuildEnv, Node, Stage
+from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
+from rmxbench.pipeline.store import ArtifactStore
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One node to build (see module doc).
+
+    Attributes:
+        stage, module: the stage name (store folder) and the module whose ``build`` runs.
+        key: the node's content key.
+        row_id, label, task: the node's board row, label and benchmark (messages, ``_complete.json``).
+        config: passed to ``build`` (must pickle: a worker process receives it).
+        inputs: role -> (stage, key) of each input artifact.
+        engine: the node's engine session spec, or None.
+        gpus: GPUs the node holds while it runs (the table's :class:`~rmxbench.pipeline.graph.Resources`
+            resolved for its engine: vLLM's tensor-parallel size, 1 for transformers, 0 without a model).
+        cpus: CPU cores a node without GPUs reserves.
+        force: rebuild even if the key is stored (``--force``).
+        estimate: the cost estimate made before the run (issue 20: the node's
+            :meth:`rmxbench.orchestrator.estimate.NodeEstimate.record`), written into its ``meter.json``
+            so the measurement can be set beside it and calibrate later estimates; None if not estimated.
+    """
+
+    stage: str
+    module: str
+    key: str
+    row_id: str
+    label: str
+    config: Any
+    inputs: dict[str, tuple[str, str]]
+    engine: Any = None
+    gpus: int = 0
+    cpus: float = 1.0
+    task: str | None = None
+    force: bool = False
+    estimate: dict | None = None
+
+    @property
+    def name(self) -> str:
+        """``<row> <label>``: how messages name the node."""
+        return f"{self.row_id} {self.label}"
+
+    @property
+    def affinity(self) -> str | None:
+        """The model whose worker runs the node (:attr:`EngineSpec.model`), or None (any worker)."""
+        return None if self.engine is None else self.engine.model
+
+
+def request_of(node: Node, stage: Stage, *, force: bool = False, estimate: dict | None = None) -> BuildRequest:
+    """The :class:`BuildRequest` of a planned ``node`` of ``stage`` (its table entry); ``estimate``: the
+    record of its cost estimate (:attr:`BuildRequest.estimate`)."""
+    return BuildRequest(stage=node.stage, module=stage.module, key=node.key, row_id=node.row_id, label=node.label,
+                        config=node.config, inputs={r: (n.stage, n.key) for r, n in node.inputs.items()},
+                        engine=node.engine, gpus=stage.resources.gpus_of(node.engine),
+                        cpus=float(stage.resources.cpus), task=node.task, force=force, estimate=estimate)
+
+
+@dataclass
+class BuildOutcome:
+    """What came of one request.
+
+    Attributes:
+        key, stage: the request's.
+        path: the artifact folder (None when the build failed).
+        built: True when this build wrote it; False when another builder (another driver sharing
+            the store) published the key while this one waited for its lock.
+        seconds: the node's metered wall seconds (0 when not built here).
+        error: why the build failed (after the executor's retries), or None.
+        engines: the engine sessions the build started or reused
+            (:class:`~rmxbench.backends.session.SessionEvent`).
+    """
+
+    key: str
+    stage: str
+    path: Path | None
+    built: bool = False
+    seconds: float = 0.0
+    error: str | None = None
+    engines: list = field(default_factory=list)
+
+
+def resolve_inputs(req: BuildRequest, store: ArtifactStore) -> dict[str, Path]:
+    """role -> the finished input folder of each input key, found in ``store``.
+
+    Raises:
+        FileNotFoundError: an input is not in the store as seen from this machine (a store that
+            is not shared at the same path on every machine of the cluster).
+    """
+    out = {}
+    for role, (stage, key) in req.inputs.items():
+        d = store.get(stage, key)
+        if d is None:
+            raise FileNotFoundError(f"{req.name}: input {role!r} ({stage}/{key}) is not in the store "
+                                    f"{store.home} as seen from {socket.gethostname()}: the store must be one "
+                                    "folder shared at the same path by every machine of the run")
+        out[role] = d
+    return out
+
+
+def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store: ArtifactStore, *,
+               worker: dict | None = None) -> BuildOutcome:
+    """Build ``req`` through ``store`` (every executor calls this).
+
+    Args:
+        inputs: role -> finished input folder (:func:`resolve_inputs`).
+        sessions: the process's :class:`~rmxbench.backends.session.SessionPool` (None: a node
+            that loads no model).
+        worker: where it runs, recorded in the meter (``executor``, ``node_id``, ``gpu_ids``,
+            ``cuda_visible_devices``); a worker that holds no GPU (``gpu_ids == []``) is metered as
+            a CPU node without asking torch (its process must not initialise CUDA).
+    Returns:
+        The outcome; ``built`` is False when another builder published the key meanwhile.
+    Raises:
+        Whatever the stage's ``build`` raises (nothing is published).
+
+    The meter (``meter.json``) gets the node's wall seconds (unless the build metered itself),
+    its devices, ``started_at``/``finished_at`` (Unix seconds), ``host``, ``pid``, ``worker``, and
+    the engine sessions it started or reused; for the cost estimate (issue 20) also the whole build's
+    wall and process CPU seconds (``node_seconds``, ``node_cpu_seconds``: engine starts included), the
+    counts the build returned (``completion_tokens``, ``scored_tokens``, ``trained_tokens``, ...) and the
+    request's ``estimate``.
+    """
+    import importlib
+    import json
+
+    from rmxbench.results import atomic_write_json
+
+    mod = importlib.import_module(req.module)
+    env = BuildEnv(sessions, req.engine, work_dir=store.home / "work" / req.stage / req.key)
+    ran: list[bool] = []
+
+    def fn(tmp: Path) -> None:
+        ran.append(True)
+        started, t0, c0 = time.time(), time.perf_counter(), time.process_time()
+        counts = mod.build(req.config, inputs, tmp, env)
+        meter = read_meter(tmp)
+        if meter is None:  # a build may meter itself (with item counts)
+            devices = ({"device": "cpu", "accelerators": 0, "accelerator_name": None}
+                       if worker is not None and worker.get("gpu_ids") == [] else device_info())
+            meter = {"stage": req.label, "seconds": time.perf_counter() - t0, **devices}
+        meter.update(started_at=started, finished_at=time.time(), host=socket.gethostname(), pid=os.getpid())
+        meter.update(node_seconds=time.perf_counter() - t0, node_cpu_seconds=time.process_time() - c0)
+        meter.update({k: v for k, v in (counts or {}).items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if req.estimate is not None:
+            meter["estimate"] = req.estimate
+        if worker is not None:
+            meter["worker"] = worker
+        if env.used:
+            meter["engines"] = [asdict(e) for e in env.used]
+        atomic_write_json(tmp / METER_FILE, json.loads(json.dumps(meter, default=str)))
+
+    d = store.build(req.stage, req.key, fn, force=req.force,
+                    meta={"row_id": req.row_id, "label": req.label, "task": req.task})
+    m = read_meter(d) if ran else None
+    return BuildOutcome(req.key, req.stage, d, built=bool(ran), seconds=float(m["seconds"]) if m else 0.0,
+                        engines=list(env.used) if ran else [])
+
+
+class Executor:
+    """Runs :class:`BuildRequest` s for the driver (see module doc). Subclasses implement
+    :meth:`submit` and :meth:`wait`; the rest has defaults.
+
+    Attributes:
+        in_order: True when the executor builds one node at a time in the driver's order (the
+            driver then offers it only the first ready node).
+        name: shown in the run summary.
+    """
+
+    in_order: bool = False
+    name: str = "executor"
+
+    def start(self, requests: list[BuildRequest]) -> None:
+        """Called once before the first :meth:`submit`, with every request the run may submit."""
+
+    def submit(self, ready: list[tuple[BuildRequest, dict[str, Path]]]) -> list[str]:
+        """Offer requests whose inputs exist (``(request, role -> input folder)``, in the driver's
+        priority order); returns the keys taken (the others are offered again later)."""
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> list[BuildOutcome]:
+        """Block until at least one taken request finished (or ``timeout`` seconds passed);
+        returns every outcome finished since the last call."""
+        raise NotImplementedError
+
+    def retain(self, remaining: list[BuildRequest]) -> None:
+        """The requests not finished yet: release engines and workers none of them needs."""
+
+    def status(self) -> dict[str, str]:
+        """key -> a short status of each taken, unfinished request (for the display)."""
+        return {}
+
+    def summary(self) -> str:
+        """One line for the run summary (engines started, workers, ...)."""
+        return ""
+
+    def close(self) -> None:
+        """Release everything (end of the run, or an error)."""
+
+
+class LocalExecutor(Executor):
+    """One node at a time in this process, in the driver's order, sharing one session pool (the
+    default executor: a node's exception ends the run)."""
+
+    in_order = True
+    name = "local"
+
+    def __init__(self, store: ArtifactStore):
+        from rmxbench.backends.session import SessionPool
+
+        self.store = store
+        self.pool = SessionPool()
+        self._queued: tuple[BuildRequest, dict[str, Path]] | None = None
+
+    def submit(self, ready: list[tuple[BuildRequest, dict[str, Path]]]) -> list[str]:
+        if self._queued is not None or not ready:
+            return []
+        self._queued = ready[0]
+        return [ready[0][0].key]
+
+    def wait(self, timeout: float | None = None) -> list[BuildOutcome]:
+        if self._queued is None:
+            return []
+        req, inputs = self._queued
+        self._queued = None
+        return [build_node(req, inputs, self.pool, self.store)]
+
+    def retain(self, remaining: list[BuildRequest]) -> None:
+        self.pool.retain({r.engine.key for r in remaining if r.engine is not None})
+
+    def summary(self) -> str:
+        return self.pool.summary()
+
+    def close(self) -> None:
+        self.pool.close_all()
