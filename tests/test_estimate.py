@@ -299,6 +299,12 @@ def test_max_usd_refuses_before_loading_anything(tmp_path):
     assert r.returncode == 1 and "--max-gpu-hours" in r.stderr
     r = _cli(["run", str(REPO / "specs" / "tiny.yaml"), "--max-cpu-hours", "1e-9"], home, tmp_path)
     assert r.returncode == 1 and "CPU-hours" in r.stderr
+    # the refusal is the whole output (one screen), also under --dry-run
+    assert r.stdout == "" and len(r.stderr.splitlines()) < 25, r.stdout + r.stderr
+    # a CPU-only spec has no USD figure: --max-usd cannot be checked, so it refuses instead of passing
+    r = _cli(["run", str(REPO / "specs" / "tiny.yaml"), "--dry-run", "--max-usd", "0.0000001"], home, tmp_path)
+    assert r.returncode == 1 and "--max-cpu-hours" in r.stderr and "no USD" in r.stderr and r.stdout == ""
+    assert not any((home / s).exists() for s in ("eval", "rollouts", "grpo", "pool"))
 
 
 @pytest.mark.slow
@@ -378,3 +384,41 @@ def test_a_build_that_times_its_loop_calibrates_loop_and_set_up_apart():
               trained=(Sequences(192, 50.0, 64, origin="grpo:full"),), full_finetune=True, model_loads=1)
     b6 = cost_model.seconds(w6, size, lookup(None))
     assert f * b6.compute == pytest.approx(4.0, rel=1e-6)  # twice the steps: twice the loop, same set-up
+
+
+def test_a_seeded_row_costs_one_chain_per_seed_and_the_wall_clock_follows_the_critical_path(tmp_path):
+    """Training seeds (issue 19): ``seeds: [0, 1, 2]`` on the GRPO and ReasonMaxxer rows gives three chains
+    of nodes, each estimated like the unseeded chain (seed 0 = the recipe's own: the same keys), so the
+    rows' training estimates triple. The executor changes no node's estimate; the least wall-clock with
+    parallel workers is the heaviest chain of dependent nodes (or the busiest model's nodes)."""
+    def seeded(d):
+        d["models"][0]["rl_baselines"][0]["seeds"] = [0, 1, 2]
+        d["models"][0]["reasonmaxxer"][0]["seeds"] = [0, 1, 2]
+
+    plain = estimate_plan(_plan(_spec(tmp_path, name="plain"), tmp_path / "h1"))
+    three = estimate_plan(_plan(_spec(tmp_path, seeded, name="seeded"), tmp_path / "h2"))
+    p_rows, s_rows = {r.row_id: r for r in plain.rows}, {r.row_id: r for r in three.rows}
+    for row in ("tiny-grpo", "tiny-rmx"):
+        assert len(s_rows[row].nodes) == 3 * len(p_rows[row].nodes)
+        assert all(n.status == "estimated" for n in s_rows[row].nodes)
+        seeds = {n.node.seed for n in s_rows[row].nodes}
+        assert seeds == {0, 1, 2}
+        # each seed's chain is priced like the row without seeds (engine starts aside: charged once per model)
+        def work(r):
+            return sum(n.seconds - n.start_seconds for n in r.nodes)
+        assert work(s_rows[row]) == pytest.approx(3 * work(p_rows[row]), rel=1e-6)
+    assert s_rows["tiny"].seconds == pytest.approx(p_rows["tiny"].seconds, rel=1e-6)  # no seeds: unchanged
+    serial, parallel = three.wall_clock()
+    assert serial == pytest.approx(three.seconds)
+    # the heaviest chain of dependent nodes, walked here in graph order (a node's inputs come before it)
+    finish: dict[str, float] = {}
+    for n in three.plan.graph.nodes:
+        if n.key in three.nodes:
+            finish[n.key] = three.nodes[n.key].seconds + max((finish.get(i.key, 0.0) for i in n.inputs.values()),
+                                                             default=0.0)
+    by_model: dict = {}  # nodes of one model run one after another in its worker
+    for e in three.nodes.values():
+        if e.node.engine is not None:
+            by_model[e.node.engine.model] = by_model.get(e.node.engine.model, 0.0) + e.seconds
+    assert parallel == pytest.approx(max(max(finish.values()), max(by_model.values())), rel=1e-9)
+    assert max(finish.values()) < parallel < serial  # here the base model's nodes bound the run

@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)
     est = estimate_plan(plan, online=getattr(args, "online", False))
+    # a plan over budget is refused before anything is printed or started: the refusal is the one screen
+    notices = check_budget(est, max_usd=getattr(args, "max_usd", None),
+                           max_gpu_hours=getattr(args, "max_gpu_hours", None),
+                           max_cpu_hours=getattr(args, "max_cpu_hours", None))
     if getattr(args, "json", False):
         import json
 
@@ -111,9 +115,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         render_plan(plan, console, estimate_cell=est.cell)
         render_estimate(est, console)
-    for notice in check_budget(est, max_usd=getattr(args, "max_usd", None),
-                               max_gpu_hours=getattr(args, "max_gpu_hours", None),
-                               max_cpu_hours=getattr(args, "max_cpu_hours", None)):
+    for notice in notices:
         console.print(f"[yellow]note:[/] {notice}")
     if args.dry_run:
         return 0

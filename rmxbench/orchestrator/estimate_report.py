@@ -136,17 +136,21 @@ def check_budget(est: PlanEstimate, *, max_usd: float | None = None, max_gpu_hou
     Raises:
         UserError: the estimate exceeds ``max_usd`` (USD), ``max_gpu_hours`` (GPU-hours) or
             ``max_cpu_hours`` (CPU-hours); the message names the biggest rows. Also when ``max_usd`` is
-            given but the spec has no GPU price (a CPU-only spec costs no USD: use ``--max-cpu-hours``).
+            given but the spec has no GPU price (a CPU-only spec has no USD figure: use ``--max-cpu-hours``),
+            rather than passing a budget it cannot check.
     """
     checks = []
     if max_usd is not None:
+        if est.hw is not None and not est.hw.gpu:  # a budget that cannot be checked must not pass silently
+            raise UserError(f"--max-usd {max_usd:g}: this spec runs on CPUs (pricing.hardware.gpu_type: null), so its "
+                            f"estimate is in CPU-hours ({_hours(est.hours(est.seconds))} CPU-h) and has no USD; "
+                            "nothing was started",
+                            hint="use --max-cpu-hours H, or set pricing.hardware.gpu_type to a priced GPU type")
         if not est.gpu or est.price is None:
-            if est.hw is not None and not est.hw.gpu:
-                checks.append(("USD", 0.0, max_usd, lambda r: 0.0))
-            else:
-                raise UserError("--max-usd: the spec's pricing.hardware.gpu_type has no estimate or no price",
-                                hint="set pricing.hardware.gpu_type to a priced type in rmxbench's throughput table, "
-                                     "or use --max-gpu-hours")
+            raise UserError("--max-usd: the spec's pricing.hardware.gpu_type has no estimate or no price; "
+                            "nothing was started",
+                            hint="set pricing.hardware.gpu_type to a priced type in rmxbench's throughput table, "
+                                 "or use --max-gpu-hours")
         else:
             checks.append(("USD", est.usd(est.seconds), max_usd, lambda r: r.usd or 0.0))
     if max_gpu_hours is not None:
@@ -166,9 +170,10 @@ def check_budget(est: PlanEstimate, *, max_usd: float | None = None, max_gpu_hou
         if total > limit:
             biggest = sorted(est.rows, key=per_row, reverse=True)[:5]
             fmt = _money if what == "USD" else (lambda x: f"{x:.3g}")
-            lines = [f"  {r.row_id}: {fmt(per_row(r))} ({fmt_seconds(r.seconds)}, {len(r.nodes)} nodes)" for r in biggest]
+            lines = [f"  {r.row_id}: {fmt(per_row(r))} ({fmt_seconds(r.seconds)}, {len(r.nodes)} node{'s' * (len(r.nodes) != 1)})"
+                     for r in biggest]
             raise UserError(
-                f"the estimated cost of this plan is {fmt(total)} {'' if what == 'USD' else what}, over the budget "
+                f"the estimated cost of this plan is {fmt(total)}{'' if what == 'USD' else ' ' + what}, over the budget "
                 f"--max-{ {'USD': 'usd', 'GPU-hours': 'gpu-hours', 'CPU-hours': 'cpu-hours'}[what]} {limit:g}; "
                 f"nothing was started.\nbiggest rows:\n" + "\n".join(lines),
                 hint="run fewer rows (--only ROW), lower protocol.limit / recipe sizes, or raise the budget; "
