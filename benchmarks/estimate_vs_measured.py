@@ -5,7 +5,9 @@ Every node the runner builds records in its ``meter.json`` the estimate made bef
 seconds on a CPU). This script reads every such meter of an artifact store and prints, per stage
 variant (``rollouts``, ``eval:adapter``, ``grpo:full`` …) and hardware: the nodes, Σ estimated,
 Σ measured, their ratio, and the median and range of the per-node ratios — separately for estimates
-that were calibrated by earlier meters and those from the throughput table alone.
+that were calibrated by earlier meters and those from the throughput table alone. Then, per row of
+each run folder (``runs/<suite>/estimates.json``: the nodes the suite's last run built), Σ estimated,
+Σ measured and their ratio.
 
     python benchmarks/estimate_vs_measured.py                      # $RMXBENCH_HOME
     python benchmarks/estimate_vs_measured.py --home /path/to/store --json
@@ -51,17 +53,41 @@ def rows(home: Path) -> list[dict]:
     return out
 
 
+def by_row(home: Path) -> list[dict]:
+    """Per (suite, row): the nodes its last run built that recorded an estimate, Σ estimated, Σ measured."""
+    from rmxbench.board.runfolder import load_estimates
+
+    out = []
+    for f in sorted((home / "runs").glob("*/estimates.json")):
+        suite = f.parent.name
+        acc: dict[str, list] = {}
+        for n in load_estimates(home, suite):
+            est, meas = n.get("estimate") or {}, n.get("measured") or {}
+            if not n.get("built_now") or not isinstance(est.get("seconds"), (int, float)) or meas.get("value") is None:
+                continue
+            a = acc.setdefault(n["row"], [0, 0.0, 0.0, 0, meas.get("unit")])
+            a[0] += 1
+            a[1] += float(est["seconds"])
+            a[2] += float(meas["value"])
+            a[3] += bool(est.get("calibrated"))
+        for row, (k, e, m, cal, unit) in acc.items():
+            out.append({"suite": suite, "row": row, "nodes": k, "calibrated": cal, "estimated": round(e, 3),
+                        "measured": round(m, 3), "measured_over_estimated": round(m / e, 3) if e > 0 else None,
+                        "unit": "CPU-s" if unit == "cpu_seconds" else "s"})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    from rmxbench.pipeline.store import default_home
+    from rmxbench.spec.context import default_home
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, default=None, help="artifact store (default: $RMXBENCH_HOME)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a = ap.parse_args(argv)
     home = a.home or default_home()
-    table = rows(home)
+    table, per_row = rows(home), by_row(home)
     if a.json:
-        print(json.dumps(table, indent=1))
+        print(json.dumps({"variants": table, "rows": per_row}, indent=1))
         return 0
     if not table:
         print(f"no node in {home} recorded an estimate (nodes built since issue 20 do)")
@@ -73,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:<20} {r['hardware']:<13} {r['basis']:<10} {r['nodes']:>5} "
               f"{r['estimated']:>9.1f}{r['unit'][0]} {r['measured']:>9.1f}{r['unit'][0]} {r['measured_over_estimated']:>8.2f} "
               f"{r['median_ratio']:>7.2f} {r['min_ratio']:>6.2f}-{r['max_ratio']:<6.2f}")
+    if per_row:
+        print("\nper row, nodes built by the suite's last run (runs/<suite>/estimates.json)")
+        print(f"{'suite':<14} {'row':<28} {'nodes':>5} {'calib.':>6} {'estimated':>10} {'measured':>10} {'meas/est':>8}")
+        for r in per_row:
+            ratio = f"{r['measured_over_estimated']:>8.2f}" if r["measured_over_estimated"] is not None else f"{'—':>8}"
+            print(f"{r['suite']:<14} {r['row']:<28} {r['nodes']:>5} {r['calibrated']:>6} {r['estimated']:>9.1f}"
+                  f"{r['unit'][0]} {r['measured']:>9.1f}{r['unit'][0]} {ratio}")
     print("units: s = wall seconds (GPU), C = process CPU seconds (CPU-only nodes)")
     return 0
 

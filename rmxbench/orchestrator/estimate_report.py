@@ -42,6 +42,10 @@ def render_estimate(est: PlanEstimate, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    if not est.rows:
+        console.print(f"cost estimate: nothing to run, nothing to pay ({len(est.calibration.samples)} measured "
+                      "node(s) in the store calibrate later estimates)")
+        return
     t = Table(title=f"cost estimate on {escape(est.hardware_text())}", show_lines=False)
     for col, kw in (("row", {"overflow": "fold"}), ("nodes", {"justify": "right"}), ("time", {"justify": "right"}),
                     (est.unit, {"justify": "right"}), ("USD", {"justify": "right"}),
@@ -72,10 +76,9 @@ def render_estimate(est: PlanEstimate, console: Any) -> None:
                   + f"{sum(n.calibrated for r in est.rows for n in r.estimated)} calibrated from "
                   + f"{len(est.calibration.samples)} measured node(s) in the store")
     serial, parallel = est.wall_clock()
-    if est.rows:
-        console.print(f"wall-clock: {fmt_seconds(serial)} one node at a time (--executor local); at least "
-                      f"{fmt_seconds(parallel)} with --executor ray and enough {'GPUs' if est.gpu else 'workers'} (the plan's longest chain "
-                      "of dependent nodes, or the busiest model's nodes, by estimated time)")
+    console.print(f"wall-clock: {fmt_seconds(serial)} one node at a time (--executor local); at least "
+                  f"{fmt_seconds(parallel)} with --executor ray and enough {'GPUs' if est.gpu else 'workers'} "
+                  "(the plan's longest chain of dependent nodes, or the busiest model's nodes, by estimated time)")
     console.print(f"[dim]{escape(NOTE)}[/]")
     for w in est.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}")
