@@ -111,6 +111,9 @@ class RowCost:
         note: what the board must say about the figure, e.g. that the stages ran on a GPU other
             than ``pricing.hardware.gpu_type`` (and how it was priced, or that it has no price);
             "" when there is nothing to say.
+        estimate: the cost estimate its nodes recorded before they ran, beside the measurement
+            (:func:`rmxbench.orchestrator.estimate_report.row_estimate`: ``estimated_seconds``,
+            ``measured_seconds``, ``unit``, ``nodes``, ``calibrated``, ``measured_over_estimated``), or None.
         per_seed: for a trained row with ``seeds:`` (issue 19): training seed (as text) -> that
             seed's ``{"usd", "gpu_hours", "cpu_hours"}``; the figures above are then the mean per
             seed (:func:`rmxbench.pricing.seed_mean_cost`). Empty otherwise (and left out of the JSON).
@@ -124,6 +127,7 @@ class RowCost:
     source: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    estimate: dict[str, Any] | None = None
     per_seed: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -180,6 +180,10 @@ def test_two_logical_gpus_parallel_rows_own_devices_and_a_killed_worker_is_retri
     m = meters(home)
     retried = next(v for v in m.values() if v["key"] == key)
     assert retried["pid"] != pid and retried["worker"]["executor"] == "ray"  # built again by a restarted worker
+    # issue 20: the estimate travels with the request, so a Ray worker's meter holds it beside its measurement
+    for label, v in m.items():
+        assert v["estimate"]["status"] == "estimated" and v["estimate"]["seconds"] > 0, (label, v.get("estimate"))
+        assert v["node_cpu_seconds"] > 0 and v["node_seconds"] >= v["seconds"] * 0.99, label
 
     # devices: a GPU node saw exactly its one logical GPU, a GPU-free node none
     for label, v in m.items():

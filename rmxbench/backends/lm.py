@@ -42,6 +42,10 @@ class SessionLM(LM):
         self.adapter = adapter
         self.batch_size = batch_size
         self.progress = progress
+        #: tokens of the prompts and completions generated so far, and the wall / process CPU seconds spent
+        #: generating them (the eval meter's counts and work loop, issue 20)
+        self.prompt_tokens = self.completion_tokens = 0
+        self.generate_seconds = self.generate_cpu_seconds = 0.0
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Completions for lm-eval's ``generate_until`` requests, in request order (a problem's k
@@ -62,8 +66,15 @@ class SessionLM(LM):
                              f"n={self.sampling.n} per problem")
         prompts = [req.args[0] for req, _ in groups]
         ids = [str((req.doc or {}).get("id", req.doc_id)) for req, _ in groups]
+        import time
+
+        t0, c0 = time.perf_counter(), time.process_time()
         samples = self.session.generate(prompts, self.sampling, adapter=self.adapter, request_ids=ids,
                                         batch_size=self.batch_size, progress=self.progress)
+        self.generate_seconds += time.perf_counter() - t0
+        self.generate_cpu_seconds += time.process_time() - c0
+        self.prompt_tokens += sum(len(ss[0].prompt_ids) for ss in samples if ss)
+        self.completion_tokens += sum(len(s.completion_ids) for ss in samples for s in ss)
         return [s.text for ss in samples for s in ss]
 
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:

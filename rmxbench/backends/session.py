@@ -275,7 +275,7 @@ def accelerator_present() -> bool:
 @dataclass
 class SessionEvent:
     """One :meth:`SessionPool.get`: which engine, whether it was ``started`` (or ``reused``), and
-    the start's wall seconds."""
+    the start's wall seconds and process CPU seconds."""
 
     key: str
     label: str
@@ -283,6 +283,9 @@ class SessionEvent:
     started: bool
     seconds: float = 0.0
     role: str = "engine"
+    cpu_seconds: float = 0.0
+    #: the first start in this process (transformers not imported yet): it pays the library imports
+    cold: bool = False
 
 
 @dataclass
@@ -330,13 +333,17 @@ class SessionPool:
                 self._asleep.discard(key)
             self.events.append(SessionEvent(key, spec.label, spec.backend, False, role=spec.role))
             return s
-        t0 = time.perf_counter()
+        import sys
+
+        cold = "transformers" not in sys.modules
+        t0, c0 = time.perf_counter(), time.process_time()
         s = self.opener(spec, weights)
         sec = time.perf_counter() - t0
         if hasattr(s, "start_seconds"):
             s.start_seconds = sec
         self.sessions[key] = s
-        self.events.append(SessionEvent(key, spec.label, spec.backend, True, sec, spec.role))
+        self.events.append(SessionEvent(key, spec.label, spec.backend, True, sec, spec.role,
+                                        cpu_seconds=time.process_time() - c0, cold=cold))
         return s
 
     def retain(self, keys: set[str]) -> None:
@@ -395,6 +402,26 @@ def starts_line(started: Sequence[SessionEvent], *, planned: bool = False) -> st
     verb, load = ("to start", "to load") if planned else ("started", "loaded")
     return (f"engines {verb}: {len(eng)} (models: {len({e.key.split('|')[1] for e in eng})})"
             + (f"; torch weights {load}: {w}" if w else ""))
+
+
+def starts_in_order(specs_in_order: Sequence[EngineSpec | None]) -> list[SessionEvent | None]:
+    """Like :func:`count_engine_starts`, per entry: the start that entry causes, or None (its engine is
+    reused, or it has none). The cost estimate charges each start to the node that causes it."""
+    pool = SessionPool(opener=_Counted)
+    remaining = [s for s in specs_in_order if s is not None]
+    out: list[SessionEvent | None] = []
+    i = 0
+    for spec in specs_in_order:
+        if spec is None:
+            out.append(None)
+            continue
+        n0 = len(pool.events)
+        pool.get(spec)
+        ev = pool.events[n0]
+        out.append(ev if ev.started else None)
+        pool.retain({s.key for s in remaining[i:]})
+        i += 1
+    return out
 
 
 def count_engine_starts(specs_in_order: Sequence[EngineSpec | None]) -> list[SessionEvent]:

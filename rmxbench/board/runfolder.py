@@ -11,6 +11,8 @@ Files:
 * ``analyses.json`` — the artifact folders of the spec's analyses (paper §3, §4, §6.3), in order.
 * ``figures.json`` — ``{row_id: [PNG path in the store]}``: stage figures shown with the board (a
   training seed's figures under ``<row_id>[seed=<s>]``, :func:`rmxbench.results.seeded_row_key`).
+* ``estimates.json`` — per node with an artifact: the cost estimate made before it ran beside what it
+  measured (:func:`rmxbench.orchestrator.estimate_report.node_report`; issue 20).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ NOTES_FILE = "notes.json"
 STAGES_FILE = "stages.json"
 ANALYSES_FILE = "analyses.json"
 FIGURES_FILE = "figures.json"
+ESTIMATES_FILE = "estimates.json"
 
 
 def write_run(home: str | Path, suite: str, records: list[TaskRecord], costs: dict[str, RowCost],
@@ -113,3 +116,17 @@ def load_figures(home: str | Path, suite: str) -> dict[str, list[str]]:
     except (OSError, ValueError):
         return {}
     return {str(k): [str(p) for p in v] for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
+
+def write_estimates(home: str | Path, suite: str, nodes: list[dict]) -> None:
+    """Record estimate vs measurement per node of the run (``estimates.json``, see module doc)."""
+    atomic_write_json(run_dir(home, suite) / ESTIMATES_FILE, nodes)
+
+
+def load_estimates(home: str | Path, suite: str) -> list[dict]:
+    """The nodes of ``estimates.json`` ([] if none or unreadable)."""
+    try:
+        data = json.loads((run_dir(home, suite) / ESTIMATES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []

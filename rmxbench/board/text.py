@@ -256,9 +256,26 @@ def cost_provenance(row: Row) -> list[tuple[str, str]]:
             items.append((f"{st} seconds", f"{sec:.1f}"))
         if c.note:
             items.append(("note", c.note))
+        items += estimate_provenance(c.estimate)
     if row.reported_cost is not None:
         usd, basis = row.reported_cost
         items.append(("paper", f"{fmt_usd(usd)} ({basis or 'basis not given'})"))
+    return items
+
+
+def estimate_provenance(e: dict | None) -> list[tuple[str, str]]:
+    """The cost estimate made before the row's nodes ran, beside what they measured (issue 20)."""
+    if not e or not e.get("estimated_seconds"):
+        return []
+    unit = "CPU-s" if e.get("unit") == "cpu_seconds" else "s"
+    per = f"{e['nodes']} of {e['of_nodes']} training nodes" if e.get("of_nodes") else f"{e['nodes']} nodes"
+    if e.get("seeds"):
+        per += f" of {e['seeds']} training seeds; mean per seed"
+    items = [("estimated before the run", f"{e['estimated_seconds']:.4g} {unit} on {e.get('hardware') or '?'} "
+                                          f"({per}; {e.get('calibrated', 0)} calibrated from the store)"),
+             ("measured", f"{e['measured_seconds']:.4g} {unit}")]
+    if e.get("measured_over_estimated") is not None:
+        items.append(("measured ÷ estimated", f"{e['measured_over_estimated']:.2f}×"))
     return items
 
 

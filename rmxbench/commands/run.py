@@ -2,8 +2,10 @@
 and render the board (see :mod:`rmxbench.orchestrator.planner` and :mod:`rmxbench.orchestrator.runner`; the stages are the
 table :data:`rmxbench.pipeline.stages.STAGES`).
 
-``--dry-run`` prints the plan (what is cached, what will run, how much can run at once) without
-importing torch or touching the network. ``--executor ray`` builds independent nodes at once on a
+``--dry-run`` prints the plan (what is cached, what will run, how much can run at once) and its cost
+estimate (:mod:`rmxbench.orchestrator.estimate`) without importing torch or touching the network;
+``--max-usd`` / ``--max-gpu-hours`` / ``--max-cpu-hours`` refuse a plan whose estimate exceeds the
+budget before anything starts. ``--executor ray`` builds independent nodes at once on a
 Ray cluster (a local one, or ``--address``; :mod:`rmxbench.orchestrator.ray_executor`).
 """
 
@@ -25,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_context_arguments(p)
     p.add_argument("--out", default="leaderboard", help="board folder (default: leaderboard/)")
     add_executor_arguments(p)
+    add_estimate_arguments(p)
 
 
 def add_context_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +37,21 @@ def add_context_arguments(p: argparse.ArgumentParser) -> None:
                         "$RMXBENCH_DATA_DIR, the spec's protocol.data_dir, else hub datasets")
     add_force_argument(p)
     p.add_argument("--home", default=None, help="artifact store folder (overrides $RMXBENCH_HOME)")
+
+
+def add_estimate_arguments(p: argparse.ArgumentParser) -> None:
+    """The cost estimate's options (issue 20): ``--json``, ``--online`` and the budget guards."""
+    p.add_argument("--json", action="store_true",
+                   help="with --dry-run: print the plan and its cost estimate as JSON instead of tables")
+    p.add_argument("--online", action="store_true",
+                   help="let the estimate read hub models' sizes from the Hugging Face hub (cached in the store; "
+                        "default: offline, from local files, the store's cache or the spec's `params`)")
+    p.add_argument("--max-usd", type=float, default=None, metavar="USD",
+                   help="refuse to start (exit 1) when the estimated cost of what would run exceeds USD")
+    p.add_argument("--max-gpu-hours", type=float, default=None, metavar="H",
+                   help="refuse to start (exit 1) when the estimated GPU-hours of what would run exceed H")
+    p.add_argument("--max-cpu-hours", type=float, default=None, metavar="H",
+                   help="refuse to start (exit 1) when the estimated CPU-hours (CPU-only specs) exceed H")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,13 +93,31 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from rmxbench.buildlog import terminal
+    from rmxbench.errors import UserError
+    from rmxbench.orchestrator.estimate import estimate_plan
+    from rmxbench.orchestrator.estimate_report import check_budget, estimate_json, render_estimate
     from rmxbench.orchestrator.planner import build_plan, render_plan
 
+    if getattr(args, "json", False) and not args.dry_run:
+        raise UserError("--json prints the plan of --dry-run; add --dry-run")
     console = Console(file=terminal())  # not redirected while a node builds (its output goes to build.log)
     check_executor_arguments(args)
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)
-    render_plan(plan, console)
+    est = estimate_plan(plan, online=getattr(args, "online", False))
+    # a plan over budget is refused before anything is printed or started: the refusal is the one screen
+    notices = check_budget(est, max_usd=getattr(args, "max_usd", None),
+                           max_gpu_hours=getattr(args, "max_gpu_hours", None),
+                           max_cpu_hours=getattr(args, "max_cpu_hours", None))
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(estimate_json(est), indent=1, default=str))
+    else:
+        render_plan(plan, console, estimate_cell=est.cell)
+        render_estimate(est, console)
+    for notice in notices:
+        console.print(f"[yellow]note:[/] {notice}")
     if args.dry_run:
         return 0
 
@@ -90,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
         _check_writable_dir(flag, folder)
-    summary = Runner(plan, console=console, out_dir=args.out, executor=make_executor(args, plan.store)).run()
+    summary = Runner(plan, console=console, out_dir=args.out, executor=make_executor(args, plan.store),
+                     estimate=est).run()
     print_summary(summary, console)
     return 0
 

@@ -272,6 +272,10 @@ def evaluate_task(session: Any, task: str, *, protocol: Protocol, prompt_style: 
         )
         wall = time.perf_counter() - t0
         meter["items"] = sum(len(ex["rmx_graded"]["correct"]) for ex in (res or {}).get("samples", {}).get(name, []))
+        meter["prompt_tokens"] = getattr(lm, "prompt_tokens", 0)  # the counts done (issue 20: cost calibration)
+        meter["completion_tokens"] = getattr(lm, "completion_tokens", 0)
+        meter["work_seconds"] = getattr(lm, "generate_seconds", 0.0)  # generation alone (the rest: lm-eval, grading)
+        meter["work_cpu_seconds"] = getattr(lm, "generate_cpu_seconds", 0.0)
     if res is None:  # non-zero rank in a distributed run
         raise UserError("lm-eval returned no results on this process (non-zero rank)")
     samples = res.pop("samples")[name]

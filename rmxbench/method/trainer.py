@@ -197,7 +197,7 @@ def score_on_validation(session: Any, config: Any, validation_rows: list[dict], 
         over problems: sample s.d. of per-problem accuracies / sqrt(#problems)),
         ``malformed_share`` (no extractable answer or length cap), ``n_problems``, ``n_samples``,
         ``per_problem`` (id -> accuracy), ``examples`` (a few completions, to see collapse),
-        ``sampling`` (the record).
+        ``sampling`` (the record), ``completion_tokens`` (tokens generated, for the cost meter).
     """
     from rmxbench.evaluation.prompts import STOP_SEQUENCES, build_prompt
     from rmxbench.method.rollouts import grade_completion
@@ -208,6 +208,7 @@ def score_on_validation(session: Any, config: Any, validation_rows: list[dict], 
     outs = session.generate(prompts, sampling, adapter=adapter_dir, request_ids=[str(r["id"]) for r in validation_rows],
                             batch_size=recipe.rollouts.batch_size, progress=on_batch)
     rewards, malformed, examples, per_problem = [], [], [], {}
+    completion_tokens = sum(len(s.completion_ids) for samples in outs for s in samples)
     for row, samples in zip(validation_rows, outs):
         verdicts = []
         for s in samples:
@@ -226,4 +227,4 @@ def score_on_validation(session: Any, config: Any, validation_rows: list[dict], 
     sd = math.sqrt(sum((x - acc) ** 2 for x in means) / (m - 1)) if m > 1 else 0.0
     return {"accuracy": acc, "stderr": sd / math.sqrt(max(m, 1)), "malformed_share": sum(malformed) / n,
             "n_problems": len(validation_rows), "n_samples": len(rewards), "examples": examples,
-            "per_problem": per_problem, "sampling": sampling.key()}
+            "per_problem": per_problem, "sampling": sampling.key(), "completion_tokens": completion_tokens}

@@ -55,6 +55,9 @@ class BuildRequest:
             resolved for its engine: vLLM's tensor-parallel size, 1 for transformers, 0 without a model).
         cpus: CPU cores a node without GPUs reserves.
         force: rebuild even if the key is stored (``--force``).
+        estimate: the cost estimate made before the run (issue 20: the node's
+            :meth:`rmxbench.orchestrator.estimate.NodeEstimate.record`), written into its ``meter.json``
+            so the measurement can be set beside it and calibrate later estimates; None if not estimated.
     """
 
     stage: str
@@ -69,6 +72,7 @@ class BuildRequest:
     cpus: float = 1.0
     task: str | None = None
     force: bool = False
+    estimate: dict | None = None
 
     @property
     def name(self) -> str:
@@ -81,12 +85,13 @@ class BuildRequest:
         return None if self.engine is None else self.engine.model
 
 
-def request_of(node: Node, stage: Stage, *, force: bool = False) -> BuildRequest:
-    """The :class:`BuildRequest` of a planned ``node`` of ``stage`` (its table entry)."""
+def request_of(node: Node, stage: Stage, *, force: bool = False, estimate: dict | None = None) -> BuildRequest:
+    """The :class:`BuildRequest` of a planned ``node`` of ``stage`` (its table entry); ``estimate``: the
+    record of its cost estimate (:attr:`BuildRequest.estimate`)."""
     return BuildRequest(stage=node.stage, module=stage.module, key=node.key, row_id=node.row_id, label=node.label,
                         config=node.config, inputs={r: (n.stage, n.key) for r, n in node.inputs.items()},
                         engine=node.engine, gpus=stage.resources.gpus_of(node.engine),
-                        cpus=float(stage.resources.cpus), task=node.task, force=force)
+                        cpus=float(stage.resources.cpus), task=node.task, force=force, estimate=estimate)
 
 
 @dataclass
@@ -154,7 +159,10 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
 
     The meter (``meter.json``) gets the node's wall seconds (unless the build metered itself),
     its devices, ``started_at``/``finished_at`` (Unix seconds), ``host``, ``pid``, ``build_id``, ``worker``, and
-    the engine sessions it started or reused.
+    the engine sessions it started or reused; for the cost estimate (issue 20) also the whole build's
+    wall and process CPU seconds (``node_seconds``, ``node_cpu_seconds``: engine starts included), the
+    counts the build returned (``completion_tokens``, ``scored_tokens``, ``trained_tokens``, ...) and the
+    request's ``estimate``.
     """
     import importlib
     import json
@@ -168,11 +176,11 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
 
     def fn(tmp: Path) -> None:
         ran.append(True)
-        started, t0 = time.time(), time.perf_counter()
+        started, t0, c0 = time.time(), time.perf_counter(), time.process_time()
         log = tmp / BUILD_LOG
         try:
             with capture(log, header=f"{req.name} ({req.stage}/{req.key}) on {socket.gethostname()}, pid {os.getpid()}"):
-                mod.build(req.config, inputs, tmp, env)
+                counts = mod.build(req.config, inputs, tmp, env)
         except BaseException as exc:  # the temp folder goes: keep its log where the error names it
             kept = keep_failed_log(log, store, req)
             if kept is not None:
@@ -185,6 +193,11 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
             meter = {"stage": req.label, "seconds": time.perf_counter() - t0, **devices}
         meter.update(started_at=started, finished_at=time.time(), host=socket.gethostname(), pid=os.getpid(),
                      build_id=build_id)
+        meter.update(node_seconds=time.perf_counter() - t0, node_cpu_seconds=time.process_time() - c0)
+        meter.update({k: v for k, v in (counts or {}).items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if req.estimate is not None:
+            meter["estimate"] = req.estimate
         if worker is not None:
             meter["worker"] = worker
         if env.used:

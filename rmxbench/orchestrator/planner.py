@@ -100,10 +100,14 @@ class Plan:
         residency policy (:func:`rmxbench.backends.session.count_engine_starts`; nothing is loaded)."""
         from rmxbench.backends.session import count_engine_starts
 
+        return count_engine_starts([n.engine for n in self.run_order()])
+
+    def run_order(self) -> list[Node]:
+        """The selected nodes to run, in the runner's order (:func:`rmxbench.pipeline.graph.schedule`)."""
         run = [i.node for i in self.selected() if i.node is not None and i.to_run]
         order = {r.id: r.index for r in (i.row for i in self.items)}
         pos = {id(n): (order.get(n.row_id, 1 << 30), k) for k, n in enumerate(self.graph.nodes)}
-        return count_engine_starts([n.engine for n in schedule(run, pos)])
+        return schedule(run, pos)
 
 
 def build_graph(pctx: PlanContext, table: dict[str, Stage]) -> Graph:
@@ -191,14 +195,16 @@ def build_plan(ctx: SpecContext, *, store: ArtifactStore | None = None, only: It
 _STYLE = {"cached": "green", "run": "yellow", "forced": "magenta", "reported": "cyan", "halted": "red"}
 
 
-def render_plan(plan: Plan, console: Any) -> None:
-    """Print the plan as a rich table (row, stage, task, key, status, note) plus pinning warnings."""
+def render_plan(plan: Plan, console: Any, estimate_cell: Any = None) -> None:
+    """Print the plan as a rich table (row, stage, task, key, status, note) plus pinning warnings;
+    ``estimate_cell(item) -> str`` adds an estimate column (:meth:`rmxbench.orchestrator.estimate.PlanEstimate.cell`)."""
     from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"plan for {plan.spec.suite.name} ({plan.ctx.path})", show_lines=False)
     for col, kw in (("row", {"overflow": "fold"}), ("stage", {}), ("task", {}), ("key", {"no_wrap": True}),
-                    ("status", {"no_wrap": True}), ("note", {"overflow": "fold", "ratio": 1})):
+                    ("status", {"no_wrap": True}), *((("estimate", {"no_wrap": True}),) if estimate_cell else ()),
+                    ("note", {"overflow": "fold", "ratio": 1})):
         t.add_column(col, **kw)
     sel = set(i.row_id for i in plan.selected())
     prev = None
@@ -209,7 +215,8 @@ def render_plan(plan: Plan, console: Any) -> None:
         prev = it.row_id
         stage = it.label if it.stage != "eval" else seeded_label("eval", it.node.seed if it.node else None)  # issue 19
         t.add_row(escape(name), escape(stage), it.task or "", (it.key or "—")[:12],
-                  f"[{style}]{status}[/]" if style else status, escape(it.detail))
+                  f"[{style}]{status}[/]" if style else status,
+                  *((escape(estimate_cell(it)),) if estimate_cell else ()), escape(it.detail))
     console.print(t)
     sel_items = plan.selected()
     n_run = sum(i.to_run for i in sel_items)

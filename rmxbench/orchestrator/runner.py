@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.errors import UserError
+from rmxbench.orchestrator.estimate_report import meter_record, node_report, row_estimate
 from rmxbench.orchestrator.executor import BuildOutcome, BuildRequest, Executor, LocalExecutor, request_of
 from rmxbench.pipeline.graph import Node, schedule
 from rmxbench.pipeline.metering import read_meter
@@ -73,11 +74,14 @@ def _rel(home: Path, p: Path) -> str:
 
 class Runner:
     """Runs a plan (see module doc). ``console`` is a rich Console; ``out_dir`` the board folder;
-    ``executor`` who builds the nodes (default: a :class:`~rmxbench.orchestrator.executor.LocalExecutor`)."""
+    ``executor`` who builds the nodes (default: a :class:`~rmxbench.orchestrator.executor.LocalExecutor`);
+    ``estimate`` the plan's cost estimate (:class:`rmxbench.orchestrator.estimate.PlanEstimate`; :meth:`run`
+    makes it when None), recorded in each built node's meter beside its measurement."""
 
     def __init__(self, plan: Plan, *, console: Any, out_dir: str | Path = "leaderboard",
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, estimate: Any = None):
         self.plan = plan
+        self.estimate = estimate
         self.store = plan.store
         self.console = console
         self.out_dir = Path(out_dir)
@@ -90,6 +94,7 @@ class Runner:
         self._requests: dict[str, BuildRequest] = {}
         self._ordinal: dict[str, int] = {}  # node key -> its number in the plain lines
         self._started: dict[str, float] = {}  # node key -> when it was submitted (perf_counter)
+        self._built_keys: set[str] = set()  # keys built in this run (estimates.json: built_now)
 
     # ------------------------------------------------------------------ nodes
 
@@ -132,6 +137,7 @@ class Runner:
         if out.built:
             s.built.append((label, out.seconds))
             self._line(node, f"finished in {time.perf_counter() - self._started.get(node.key, 0.0):.1f} s")
+            self._built_keys.add(node.key)
         else:  # another run sharing the store built it while this one waited (issue 18 item 9)
             s.reused.append(label)
             self._line(node, "reused: built meanwhile by another run")
@@ -179,7 +185,8 @@ class Runner:
         requests: dict[str, BuildRequest] = {}
         for n in visit:
             if n.key in to_build and n.key not in requests:
-                requests[n.key] = request_of(n, plan.table[n.stage], force=n.key in plan.forced_keys)
+                requests[n.key] = request_of(n, plan.table[n.stage], force=n.key in plan.forced_keys,
+                                             estimate=meter_record(self.estimate, n))
         self._requests = requests
         todo = sum(1 for i in plan.items if i.node is not None and i.node.key in needed and i.to_run)
         executor = self.executor or LocalExecutor(self.store)
@@ -292,6 +299,10 @@ class Runner:
     def run(self) -> RunSummary:
         """Build every selected node, then price rows, write the run folder and render the board."""
         t0 = time.perf_counter()
+        if self.estimate is None:
+            from rmxbench.orchestrator.estimate import estimate_plan
+
+            self.estimate = estimate_plan(self.plan)
         self.run_nodes()
         s = self.summary
         for node in self.plan.graph.nodes:  # what the table says each finished node gives the board
@@ -324,8 +335,8 @@ class Runner:
 
     def costs(self) -> dict[str, RowCost]:
         """RowCost per priced row: measured from the meters of the row's training-stage nodes
-        (cached ones included: the cost of producing its artifacts), else the RL baseline's
-        published cost."""
+        (cached ones included: the cost of producing its artifacts), with the estimate those nodes
+        recorded before they ran (per seed, like the measurement); else the RL baseline's published cost."""
         plan = self.plan
         out: dict[str, RowCost] = {}
         for item in plan.items:
@@ -339,6 +350,7 @@ class Runner:
                     meters.setdefault(n.seed, {})[n.label] = m  # issue 19: per training seed
             if meters:
                 out[item.row_id] = seed_mean_cost(meters, plan.spec.pricing)
+                out[item.row_id].estimate = row_estimate(meters)
             elif item.kind == "rl_baseline":
                 out[item.row_id] = published_cost(item.row.row.cost, plan.spec.pricing)
         return out
@@ -348,7 +360,7 @@ class Runner:
 
         from rmxbench.board.reference import load_reference
         from rmxbench.board.render import render
-        from rmxbench.board.runfolder import write_figures, write_run
+        from rmxbench.board.runfolder import write_estimates, write_figures, write_run
 
         plan, s = self.plan, self.summary
         order = {row.id: n for n, (_, _, row) in enumerate(plan.spec.rows())}
@@ -368,6 +380,7 @@ class Runner:
                 if (d / name).is_file():
                     figures.setdefault(seeded_row_key(n.row_id, n.seed), []).append(str(d / name))  # issue 19
         write_figures(self.store.home, plan.spec.suite.name, figures)
+        write_estimates(self.store.home, plan.spec.suite.name, node_report(plan, s.dirs, self._built_keys))
         md, html = render(plan.spec, s.records, s.costs, s.notes, reference, self.out_dir, figures=figures,
                           analyses=s.analyses)
         s.board_md, s.board_html = Path(md), Path(html)

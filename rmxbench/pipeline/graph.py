@@ -304,17 +304,30 @@ def critical_path(nodes: list[Node]) -> tuple[int, int, int]:
     node builds. The widest level is the largest number of nodes at the same depth (depth = the
     longest chain ending at the node): how many could run at once if every node took equally long.
     """
-    inside = {id(n) for n in nodes}
-    depth: dict[int, int] = {}
-
-    def d(n: Node) -> int:
-        if id(n) not in depth:
-            depth[id(n)] = 1 + max((d(i) for i in n.inputs.values() if id(i) in inside), default=0)
-        return depth[id(n)]
+    depth = chain_depths(nodes)
     levels: dict[int, int] = {}
     for n in nodes:
-        levels[d(n)] = levels.get(d(n), 0) + 1
+        k = int(depth[id(n)])
+        levels[k] = levels.get(k, 0) + 1
     return len(nodes), max(levels, default=0), max(levels.values(), default=0)
+
+
+def chain_depths(nodes: list[Node], weight: Callable[[Node], float] | None = None) -> dict[int, float]:
+    """``id(node) ->`` the weight of the heaviest input-to-output chain among ``nodes`` ending at it
+    (inputs outside ``nodes`` count as available). ``weight``: a node's own weight (default 1: the
+    chain's node count, :func:`critical_path`; the cost estimate passes estimated seconds, so the
+    maximum is the least wall-clock of any executor with enough workers)."""
+    inside = {id(n) for n in nodes}
+    depth: dict[int, float] = {}
+
+    def d(n: Node) -> float:
+        if id(n) not in depth:
+            own = 1 if weight is None else weight(n)
+            depth[id(n)] = own + max((d(i) for i in n.inputs.values() if id(i) in inside), default=0)
+        return depth[id(n)]
+    for n in nodes:
+        d(n)
+    return depth
 
 
 def force_closure(table: dict[str, Stage], names: Iterable[str]) -> frozenset[str]:

@@ -2,11 +2,15 @@
 
 Each stage that does work writes ``meter.json`` into its artifact folder::
 
-    {"stage": "rollouts", "seconds": 12.3, "device": "cuda" | "cpu",
+    {"stage": "rollouts", "seconds": 12.3, "cpu_seconds": 11.9, "device": "cuda" | "cpu",
      "accelerators": 1, "accelerator_name": "NVIDIA H200" | null,
      "accelerator_names": ["NVIDIA H200"], "devices_basis": "allocated" | "declared" | "visible",
      "cuda_visible_devices": "2,3" | null}
 
+``cpu_seconds`` is the process's CPU time over the same span. The runner adds ``node_seconds`` /
+``node_cpu_seconds`` (the whole build, engine starts included), the token counts a build returns
+(``completion_tokens``, ``scored_tokens``, ``trained_tokens``) and ``estimate`` (the cost estimate made
+before the node ran: :mod:`rmxbench.orchestrator.estimate`).
 ``accelerators`` counts only the devices the stage used (see :func:`metered`); indices are the
 process's own (``CUDA_VISIBLE_DEVICES`` renumbers them, torch honours it). Turning these records
 into GPU-hours and USD (device name -> pricing key, the published-cost fallback of RL baselines)
@@ -66,9 +70,10 @@ def metered(stage: str, out_dir: str | Path) -> Iterator[dict]:
     rec: dict = {"stage": stage, **device_info()}
     cuda = rec["device"] == "cuda"
     before = _allocations() if cuda else []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     yield rec
     rec["seconds"] = time.perf_counter() - t0 + float(rec.get("prior_seconds") or 0.0)
+    rec["cpu_seconds"] = time.process_time() - c0  # this process's CPU time (the cost estimate's CPU unit)
     declared = rec.pop("devices", None)
     if cuda:
         names = rec["accelerator_names"]

@@ -53,6 +53,10 @@ from rmxbench.pipeline.rows import seeded_label, seeded_recipe
 
 #: Pool report file inside the artifact.
 POOL_FILE = "pool.json"
+#: Seconds of a GRPO node outside its training loop besides loading weights (TRL/accelerate imports, pool
+#: selection, trainer set-up, checkpoint and model saving, the reward curve): an assumption of the cost
+#: estimate until the store has measured it (``meter.json``: ``work_seconds`` = the loop, the rest = set-up).
+SETUP_SECONDS = 10.0
 
 
 @dataclass
@@ -93,6 +97,43 @@ def declare(plan, row, graph: Graph) -> None:
                 trl=library_version("trl"))))
 
 
+def work(config: GRPOConfig, inputs=None):
+    """GRPO's work (issue 20: the estimate's declaration): S optimiser steps (``max_steps``, else
+    ``epochs`` x pool / prompts per step x μ), each training ``per_device_train_batch_size`` x
+    ``gradient_accumulation_steps`` completions that were generated once per μ updates (G per prompt,
+    up to ``max_completion_length``); a reference forward pass when β > 0 and an old-policy pass when a
+    generation round is reused; the policy (+ reference) loaded by the build itself, and TRL's vLLM
+    colocate engine where GRPO generates with vLLM on the declared hardware."""
+    import math
+
+    from rmxbench.backends.throughput import planned_trl_backend, profile
+    from rmxbench.estimate.work import Generation, Sequences, Work, task_problems
+
+    r, spec = config.recipe, config.spec
+    n_pool, prompt = task_problems(r.pool.source, config.data_dir)
+    pool = min(r.pool.size, n_pool or r.pool.size)
+    per_step = r.per_device_train_batch_size * r.gradient_accumulation_steps  # completions per update
+    steps = r.max_steps or math.ceil(r.epochs * pool * r.num_iterations / max(r.prompts_per_step, 1))
+    generated = math.ceil(steps * per_step / r.num_iterations)
+    gpu = spec.pricing.hardware.gpu_type is not None
+    backend = planned_trl_backend(spec.protocol.backend, gpu=gpu)
+    variant = "grpo:" + ("lora" if r.lora else "full")
+    # the protocol's context bounds every completion (prompt + completion <= max_model_len)
+    cap = max(1, min(r.max_completion_length, spec.protocol.max_model_len - int(prompt)))
+    gen = Generation(math.ceil(generated / r.num_generations), r.num_generations, prompt, cap, batch=r.generation_batch)
+    trained = Sequences(steps * per_step, prompt, cap, origin=variant)
+    extra_passes = (1 if r.beta > 0 else 0) + (1 if r.num_iterations > 1 or (r.steps_per_generation or
+                                                                             r.gradient_accumulation_steps)
+                                               != r.gradient_accumulation_steps else 0)
+    scored = (Sequences(generated, prompt, cap, passes=extra_passes, origin=variant),) \
+        if extra_passes else ()
+    return Work(variant, config.base.model, config.settings.dtype, generations=(gen,), trained=(trained,),
+                scored=scored, full_finetune=r.lora is None,
+                model_loads=1 + (1 if r.beta > 0 and r.lora is None else 0),
+                engine_starts=int(profile(backend).own_engine), backend=backend, fixed_seconds=SETUP_SECONDS,
+                note=f"{steps} optimiser steps x {per_step} completions")
+
+
 def summary(out_dir: Path) -> str | None:
     """The generation notice of a finished ``grpo`` node (printed once by the runner), or None."""
     meta = Path(out_dir) / "grpo_metadata.json"
@@ -129,6 +170,12 @@ def build(config: GRPOConfig, inputs: dict[str, Path], out_dir: Path, env) -> No
                          label=config.row_id)
         rec.update(steps=res.steps, resumed_from_step=res.resumed_from_step,
                    prior_seconds=res.seconds_before_resume)
+        # the training loop's own seconds (the rest is set-up: imports, loading, saving) and the completions
+        # generated (each trained on μ times) x their logged mean length (issue 20: meter.json, calibration)
+        rec.update(work_seconds=res.train_seconds - res.seconds_before_resume, work_cpu_seconds=res.train_cpu_seconds)
+        per_gen = recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps / recipe.num_iterations
+        rec["completion_tokens"] = round(sum(float(h.get("completion_length") or 0.0) * per_gen
+                                             for h in res.log.get("history", [])))
     meta_file = out_dir / "grpo_metadata.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     meta["generation"] = {"backend": backend, "notice": notice}

@@ -281,6 +281,7 @@ class GRPOResult:
         seconds_before_resume: the step times (seconds) TRL recorded up to the resumed checkpoint
             (0 for a fresh start): the killed run's share of the cost.
         log: the contents of ``grpo_log.json``.
+        train_cpu_seconds: process CPU seconds of ``trainer.train`` in this process.
     """
 
     out_dir: Path
@@ -290,6 +291,8 @@ class GRPOResult:
     train_seconds: float
     seconds_before_resume: float
     log: dict
+    #: process CPU seconds of ``trainer.train`` in this process (the cost estimate's work part, issue 20)
+    train_cpu_seconds: float = 0.0
 
 
 def _progress_callback(label: str):
@@ -467,9 +470,10 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
         state = json.loads((ckpt / "trainer_state.json").read_text())
         resumed = int(state.get("global_step", 0))
         prior_seconds = sum(float(h.get("step_time", 0.0)) for h in state.get("log_history", []))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
     seconds = time.perf_counter() - t0 + prior_seconds
+    cpu_seconds = time.process_time() - c0
 
     history = []
     for h in trainer.state.log_history:
@@ -502,4 +506,4 @@ def train_grpo(recipe: Any, model: Any, tokenizer: Any, pool_rows: list[dict], *
         "kind": kind, "recipe": recipe.model_dump(mode="json"), "steps": log_data["steps"],
         "resumed_from_step": resumed, "train_seconds": seconds, "versions": library_versions(),
         "final_reward": history[-1]["reward"] if history else None, "health": health})
-    return GRPOResult(out_dir, kind, log_data["steps"], resumed, seconds, prior_seconds, log_data)
+    return GRPOResult(out_dir, kind, log_data["steps"], resumed, seconds, prior_seconds, log_data, cpu_seconds)

@@ -95,6 +95,12 @@ class ModelRef(_Strict):
     path: str | None = Field(None, description="Local directory (or `package:` path) instead of a hub repo.")
     gguf_file: str | None = Field(None, description="GGUF file name inside the repo/directory, if the weights are GGUF.")
     tokenizer: str | None = Field(None, description="Tokenizer repo/path if it differs from the model's.")
+    params: float | None = Field(
+        None, gt=0, le=1e13,
+        description="Parameter count of these weights (e.g. `1.54e9`, from the model card), used only by the "
+        "cost estimate (`rmxbench run --dry-run`) when the weights cannot be read offline: a hub model "
+        "that is neither in the local Hugging Face cache nor looked up with `--online`. Readable local "
+        "weights are measured instead. Not part of any key.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelRef":

@@ -141,3 +141,47 @@ def build(config: AnalysisNodeConfig, inputs: dict[str, Path], out_dir: Path, en
                    problems=problems, task=config.task, max_new_tokens=config.max_new_tokens, out_dir=out_dir,
                    pool=pool, sweeps=sweeps, progress=bar.advance)
     bar.done()
+
+
+def work(config: AnalysisNodeConfig, inputs=None):
+    """What one analysis node does, for the cost estimate (issue 20), as its decoding passes over the
+    ``limit`` test problems (:func:`rmxbench.analysis.api.expected_items`), on the base model's size (the
+    other model of a pair is a fine-tuned copy of it) and the HF weights session (greedy, ``batch_size``):
+
+    - reranking: the other's greedy generation + the base's teacher-forced pass;
+    - interventions: base and other greedy, then oracle, random and one gated condition per τ, each
+      decoding both models in lockstep;
+    - distillation: the other's rollouts on ``n_problems`` x ``samples_per_problem`` (+ its top-k logits
+      pass), a LoRA per grid variant for ``epochs``, and a greedy evaluation of base, other and each variant;
+    - tau_curve: a greedy evaluation per swept τ adapter (+ the base, + an RL reference).
+    """
+    from rmxbench.estimate.work import Generation, Sequences, Work, task_problems
+
+    c = getattr(config.entry, config.name)
+    mnt = getattr(c, "max_new_tokens", None) or config.max_new_tokens
+    n, prompt = task_problems(config.task, config.data_dir, config.entry.limit)
+    bs = getattr(c, "batch_size", 16)
+    model, dtype = config.base.model, config.base.dtype
+
+    def greedy(passes: int) -> Generation:
+        return Generation(n * passes, 1, prompt, mnt, batch=bs)
+
+    if config.name == "reranking":
+        return Work("reranking", model, dtype, generations=(greedy(1),), scored=(Sequences(n, prompt, mnt, origin="reranking"),))
+    if config.name == "interventions":
+        return Work("interventions", model, dtype, generations=(greedy(2 + 2 * (2 + len(c.taus))),))
+    if config.name == "distillation":
+        pn, pprompt = task_problems(c.pool, config.data_dir)
+        m = min(c.n_problems, pn or c.n_problems) * c.samples_per_problem
+        dmnt = c.max_new_tokens or mnt
+        seqs = Sequences(m, pprompt, dmnt, max_len=c.max_seq_len, passes=c.epochs, origin="distillation")
+        return Work("distillation", model, dtype,
+                    generations=(Generation(m // c.samples_per_problem, c.samples_per_problem, pprompt, dmnt, batch=bs),
+                                 Generation(n * (2 + len(c.variants)), 1, prompt, mnt, batch=c.eval_batch_size)),
+                    scored=(Sequences(m, pprompt, dmnt, max_len=c.max_seq_len, origin="distillation"),)
+                    + (seqs,) * len(c.variants), trained=(seqs,) * len(c.variants))
+    sweeps = 0
+    for role, node in (inputs or {}).items():
+        if role.startswith("sweep[") and getattr(node, "config", None) is not None:
+            sweeps += len(node.config.recipe.taus)
+    return Work("tau_curve", model, dtype, generations=(greedy(1 + sweeps + int(config.other is not None)),))

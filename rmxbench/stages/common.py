@@ -121,6 +121,19 @@ def tau_label(tau: float | None) -> str:
     return "base" if tau is None else f"tau={tau:g}"
 
 
+def selected_sequences(config: MethodConfig) -> Any:
+    """The rollout sequences the entropy and train stages process, as work (issue 20): at most
+    min(pool, ``selection.max_problems``) problems x K (the store learns the share really selected),
+    of the pool's mean prompt length plus completions up to the rollouts' cap, cut at ``max_seq_len``."""
+    from rmxbench.estimate.work import Sequences, task_problems
+
+    r = config.recipe
+    n_pool, prompt = task_problems(r.pool.source, config.data_dir)
+    problems = min(r.pool.size, n_pool or r.pool.size, r.selection.max_problems)
+    return Sequences(problems * r.rollouts.k, prompt, r.rollouts.max_new_tokens, max_len=r.optim.max_seq_len,
+                     origin="rollouts")
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 

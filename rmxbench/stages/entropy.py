@@ -25,6 +25,14 @@ def declare(plan, row, graph: Graph) -> None:
                        parts=dict(model=model_part(plan, row), max_seq_len=recipe.optim.max_seq_len)))
 
 
+def work(config: MethodConfig, inputs=None):
+    """One teacher-forced pass over the selected rollouts (issue 20: the estimate's work declaration)."""
+    from rmxbench.estimate.work import Work
+    from rmxbench.stages.common import selected_sequences
+
+    return Work("entropy", config.base.model, config.base.dtype, scored=(selected_sequences(config),))
+
+
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import torch
 
@@ -59,6 +67,7 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> 
         "share_above_tau": {f"{t:g}": float((comp > t).float().mean()) for t in recipe.taus}
         if comp.numel() else {}})
     bar.done()
+    return {"scored_tokens": sum(len(s) for s in seqs)}  # the tokens scored (issue 20: meter.json)
 
 
 def load(out_dir: Path) -> dict[str, list]:

@@ -90,6 +90,20 @@ def _declare_chain(plan, row, graph: Graph, seed: int | None) -> None:
                        inputs={src[0]: src[1]} if src else {}, seed=seed))
 
 
+def work(config: EvalConfig, inputs=None):
+    """lm-eval's generation for one task: its problems (the protocol's ``limit``) x k samples up to
+    ``max_new_tokens`` (issue 20: the estimate's work declaration). With an adapter input the variant is
+    ``eval:adapter`` (a LoRA served per request is slower than the bare weights)."""
+    from rmxbench.estimate.work import Generation, Work, task_problems
+
+    p = config.protocol
+    sampling = p.metric(config.task).sampling
+    n, prompt = task_problems(config.task, config.data_dir, p.limit.get(config.task))
+    variant = "eval:adapter" if inputs and "adapter" in inputs else "eval"
+    return Work(variant, config.settings.model, config.settings.dtype, generations=(Generation(
+        n, sampling.n, prompt, sampling.max_new_tokens, batch=p.batch_size * sampling.n),))
+
+
 def build(config: EvalConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     from rmxbench import progress
     from rmxbench.backends.modeling import local_ref

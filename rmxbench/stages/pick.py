@@ -78,3 +78,10 @@ def summary(out_dir: Path) -> str:
     m = read_json(Path(out_dir) / METADATA_FILE)
     return (f"picked τ={m['tau']:g} ({m['decision_fraction']:.1%} decision tokens): validation accuracy "
             f"{m['validation_score']:.3f} vs base {m['base_validation']['accuracy']:.3f}")
+
+
+def work(config, inputs=None):
+    """No model work: copying the picked adapter (issue 20: a fixed bookkeeping time, calibrated from the store)."""
+    from rmxbench.estimate.work import Work
+
+    return Work("pick", fixed_seconds=0.5)

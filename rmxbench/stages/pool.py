@@ -46,3 +46,10 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None
     atomic_write_json(out_dir / "pool.json", sel.report)
     bar.done(f"{config.row_id}: pool {len(sel.pool)} problems + {len(sel.validation)} validation "
              f"({json.loads(json.dumps(sel.report))['contaminated_dropped']} contaminated dropped)")
+
+
+def work(config, inputs=None):
+    """No model work: drawing and decontaminating the pool (issue 20: a fixed bookkeeping time, calibrated from the store)."""
+    from rmxbench.estimate.work import Work
+
+    return Work("pool", fixed_seconds=2.0)

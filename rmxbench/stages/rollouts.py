@@ -31,6 +31,17 @@ def declare(plan, row, graph: Graph) -> None:
                                   task=recipe.pool.source)))
 
 
+def work(config: MethodConfig, inputs=None):
+    """K sampled completions of each pool problem (issue 20: the estimate's work declaration)."""
+    from rmxbench.estimate.work import Generation, Work, task_problems
+
+    r = config.recipe
+    n_pool, prompt = task_problems(r.pool.source, config.data_dir)
+    rc = r.rollouts
+    return Work("rollouts", config.base.model, config.base.dtype, generations=(Generation(
+        min(r.pool.size, n_pool or r.pool.size), rc.k, prompt, rc.max_new_tokens, batch=rc.batch_size * rc.k),))
+
+
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import torch
 
@@ -55,6 +66,8 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> 
         "examples": [{"id": r["id"], "completion": r["samples"][0]["text"],
                       "reward": r["samples"][0]["reward"]} for r in res[:3] if r["samples"]]})
     bar.done()
+    return {"prompt_tokens": sum(len(r["prompt_ids"]) for r in res),  # the counts done (issue 20: meter.json)
+            "completion_tokens": sum(len(s["completion_ids"]) for r in res for s in r["samples"])}
 
 
 def load(out_dir: Path) -> list[dict]:

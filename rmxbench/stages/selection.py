@@ -58,3 +58,10 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env=None
 def halt(out_dir: Path) -> str | None:
     """The too-few-mixed message of a selection artifact, or None."""
     return read_json(Path(out_dir) / "split.json").get("halt")
+
+
+def work(config, inputs=None):
+    """No model work: reading the rollouts' rewards (issue 20: a fixed bookkeeping time, calibrated from the store)."""
+    from rmxbench.estimate.work import Work
+
+    return Work("selection", fixed_seconds=0.5)

@@ -5,7 +5,7 @@ Method: :mod:`rmxbench.analysis.tau_curve`; nodes, keys and inputs: :mod:`rmxben
 
 from __future__ import annotations
 
-from rmxbench.stages.analyses import build  # noqa: F401  (the stage's build function)
+from rmxbench.stages.analyses import build, work  # noqa: F401  (the stage's build and work)
 from rmxbench.stages.analyses import declare_for
 
 

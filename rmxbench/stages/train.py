@@ -34,6 +34,18 @@ def declare(plan, row, graph: Graph) -> None:
                                negative_floor=recipe.negative_floor, seed=recipe.seed)))
 
 
+def work(config: MethodConfig, inputs=None):
+    """LoRA training over the selected rollouts for ``optim.epochs``, plus the frozen base's forward pass
+    for the KL anchor (the adapter disabled; paper Eq. 7) (issue 20: the estimate's work declaration)."""
+    from dataclasses import replace
+
+    from rmxbench.estimate.work import Work
+    from rmxbench.stages.common import selected_sequences
+
+    seqs = replace(selected_sequences(config), passes=config.recipe.optim.epochs)
+    return Work("train", config.base.model, config.base.dtype, trained=(seqs,), scored=(seqs,))
+
+
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     import math
 
@@ -59,3 +71,5 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> 
                                                 "tau": tau, **dstats,
                                                 "train": {k: v for k, v in log.items() if k != "history"}})
     bar.done()
+    tokens = sum(len(it["input_ids"]) for it in items) * oc.epochs  # trained, and scored by the frozen base
+    return {"trained_tokens": tokens, "scored_tokens": tokens}  # issue 20: meter.json

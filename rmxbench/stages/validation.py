@@ -33,6 +33,18 @@ def declare(plan, row, graph: Graph) -> None:
                                backend=backend_part(plan.spec), grader=GRADER_VERSION)))
 
 
+def work(config: MethodConfig, inputs=None):
+    """The validation split sampled with the base or one τ's adapter (issue 20: the estimate's work)."""
+    from rmxbench.estimate.work import Generation, Work, task_problems
+
+    r = config.recipe
+    n_pool, prompt = task_problems(r.pool.source, config.data_dir)
+    s = r.validation_sampling()
+    problems = min(r.selection.validation_problems, max((n_pool or 0) - r.pool.size, 0) or r.selection.validation_problems)
+    return Work("validation" if config.tau is None else "validation:adapter", config.base.model, config.base.dtype,
+                generations=(Generation(problems, s.n, prompt, s.max_new_tokens, batch=r.rollouts.batch_size * s.n),))
+
+
 def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> None:
     from rmxbench import progress
     from rmxbench.method.trainer import score_on_validation
@@ -45,3 +57,4 @@ def build(config: MethodConfig, inputs: dict[str, Path], out_dir: Path, env) -> 
     atomic_write_json(out_dir / "validation.json", res)
     bar.done(f"{config.row_id}: validation {label}: accuracy {res['accuracy']:.3f}, "
              f"malformed {res['malformed_share']:.1%}")
+    return {"completion_tokens": res.get("completion_tokens", 0)}  # issue 20: meter.json
