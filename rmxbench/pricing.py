@@ -168,7 +168,7 @@ def measured_cost(meters: dict[str, dict], pricing) -> RowCost:
                          f"pricing.hardware.gpu_type {configured or 'null'}: priced as {', '.join(other)}")
     if cpu_hours is not None:
         parts.append(f"measured {cpu_hours:.4f} CPU-h (CPU-only stages: no USD)")
-    parts.append("rollouts + entropy + τ sweep training + validation + pick (paper App. D)")
+    parts.append("training stages: " + " + ".join(meters))  # what was measured, in the row's stage order (App. D)
     gpu_type = None
     if gpu_hours is not None:
         detected = sorted({(gpu_type_candidates(g) or [g])[0] for g in names})

@@ -97,8 +97,9 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 class RowCost:
     """Training cost of one board row.
 
-    For ReasonMaxxer rows it is measured (rollouts + entropy + τ sweep training + validation +
-    pick, paper App. D); for RL baselines it is the published figure from the spec.
+    For rows rmxbench trains it is measured from the training stages' meters (ReasonMaxxer:
+    rollouts + entropy + τ sweep training + validation + pick, paper App. D; an RL row with
+    ``train:``: its ``grpo`` stage); for published RL baselines it is the figure from the spec.
 
     Attributes:
         usd: cost in USD, or None (CPU-only run, or not published).

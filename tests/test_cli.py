@@ -173,3 +173,15 @@ def test_environment_errors_become_user_errors():
     assert "/tmp/afile/eval" in u.message
     assert classify(ValueError("a real bug")) is None
     assert classify(ModuleNotFoundError("x")) is None  # no module name: not classifiable
+
+
+@pytest.mark.parametrize("command", ["run", "board"])
+def test_an_unwritable_out_folder_is_refused_before_any_work(command, tmp_path, capsys, monkeypatch):
+    """``--out`` under ``/proc`` (a virtual filesystem: the folder cannot be created, although
+    ``os.access`` says the parent is writable) is a one-screen error, exit 1, before anything runs."""
+    monkeypatch.setenv("RMXBENCH_HOME", str(tmp_path / "home"))
+    spec = Path(__file__).resolve().parents[1] / "specs" / "tiny.yaml"
+    assert main([command, str(spec), "--out", "/proc/rmxbench-nope"]) == 1
+    err = capsys.readouterr().err
+    assert "--out: cannot write to /proc/rmxbench-nope" in err and "internal error" not in err
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").glob("*/*/_complete.json"))

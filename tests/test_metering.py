@@ -194,3 +194,13 @@ def test_cost_text():
     assert cost_text(RowCost(gpu_hours=240, gpu_type="H100-80G", basis="reported")) == "240 H100-80G-h"
     assert cost_text(RowCost(gpu_hours=2.5, basis="reported")) == "2.5 GPU-h"
     assert cost_text(RowCost()) is None and cost_text(None) is None
+
+
+def test_cost_source_names_the_stages_that_were_measured():
+    """A GRPO row's cost says it measured its ``grpo`` stage, not the ReasonMaxxer stages."""
+    cpu = {"device": "cpu", "accelerators": 0, "accelerator_name": None}
+    grpo = measured_cost({"grpo": {"seconds": 36.0, **cpu}}, CPU_PRICING)
+    assert grpo.source.endswith("training stages: grpo") and "rollouts" not in grpo.source
+    rmx = measured_cost({"rollouts": {"seconds": 1.0, **cpu}, "train[tau=0.3]": {"seconds": 2.0, **cpu},
+                         "pick": {"seconds": 0.1, **cpu}}, CPU_PRICING)
+    assert rmx.source.endswith("training stages: rollouts + train[tau=0.3] + pick")

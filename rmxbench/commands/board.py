@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         def emit(self, record):
             self.messages.append(record.getMessage())
 
+    from rmxbench.commands.run import check_writable_dir
+
+    check_writable_dir("--out", Path(args.out))
     handler = _Collect()
     logger = logging.getLogger("rmxbench.board.render")
     logger.addHandler(handler)

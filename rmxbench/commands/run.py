@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Check the output folders before hours of work, not after.
     for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
-        _check_writable_dir(flag, folder)
+        check_writable_dir(flag, folder)
     summary = Runner(plan, console=console, out_dir=args.out, executor=make_executor(args, plan.store),
                      estimate=est).run()
     print_summary(summary, console)
@@ -157,8 +157,15 @@ def make_executor(args: argparse.Namespace, store):
     return RayExecutor(store, address=args.address, gpus=args.gpus, cpus=args.cpus, retries=args.retries)
 
 
-def _check_writable_dir(flag: str, folder: Path) -> None:
-    """Raise UserError unless ``folder`` is (or can be created as) a writable directory."""
+def check_writable_dir(flag: str, folder: Path) -> None:
+    """Create ``folder`` (with its parents) and write and remove a probe file in it, before any work.
+
+    Raises:
+        UserError: it cannot be created or written (a file on its path, no permission, a read-only
+            or virtual filesystem such as ``/proc``); the message names the flag and the folder.
+    """
+    import tempfile
+
     from rmxbench.errors import UserError
 
     probe = folder
@@ -166,5 +173,10 @@ def _check_writable_dir(flag: str, folder: Path) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UserError(f"{flag}: {folder} is not a directory ({probe} is a file)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"{flag}: {folder} is not writable")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rmxbench-write-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag}: cannot write to {folder} ({exc.strerror or exc})",
+                        hint="choose a folder you can write to") from None
