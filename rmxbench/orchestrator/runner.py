@@ -200,6 +200,10 @@ class Runner:
                 if self.plain:
                     self.progress.line(f"{len(requests)} node(s) to build, {len(needed) - len(requests)} stored")
                 executor.start(list(requests.values()))
+                if (where := executor.describe()) and self.console is not None:
+                    from rich.markup import escape
+
+                    self.console.print(escape(where))
                 self._drive(visit, requests, executor)
                 if self.progress is not None:
                     self.progress.update(self.overall, description="done")
