@@ -444,11 +444,24 @@ class RayExecutor(Executor):
         return f"ray: {n} model worker{'' if n == 1 else 's'} started; " + starts_line(self.engines)
 
     def close(self) -> None:
+        """End the run's Ray work. Nodes still in flight (Ctrl-C, an error) are dropped at once: queued
+        calls and tasks are cancelled and busy workers killed, not waited for (their temp folders
+        never become artifacts); idle workers close their sessions first."""
         if not self._started:
             return
         try:
+            for ref in list(self.refs):
+                try:
+                    ray.cancel(ref, force=False)
+                except (ray.exceptions.RayError, TypeError, ValueError):
+                    pass
+            self.refs.clear()
             for w in list(self.workers.values()):
-                self._stop(w)
+                if w.in_flight:
+                    self.workers.pop(w.model, None)
+                    ray.kill(w.actor, no_restart=True)
+                else:
+                    self._stop(w)
         finally:
             ray.shutdown()
             self._started = False
