@@ -256,4 +256,4 @@ def test_ray_flags_need_the_ray_executor(fixture, flags, capsys):
     spec_path, data, store = fixture
     assert main(["run", str(spec_path), "--data-dir", str(data), "--home", str(store.home), *flags]) == 1
     err = capsys.readouterr().err
-    assert f"{flags[0]} only apply to --executor ray" in " ".join(err.split())
+    assert f"{flags[0]} applies only to --executor ray" in " ".join(err.split())

@@ -203,7 +203,7 @@ def test_two_logical_gpus_parallel_rows_own_devices_and_a_killed_worker_is_retri
         assert len(at_once) <= 2, at_once
         assert len({x[2][0] for x in at_once}) == len(at_once), at_once
     stages = json.loads((home / "runs" / "mini" / "stages.json").read_text())
-    assert "ray: 2 model worker(s) started" in stages["engines"]
+    assert "ray: 2 model workers started" in stages["engines"]
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +312,33 @@ def test_two_simulated_machines_share_the_work_and_one_can_leave(cluster, refere
     assert board(out) == ref_board and stored(home) == planned and not temp_folders(home)
     nodes = {m["worker"]["node_id"] for m in meters(home).values()}
     assert worker.node_id in landed_before and len(nodes) == 2  # work landed on both machines
+
+
+def test_ctrl_c_stops_the_nodes_in_flight_at_once(tmp_path):
+    """SIGINT to the driver while nodes build: queued calls are cancelled and busy workers killed
+    rather than waited for, so the run exits (130) within seconds, naming the nodes it stopped; no
+    half-built artifact is stored."""
+    spec, home = mini_spec(tmp_path / "mini.yaml"), tmp_path / "home"
+    p = rmx(spec, home, tmp_path / "lb", "--executor", "ray", "--gpus", "2", "--cpus", "2")
+    t0 = time.time()
+    while not temp_folders(home) and p.poll() is None and time.time() - t0 < 600:
+        time.sleep(0.5)
+    if p.poll() is not None:
+        pytest.fail(f"the run ended before a node started building:\n{log(p)}")
+    time.sleep(2)  # a node is building, others queued behind it
+    os.kill(p.pid, signal.SIGINT)
+    t1 = time.time()
+    try:
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    took, out = time.time() - t1, log(p)
+    assert p.returncode == 130, out
+    assert "interrupted: finished stages are stored" in out and re.search(r"stopped \d+ unfinished nodes?: ", out), out
+    assert took < 25, (took, out)
+    from rmxbench.pipeline.stages import STAGES
+
+    half = [d for st in STAGES for d in home.glob(f"{st}/*") if not d.name.startswith(".")
+            and not (d / DONE_MARKER).is_file()]
+    assert not half, half

@@ -28,7 +28,8 @@ def _shims(tmp_path: Path) -> Path:
     # srun: `hostname --ip-address` answers the head's address; anything else is recorded
     (bin_ / "srun").write_text(
         "#!/bin/sh\ncase \" $* \" in *' hostname '*) echo 10.1.2.3; exit 0;; esac\n"
-        f"printf '%s\\n' \"$@\" > {tmp_path / 'srun.args'}\n")
+        f"printf '%s\\n' \"$@\" > {tmp_path / 'srun.args'}\n"
+        f"printf 'RAY_AUTH_MODE=%s\\nRAY_AUTH_TOKEN=%s\\n' \"$RAY_AUTH_MODE\" \"$RAY_AUTH_TOKEN\" > {tmp_path / 'srun.env'}\n")
     for f in bin_.iterdir():
         f.chmod(0o755)
     return bin_
@@ -72,3 +73,19 @@ def test_script_runs_symmetric_run_then_rmxbench_on_the_head(tmp_path):
     assert (run.spec, run.executor, run.address, run.only) == ("specs/qwen25.yaml", "ray", "10.1.2.3:6379",
                                                                ["qwen2.5-1.5b"])
     assert os.access(SCRIPT, os.X_OK)
+
+
+def test_script_gives_every_node_and_the_driver_one_ray_auth_token(tmp_path):
+    """Ray's token authentication: srun passes RAY_AUTH_MODE=token and one token to every node's
+    ``ray symmetric-run`` and so to the driver; a given RAY_AUTH_TOKEN is kept."""
+    import re
+
+    r = _run(tmp_path, RMXBENCH_HOME=str(tmp_path / "store"))
+    assert r.returncode == 0, r.stderr
+    env = dict(line.split("=", 1) for line in (tmp_path / "srun.env").read_text().splitlines())
+    assert env["RAY_AUTH_MODE"] == "token" and re.fullmatch(r"[0-9a-f]{64}", env["RAY_AUTH_TOKEN"]), env
+    given = tmp_path / "given"
+    given.mkdir()
+    r = _run(given, RMXBENCH_HOME=str(tmp_path / "store"), RAY_AUTH_TOKEN="abc123")
+    assert r.returncode == 0, r.stderr
+    assert "RAY_AUTH_TOKEN=abc123" in (given / "srun.env").read_text().splitlines()

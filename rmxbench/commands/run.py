@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--json prints the plan of --dry-run; add --dry-run")
     console = Console(file=terminal())  # not redirected while a node builds (its output goes to build.log)
     check_executor_arguments(args)
+    if args.executor == "ray" and args.address is not None and not args.dry_run:
+        from rmxbench.orchestrator.executor import check_reachable
+
+        check_reachable(args.address)  # a dead address fails now, not after the plan
     ctx = context(args)
     plan = build_plan(ctx, only=args.only, force=args.force)
     est = estimate_plan(plan, online=getattr(args, "online", False))
@@ -133,19 +137,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_executor_arguments(args: argparse.Namespace) -> None:
-    """Raise UserError for Ray options given without ``--executor ray`` (before any work)."""
+    """Raise UserError for Ray options given without ``--executor ray``, or that cannot work together
+    (:func:`rmxbench.orchestrator.executor.check_ray_arguments`): before any work, ``--dry-run`` too."""
     from rmxbench.errors import UserError
+    from rmxbench.orchestrator.executor import check_ray_arguments
 
     if args.executor != "ray":
         given = [f"--{n}" for n in ("address", "gpus", "cpus") if getattr(args, n) is not None]
         if args.retries != 2:
             given.append("--retries")
         if given:
-            raise UserError(f"{', '.join(given)} only apply to --executor ray", hint="add --executor ray")
-    for n in ("gpus", "cpus", "retries"):
-        v = getattr(args, n)
-        if v is not None and v < 0:
-            raise UserError(f"--{n} {v}: must be 0 or more")
+            raise UserError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --executor ray",
+                            hint="add --executor ray")
+    check_ray_arguments(address=args.address, gpus=args.gpus, cpus=args.cpus, retries=args.retries)
 
 
 def make_executor(args: argparse.Namespace, store):

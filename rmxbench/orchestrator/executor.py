@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rmxbench.buildlog import BUILD_LOG, capture
+from rmxbench.errors import UserError
 from rmxbench.pipeline.graph import BuildEnv, Node, Stage
 from rmxbench.pipeline.metering import METER_FILE, device_info, read_meter
 from rmxbench.pipeline.store import ArtifactStore
@@ -230,6 +231,62 @@ def keep_failed_log(log: Path, store: ArtifactStore, req: BuildRequest) -> Path 
     return dest
 
 
+def check_ray_arguments(*, address: str | None, gpus: int | None, cpus: int | None, retries: int) -> None:
+    """Raise UserError for ``--executor ray`` options that cannot work together (checked by ``run``
+    and ``run --dry-run`` before anything starts, and by :class:`RayExecutor`).
+
+    Raises:
+        UserError: ``--gpus``/``--cpus`` with ``--address`` (a joined cluster has its own resources);
+            ``--cpus`` below 1 (every GPU-free node is a 1-CPU task: it would wait forever); a
+            negative ``--gpus`` or ``--retries``.
+    """
+    if address is not None and (gpus is not None or cpus is not None):
+        raise UserError("--gpus/--cpus size a local Ray; a cluster given with --address has its own resources",
+                        hint="drop --gpus/--cpus, or drop --address to start a local Ray")
+    if cpus is not None and cpus < 1:
+        raise UserError(f"--cpus {cpus}: a local Ray needs at least 1 CPU (pool, selection and pick nodes are "
+                        "1-CPU tasks, which would wait forever)", hint="pass --cpus 1 or more, or leave it out "
+                                                                      "(the machine's CPUs)")
+    if gpus is not None and gpus < 0:
+        raise UserError(f"--gpus {gpus}: must be 0 or more")
+    if retries < 0:
+        raise UserError(f"--retries {retries}: must be 0 or more")
+
+
+#: Seconds to wait for a TCP connection to ``--address`` before ``ray.init`` (which retries forever).
+REACHABLE_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
+    """Raise UserError unless something accepts a TCP connection at ``address`` (``host:port``, the
+    cluster's GCS) within ``timeout`` seconds: ``ray.init`` retries a dead address forever. ``auto``
+    and ``ray://`` (Ray Client) addresses are left to Ray.
+
+    Raises:
+        UserError: the address is not ``host:port``, the host name does not resolve, or nothing
+            answers at that port.
+    """
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected host:port (what `ray start --head` prints, e.g. "
+                        "10.0.0.1:6379) or auto")
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UserError(f"--address {address}: the host name {host!r} does not resolve ({exc.strerror})",
+                        hint="use the head machine's IP address or a name this machine resolves") from None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise UserError(f"--address {address}: no Ray cluster answers there ({why} within {timeout:g} s)",
+                        hint="start the head with `ray start --head --port PORT` (it prints the address to pass), "
+                             "or check the host, the port and the firewall") from None
+
+
 class Executor:
     """Runs :class:`BuildRequest` s for the driver (see module doc). Subclasses implement
     :meth:`submit` and :meth:`wait`; the rest has defaults.
@@ -262,6 +319,11 @@ class Executor:
     def status(self) -> dict[str, str]:
         """key -> a short status of each taken, unfinished request (for the display)."""
         return {}
+
+    def describe(self) -> str:
+        """One line saying where the nodes build (after :meth:`start`; e.g. the Ray cluster joined and
+        its resources), or ``""``."""
+        return ""
 
     def summary(self) -> str:
         """One line for the run summary (engines started, workers, ...)."""

@@ -230,8 +230,13 @@ def render_plan(plan: Plan, console: Any, estimate_cell: Any = None) -> None:
                   + f"; data: {escape(str(plan.ctx.data_dir)) if plan.ctx.data_dir else 'hub datasets'}")
     total, chain, width, models, busiest = plan.parallelism()
     if total:
-        console.print(f"parallelism: {total} nodes to build; longest chain {chain} nodes (the fewest sequential "
-                      f"builds any executor needs); widest level {width} nodes; {models} model workers, the busiest "
-                      f"with {busiest} nodes")
+        console.print(f"parallelism: {_counted(total, 'node')} to build; longest chain {_counted(chain, 'node')} "
+                      f"(the fewest sequential builds any executor needs); widest level {_counted(width, 'node')}; "
+                      f"{_counted(models, 'model worker')}, the busiest with {_counted(busiest, 'node')}")
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 node``, ``2 nodes``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -47,7 +47,8 @@ from typing import Any
 import ray
 
 from rmxbench.errors import UserError
-from rmxbench.orchestrator.executor import BuildOutcome, BuildRequest, Executor, build_node, resolve_inputs
+from rmxbench.orchestrator.executor import (BuildOutcome, BuildRequest, Executor, build_node, check_ray_arguments,
+                                           check_reachable, resolve_inputs)
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import HOME_ENV
 
@@ -147,6 +148,89 @@ def check_fits(requests: list[BuildRequest], per_machine_gpus: int, *, local: bo
                           "protocol.vllm.tensor_parallel_size")
 
 
+#: Seconds ``ray.init`` may take to join a cluster that answers (Ray's own retries give up after ~20 s).
+CONNECT_TIMEOUT_S = 45.0
+#: Ray's token authentication (on by default since Ray 2.52 for ``ray start``): the driver needs the
+#: mode and the cluster's token, from ``$RAY_AUTH_TOKEN``, ``$RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``.
+AUTH_HINT = ("the cluster uses Ray's token authentication: set RAY_AUTH_MODE=token in this shell, with the "
+             "cluster's token in ~/.ray/auth_token (what `ray start` wrote on the head; `ray get-auth-token` "
+             "prints it), $RAY_AUTH_TOKEN_PATH or $RAY_AUTH_TOKEN")
+
+
+def connect_error(address: str, exc: BaseException) -> UserError:
+    """The one-screen error for a failed ``ray.init(address=...)``: names the address and, when Ray
+    refused the driver's token (``Unauthenticated``/``InvalidAuthToken``), how to pass it."""
+    chain, e = [], exc
+    while e is not None and len(chain) < 5:
+        chain.append(str(e))
+        e = e.__cause__ or e.__context__
+    text = "\n".join(chain)
+    if "Unauthenticated" in text or "InvalidAuthToken" in text or "AuthenticationError" in text:
+        return UserError(f"--address {address}: the Ray cluster refused this driver (authentication token missing "
+                         "or wrong)", hint=AUTH_HINT)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return UserError(f"--address {address}: could not join the Ray cluster ({first[:200]})",
+                     hint="check that the cluster is up (`ray status --address ADDR`) and runs the same Ray "
+                          f"version as this driver ({ray.__version__})")
+
+
+def connect(address: str, kw: dict[str, Any], timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """``ray.init(**kw)`` joining ``address``, bounded by ``timeout`` seconds, Ray's C++ retry lines
+    held back (shown again if it joins).
+
+    Raises:
+        UserError: from :func:`connect_error`, or the join took longer than ``timeout``.
+    """
+    import _thread
+    import sys
+    import tempfile
+    import threading
+
+    timed_out = threading.Event()
+
+    def interrupt() -> None:
+        timed_out.set()
+        _thread.interrupt_main()
+
+    watchdog = threading.Timer(timeout, interrupt)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)  # Ray's C++ client logs every retry to fd 2
+        failure: BaseException | None = None
+        watchdog.start()
+        try:
+            ray.init(**kw)
+        except KeyboardInterrupt:
+            if not timed_out.is_set():
+                raise
+            failure = TimeoutError(f"no answer within {timeout:g} s")
+        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+            failure = exc
+        finally:
+            watchdog.cancel()
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        if failure is None:
+            held.seek(0)
+            os.write(2, held.read())
+    if failure is not None:
+        if ray.is_initialized():
+            ray.shutdown()
+        raise connect_error(address, failure) from None
+
+
+def cluster_line() -> str:
+    """One line naming the Ray cluster this driver is connected to and its resources."""
+    res = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    gcs = ray.get_runtime_context().gcs_address
+    cpus, gpus = res.get("CPU", 0), res.get("GPU", 0)
+    return (f"ray cluster {gcs}: {nodes} node{'' if nodes == 1 else 's'}, {cpus:g} CPU{'' if cpus == 1 else 's'}, "
+            f"{gpus:g} GPU{'' if gpus == 1 else 's'}")
+
+
 class RayExecutor(Executor):
     """Runs requests on Ray (see module doc).
 
@@ -162,11 +246,7 @@ class RayExecutor(Executor):
 
     def __init__(self, store: ArtifactStore, *, address: str | None = None, gpus: int | None = None,
                  cpus: int | None = None, retries: int = 2):
-        if address is not None and (gpus is not None or cpus is not None):
-            raise UserError("--gpus/--cpus size a local Ray; a cluster given with --address has its own resources",
-                            hint="drop --gpus/--cpus, or drop --address to start a local Ray")
-        if retries < 0:
-            raise UserError(f"--retries {retries}: must be 0 or more")
+        check_ray_arguments(address=address, gpus=gpus, cpus=cpus, retries=retries)
         self.store, self.address, self.gpus, self.cpus, self.retries = store, address, gpus, cpus, retries
         self.workers: dict[str, _Worker] = {}
         self.refs: dict[Any, tuple[BuildRequest, _Worker | None]] = {}
@@ -175,6 +255,7 @@ class RayExecutor(Executor):
         self.task_gpus = 0
         self.started_workers = 0
         self.engines: list = []
+        self.cluster_line = ""  # which cluster the run joined and its resources (after start)
         self._started = False
 
     # ------------------------------------------------------------------ cluster
@@ -194,10 +275,13 @@ class RayExecutor(Executor):
         if self.address is None:
             kw.update(address="local", num_cpus=self.cpus, num_gpus=self.gpus, include_dashboard=False,
                       object_store_memory=OBJECT_STORE_MB << 20)
+            ray.init(**kw)
         else:
+            check_reachable(self.address)
             kw.update(address=self.address)
-        ray.init(**kw)
+            connect(self.address, kw)
         self._started = True
+        self.cluster_line = cluster_line()
         self.remaining = list(requests)
         self.group_gpus = model_gpus(requests)
         self._check(requests)
@@ -350,17 +434,34 @@ class RayExecutor(Executor):
             out[req.key] = ("building in " if building else "queued for ") + where
         return out
 
+    def describe(self) -> str:
+        return self.cluster_line if self.address is not None else ""
+
     def summary(self) -> str:
         from rmxbench.backends.session import starts_line
 
-        return f"ray: {self.started_workers} model worker(s) started; " + starts_line(self.engines)
+        n = self.started_workers
+        return f"ray: {n} model worker{'' if n == 1 else 's'} started; " + starts_line(self.engines)
 
     def close(self) -> None:
+        """End the run's Ray work. Nodes still in flight (Ctrl-C, an error) are dropped at once: queued
+        calls and tasks are cancelled and busy workers killed, not waited for (their temp folders
+        never become artifacts); idle workers close their sessions first."""
         if not self._started:
             return
         try:
+            for ref in list(self.refs):
+                try:
+                    ray.cancel(ref, force=False)
+                except (ray.exceptions.RayError, TypeError, ValueError):
+                    pass
+            self.refs.clear()
             for w in list(self.workers.values()):
-                self._stop(w)
+                if w.in_flight:
+                    self.workers.pop(w.model, None)
+                    ray.kill(w.actor, no_restart=True)
+                else:
+                    self._stop(w)
         finally:
             ray.shutdown()
             self._started = False

@@ -200,9 +200,19 @@ class Runner:
                 if self.plain:
                     self.progress.line(f"{len(requests)} node(s) to build, {len(needed) - len(requests)} stored")
                 executor.start(list(requests.values()))
+                if (where := executor.describe()) and self.console is not None:
+                    from rich.markup import escape
+
+                    self.console.print(escape(where))
                 self._drive(visit, requests, executor)
                 if self.progress is not None:
                     self.progress.update(self.overall, description="done")
+        except KeyboardInterrupt as exc:  # Ctrl-C: say which nodes stop unfinished (close() drops them)
+            if flight := executor.status():
+                names = [requests[k].name if k in requests else k[:12] for k in flight]
+                exc.add_note(f"stopped {len(names)} unfinished node{'' if len(names) == 1 else 's'}: "
+                             + ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else ""))
+            raise
         finally:
             executor.close()
         self.summary.engines = executor.summary()
