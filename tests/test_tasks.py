@@ -292,7 +292,7 @@ def test_engine_spec_of_a_model_and_its_adapter(tmp_path):
 
     ad = tmp_path / "adapter"
     ad.mkdir()
-    (ad / "adapter_config.json").write_text(json.dumps({"r": 8, "rank_pattern": {"q_proj": 24}}))
+    (ad / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "rank_pattern": {"q_proj": 24}}))
     hub = ModelRef(repo="Qwen/Qwen2.5-1.5B", revision="8faed761d45a263340a0528343f099c05c9a4323")
     e = engine_of(hub, backend="vllm", dtype="bfloat16", adapter=ad)
     assert e.backend == "vllm" and e.max_lora_rank == 32  # holds rank 24, the smallest size vLLM accepts
