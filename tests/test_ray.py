@@ -71,6 +71,13 @@ def mini_spec(path: Path, *, rows: str = "all") -> Path:
     return path
 
 
+def _foreground_sigint() -> None:
+    """In the child before exec: SIGINT handled as in a foreground shell job. A test run in the
+    background of a non-interactive shell (how CI scripts and ``nohup ... &`` start pytest) inherits
+    SIGINT *ignored*, which Python then keeps, so a Ctrl-C test would send a signal nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def rmx(spec: Path, home: Path, out: Path, *extra: str) -> subprocess.Popen:
     """An ``rmxbench run`` process in its own session (so a test can kill its process group); its
     output goes to a log file next to the board folder (``log(p)``)."""
@@ -80,7 +87,8 @@ def rmx(spec: Path, home: Path, out: Path, *extra: str) -> subprocess.Popen:
     path = out.parent / f"{out.name}-{time.time_ns()}.log"
     with path.open("w") as fh:
         p = subprocess.Popen([sys.executable, "-m", "rmxbench.cli", "run", str(spec), "--out", str(out), *extra],
-                             env=env, stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                             env=env, stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             preexec_fn=_foreground_sigint)
     p.log_path = path
     return p
 
