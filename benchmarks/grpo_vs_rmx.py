@@ -106,7 +106,8 @@ def read_arms(spec_path: Path, home: Path, data_dir: Path | None = None) -> dict
     plan = build_plan(ctx, store=ArtifactStore(home))
     out: dict = {}
     for kind, rid in zip(("base", "GRPO", "ReasonMaxxer"), (_base(ctx.spec), *_arms(ctx.spec))):
-        arm = out[rid] = {"kind": kind, "seeds": [], "stages": {}, "training": set(), "missing": [], "scores": {}}
+        arm = out[rid] = {"kind": kind, "seeds": [], "stages": {}, "training": set(), "missing": [],
+                          "incomplete": set(), "scores": {}}
         for n in plan.graph.find(rid):
             if n.seed not in arm["seeds"]:
                 arm["seeds"].append(n.seed)
@@ -114,6 +115,7 @@ def read_arms(spec_path: Path, home: Path, data_dir: Path | None = None) -> dict
             m = read_meter(d) if d is not None else None
             if m is None:
                 arm["missing"].append(n.label)
+                arm["incomplete"].add(n.seed)
                 continue
             label = unseeded_label(n.label)
             arm["stages"].setdefault(label, {})[n.seed] = float(m["seconds"])
@@ -162,13 +164,16 @@ def report(runs: list[dict]) -> None:
                 if label in arm["training"]:
                     per_seed_total[s] += v or 0.0
         board_total += sum(per_seed_all.values())
+        # a seed with a node not built yet has no total (— below), and the medians leave it out
+        done = [s for s in seeds if not any(s in r[rid]["incomplete"] for r in runs)]
         if arm["kind"] != "base":
-            med = statistics.median(per_seed_total.values())
+            med = statistics.median(per_seed_total[s] for s in done) if done else None
             totals[rid] = med
-            print(f"  {'training total':<28}" + "".join(f"{_fmt(per_seed_total[s]):>12}" for s in seeds) + f"{_fmt(med):>12}")
-        print(f"  {'total with evaluation':<28}" + "".join(f"{_fmt(per_seed_all[s]):>12}" for s in seeds)
-              + f"{_fmt(statistics.median(per_seed_all.values())):>12}"
-              + (f"   all seeds: {sum(per_seed_all.values()):.1f} s" if len(seeds) > 1 else ""))
+            print(f"  {'training total':<28}" + "".join(f"{_fmt(per_seed_total[s] if s in done else None):>12}" for s in seeds)
+                  + f"{_fmt(med):>12}")
+        print(f"  {'total with evaluation':<28}" + "".join(f"{_fmt(per_seed_all[s] if s in done else None):>12}" for s in seeds)
+              + f"{_fmt(statistics.median(per_seed_all[s] for s in done) if done else None):>12}"
+              + (f"   all seeds: {sum(per_seed_all.values()):.1f} s" if len(done) == len(seeds) > 1 else ""))
         scores = arm["scores"]
         if scores:
             tasks = sorted({t for v in scores.values() for t in v})
@@ -181,10 +186,12 @@ def report(runs: list[dict]) -> None:
         if arm["missing"]:
             print(f"  not in the store (not built yet, or halted): {', '.join(arm['missing'])}")
     _, grpo_id, rmx_id = list(runs[0])
-    if totals.get(rmx_id):
+    if totals.get(rmx_id) and totals.get(grpo_id) is not None:
         print(f"\nGRPO ÷ ReasonMaxxer training wall-clock (median over seeds): "
               f"{totals[grpo_id]:.2f} s ÷ {totals[rmx_id]:.2f} s = {totals[grpo_id] / totals[rmx_id]:.2f}")
-    print(f"board wall-clock, every metered stage of the three rows: {board_total:.1f} s ({board_total / 3600:.2f} h)")
+    partial = any(arm["missing"] for r in runs for arm in r.values())
+    print(f"board wall-clock, every metered stage of the three rows: {board_total:.1f} s ({board_total / 3600:.2f} h)"
+          + (" so far (some nodes are not built yet)" if partial else ""))
 
 
 def main() -> None:
