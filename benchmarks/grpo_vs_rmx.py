@@ -3,8 +3,11 @@
 For the spec's first base model with both a GRPO row rmxbench trains (``train:``) and a ReasonMaxxer
 row, prints every stage's metered wall seconds (``meter.json`` of each node in the store, the same
 figures the board's cost cells use), per training seed (issue 19: ``seeds:``; a row without it is one
-run with its recipe's seed), the median over seeds, each arm's training total and the ratio
-GRPO ÷ ReasonMaxxer of the median totals, plus each seed's score.
+run with its recipe's seed), the median over seeds, each arm's training total, its total with the
+evaluation of its adapters (the arm's whole share of the board's wall-clock) and the ratio
+GRPO ÷ ReasonMaxxer of the median training totals, plus each seed's score and each arm's mean and
+seed spread (sample standard deviation over seeds). The base row's own stages (its evaluation) come
+first, and the last line sums every metered stage of the three rows: the board's wall-clock.
 
 Either runs ``rmxbench run SPEC`` on fresh stores (both arms in ONE run, so the machine's load affects
 both alike; ``--repeats N`` runs N times and takes each seed's median over the runs), or reads the
@@ -13,6 +16,7 @@ meters of an existing run (``--home DIR``: the store the run used; nothing is ru
     python benchmarks/grpo_vs_rmx.py                                   # specs/tiny.yaml, fresh store
     python benchmarks/grpo_vs_rmx.py --seeds 0,1,2 --threads 2         # both arms trained with 3 seeds
     python benchmarks/grpo_vs_rmx.py --spec specs/smollm2_cpu.yaml --home ~/.cache/rmxbench   # read a run
+    python benchmarks/grpo_vs_rmx.py --spec specs/smollm2_board.yaml --home STORE --data-dir ../shared/benchmarks
 
 ``--seeds`` runs a copy of the spec with ``seeds:`` set on both trained rows (written next to the spec
 for the run, so relative paths still resolve, and removed afterwards).
@@ -32,6 +36,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+
+def _base(spec) -> str:
+    """Id of the base model whose GRPO and ReasonMaxxer rows :func:`_arms` returns."""
+    grpo_id, _ = _arms(spec)
+    return next(m.id for m in spec.models if any(b.id == grpo_id for b in m.rl_baselines))
 
 
 def _arms(spec) -> tuple[str, str]:
@@ -63,20 +73,24 @@ def _spec_with_seeds(spec_path: Path, seeds: list[int] | None) -> Path:
     return Path(tmp)
 
 
-def _run(spec_path: Path, home: Path, threads: int) -> float:
-    """``rmxbench run`` on store ``home``; returns the whole run's wall seconds."""
+def _run(spec_path: Path, home: Path, threads: int, data_dir: Path | None = None) -> float:
+    """``rmxbench run`` on store ``home`` (benchmark files from ``data_dir`` if given); returns the
+    whole run's wall seconds."""
     env = {**os.environ, "RMXBENCH_HOME": str(home), "RMXBENCH_THREADS": str(threads),
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "rmxbench.cli", "run", str(spec_path), "--out", str(home / "board")],
+    data = ["--data-dir", str(data_dir)] if data_dir else []
+    p = subprocess.run([sys.executable, "-m", "rmxbench.cli", "run", str(spec_path), *data, "--out", str(home / "board")],
                        env=env, cwd=REPO, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"rmxbench run failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return time.perf_counter() - t0
 
 
-def read_arms(spec_path: Path, home: Path) -> dict:
-    """Meters and scores of both arms in the store ``home``, from the plan of ``spec_path``.
+def read_arms(spec_path: Path, home: Path, data_dir: Path | None = None) -> dict:
+    """Meters and scores of the base row and both arms in the store ``home``, from the plan of
+    ``spec_path`` with benchmark files from ``data_dir`` (the run's ``--data-dir``: a derived
+    benchmark's pool and eval keys depend on the files it is built from).
 
     Returns ``{row_id: {"kind", "seeds", "stages": {stage label: {seed: seconds}}, "training": set of
     training-stage labels, "scores": {seed: {task: score}}}}`` (stage labels without the seed, e.g.
@@ -88,11 +102,12 @@ def read_arms(spec_path: Path, home: Path) -> dict:
     from rmxbench.pipeline.store import ArtifactStore
     from rmxbench.spec.context import SpecContext
 
-    ctx = SpecContext.load(spec_path, home=home)
+    ctx = SpecContext.load(spec_path, home=home, data_dir=data_dir)
     plan = build_plan(ctx, store=ArtifactStore(home))
     out: dict = {}
-    for kind, rid in zip(("GRPO", "ReasonMaxxer"), _arms(ctx.spec)):
-        arm = out[rid] = {"kind": kind, "seeds": [], "stages": {}, "training": set(), "missing": [], "scores": {}}
+    for kind, rid in zip(("base", "GRPO", "ReasonMaxxer"), (_base(ctx.spec), *_arms(ctx.spec))):
+        arm = out[rid] = {"kind": kind, "seeds": [], "stages": {}, "training": set(), "missing": [],
+                          "incomplete": set(), "scores": {}}
         for n in plan.graph.find(rid):
             if n.seed not in arm["seeds"]:
                 arm["seeds"].append(n.seed)
@@ -100,6 +115,7 @@ def read_arms(spec_path: Path, home: Path) -> dict:
             m = read_meter(d) if d is not None else None
             if m is None:
                 arm["missing"].append(n.label)
+                arm["incomplete"].add(n.seed)
                 continue
             label = unseeded_label(n.label)
             arm["stages"].setdefault(label, {})[n.seed] = float(m["seconds"])
@@ -123,6 +139,7 @@ def report(runs: list[dict]) -> None:
     if not any(arm["stages"] for r in runs for arm in r.values()):
         raise SystemExit("no metered node of either arm in this store: run `rmxbench run SPEC` on it first "
                          "(or leave out --home to run the spec on a fresh store)")
+    board_total = 0.0
     for rid, arm in runs[0].items():
         seeds = arm["seeds"]
         names = ["seed " + ("recipe" if s is None else str(s)) for s in seeds]
@@ -135,52 +152,71 @@ def report(runs: list[dict]) -> None:
             return statistics.median(vals) if vals else None
 
         per_seed_total = {s: 0.0 for s in seeds}
+        per_seed_all = {s: 0.0 for s in seeds}
         for label in arm["stages"]:
             row = [cell(label, s) for s in seeds]
             have = [v for v in row if v is not None]
             tag = "" if label in arm["training"] else "  (evaluation, not training cost)"
             print(f"  {label:<28}" + "".join(f"{_fmt(v):>12}" for v in row)
                   + f"{_fmt(statistics.median(have) if have else None):>12}{tag}")
-            if label in arm["training"]:
-                for s, v in zip(seeds, row):
+            for s, v in zip(seeds, row):
+                per_seed_all[s] += v or 0.0
+                if label in arm["training"]:
                     per_seed_total[s] += v or 0.0
-        med = statistics.median(per_seed_total.values())
-        totals[rid] = med
-        print(f"  {'training total':<28}" + "".join(f"{_fmt(per_seed_total[s]):>12}" for s in seeds) + f"{_fmt(med):>12}")
+        board_total += sum(per_seed_all.values())
+        # a seed with a node not built yet has no total (— below), and the medians leave it out
+        done = [s for s in seeds if not any(s in r[rid]["incomplete"] for r in runs)]
+        if arm["kind"] != "base":
+            med = statistics.median(per_seed_total[s] for s in done) if done else None
+            totals[rid] = med
+            print(f"  {'training total':<28}" + "".join(f"{_fmt(per_seed_total[s] if s in done else None):>12}" for s in seeds)
+                  + f"{_fmt(med):>12}")
+        print(f"  {'total with evaluation':<28}" + "".join(f"{_fmt(per_seed_all[s] if s in done else None):>12}" for s in seeds)
+              + f"{_fmt(statistics.median(per_seed_all[s] for s in done) if done else None):>12}"
+              + (f"   all seeds: {sum(per_seed_all.values()):.1f} s" if len(done) == len(seeds) > 1 else ""))
         scores = arm["scores"]
         if scores:
             tasks = sorted({t for v in scores.values() for t in v})
             for t in tasks:
-                print(f"  {'score ' + t:<28}" + "".join(f"{scores.get(s, {}).get(t, float('nan')):>12.3f}" for s in seeds))
+                vals = [scores[s][t] for s in seeds if t in scores.get(s, {})]
+                spread = (f"   mean {statistics.mean(vals):.4f}, seed sd {statistics.stdev(vals):.4f} "
+                          f"(min {min(vals):.4f}, max {max(vals):.4f}, {len(vals)} seeds)" if len(vals) > 1 else "")
+                print(f"  {'score ' + t:<28}" + "".join(f"{scores.get(s, {}).get(t, float('nan')):>12.4f}" for s in seeds)
+                      + spread)
         if arm["missing"]:
             print(f"  not in the store (not built yet, or halted): {', '.join(arm['missing'])}")
-    grpo_id, rmx_id = list(runs[0])
-    if totals.get(rmx_id):
+    _, grpo_id, rmx_id = list(runs[0])
+    if totals.get(rmx_id) and totals.get(grpo_id) is not None:
         print(f"\nGRPO ÷ ReasonMaxxer training wall-clock (median over seeds): "
               f"{totals[grpo_id]:.2f} s ÷ {totals[rmx_id]:.2f} s = {totals[grpo_id] / totals[rmx_id]:.2f}")
+    partial = any(arm["missing"] for r in runs for arm in r.values())
+    print(f"board wall-clock, every metered stage of the three rows: {board_total:.1f} s ({board_total / 3600:.2f} h)"
+          + (" so far (some nodes are not built yet)" if partial else ""))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default=str(REPO / "specs" / "tiny.yaml"))
     ap.add_argument("--home", default=None, help="read the meters of an existing run's store (runs nothing)")
+    ap.add_argument("--data-dir", default=None, help="the run's --data-dir (benchmark JSONL files), if it had one")
     ap.add_argument("--seeds", default=None, help="comma-separated training seeds for both trained rows, e.g. 0,1,2")
     ap.add_argument("--repeats", type=int, default=1, help="fresh runs (median per seed over them)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("RMXBENCH_THREADS", "1")))
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else None
     spec_path = _spec_with_seeds(Path(args.spec).resolve(), seeds)
     try:
         if args.home:
             home = Path(args.home).expanduser().resolve()
             print(f"spec {Path(args.spec).name}, store {home} (existing run)")
-            report([read_arms(spec_path, home)])
+            report([read_arms(spec_path, home, data_dir)])
             return
         runs, walls = [], []
         for i in range(args.repeats):
             with tempfile.TemporaryDirectory(prefix="rmx-bench-") as tmp:
-                walls.append(_run(spec_path, Path(tmp), args.threads))
-                runs.append(read_arms(spec_path, Path(tmp)))
+                walls.append(_run(spec_path, Path(tmp), args.threads, data_dir))
+                runs.append(read_arms(spec_path, Path(tmp), data_dir))
             print(f"run {i + 1}/{args.repeats}: whole spec {walls[-1]:.1f} s wall", flush=True)
         print(f"\nspec {Path(args.spec).name}, RMXBENCH_THREADS={args.threads}, median of {args.repeats} fresh run(s)")
         report(runs)
