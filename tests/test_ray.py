@@ -40,6 +40,7 @@ pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install
 from rmxbench.orchestrator.planner import build_plan  # noqa: E402
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore  # noqa: E402
 from rmxbench.spec.context import SpecContext  # noqa: E402
+from conftest import small_tiny_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -49,18 +50,7 @@ RUN_TIMEOUT = 900
 def mini_spec(path: Path, *, rows: str = "all") -> Path:
     """``specs/tiny.yaml`` made small (16 test problems, GRPO 2 steps, 24-problem pool x 4
     rollouts); ``rows="base"`` keeps only the base row (one node)."""
-    s = yaml.safe_load((REPO / "specs" / "tiny.yaml").read_text())
-    s["suite"]["name"] = "mini"
-    s["protocol"].update(limit={"tinymath": 16}, max_new_tokens=48, batch_size=16)
-    g = s["rl_recipes"]["tiny-grpo"]
-    g.update(pool={"source": "embedded_train", "size": 16, "balance_levels": False, "contamination": "off"},
-             per_device_train_batch_size=8, max_steps=2, save_steps=1, max_completion_length=48)
-    r = s["recipes"]["tiny-cpu"]
-    r["pool"].update(size=24, contamination="off")
-    r["rollouts"].update(k=4, batch_size=24, max_new_tokens=48)
-    r["selection"].update(max_problems=8, validation_problems=8)
-    r["optim"].update(max_seq_len=128)
-    r["validation_samples"] = 1
+    s = small_tiny_spec("mini")
     m = s["models"][0]
     if rows == "base":
         m["reasonmaxxer"], m["rl_baselines"] = [], []

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ import yaml
 
 from rmxbench.backends.select import vllm_usable
 from rmxbench.pipeline.store import DONE_MARKER
+from conftest import small_tiny_spec
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -40,18 +40,8 @@ STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
 def small_vllm_spec(path: Path) -> Path:
     """``specs/tiny.yaml`` on vLLM, small: 16 test problems, GRPO 2 steps, 24-problem pool x 4."""
-    s = yaml.safe_load((REPO / "specs" / "tiny.yaml").read_text())
-    s["suite"]["name"] = "out"
-    s["protocol"].update(backend="vllm", limit={"tinymath": 16}, max_new_tokens=48, batch_size=16)
-    s["rl_recipes"]["tiny-grpo"].update(
-        pool={"source": "embedded_train", "size": 16, "balance_levels": False, "contamination": "off"},
-        per_device_train_batch_size=8, max_steps=2, save_steps=1, max_completion_length=48)
-    r = s["recipes"]["tiny-cpu"]
-    r["pool"].update(size=24, contamination="off")
-    r["rollouts"].update(k=4, batch_size=24, max_new_tokens=48)
-    r["selection"].update(max_problems=8, validation_problems=8)
-    r["optim"].update(max_seq_len=128)
-    r["validation_samples"] = 1
+    s = small_tiny_spec("out")
+    s["protocol"]["backend"] = "vllm"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(s, sort_keys=False))
     return path
