@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
 from rmxbench.method.entropy import decision_mask, entropy_from_hidden, score_sequences, token_entropy

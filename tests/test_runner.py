@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rmxbench.spec.check import load_spec
 from rmxbench.orchestrator.planner import build_plan
 from rmxbench.orchestrator.runner import Runner
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore

@@ -113,7 +113,7 @@ def _session_lm_ids(session, tok):
 def test_hf_rollouts_and_lm_eval_hf(model_dir):
     import torch
     from lm_eval.models.huggingface import HFLM
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     d, _ = model_dir
     torch.set_num_threads(1)

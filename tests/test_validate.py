@@ -150,7 +150,7 @@ def test_no_float_in_the_schema_accepts_inf_or_nan():
     inf/-inf/nan: checked field by field on the real models, not just on the fixtures."""
     import typing
 
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     checked = 0
     for model in _schema_models():

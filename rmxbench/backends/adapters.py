@@ -449,7 +449,7 @@ def _check_modules(d: Path, wfile: Path, cfg: dict, lcfg: Any, base: BaseModules
             if got == want:
                 continue
             rank_only = len(got) == 2 and got[1 - r_axis] == want[1 - r_axis]  # only the rank differs
-            given = f"`r`" + (f" via rank_pattern[{pattern!r}]" if pattern in (cfg.get("rank_pattern") or {}) else "")
+            given = "`r`" + (f" via rank_pattern[{pattern!r}]" if pattern in (cfg.get("rank_pattern") or {}) else "")
             raise UserError(f"{d}: tensor `{PEFT_PREFIX}{module}` ({part}) has shape {list(got)}, but the base module is "
                             f"{base_mod.describe()}, which at rank {want_r} takes {list(want)}"
                             + (f"; adapter_config.json gives this module rank {want_r} ({given}), its tensors rank "
