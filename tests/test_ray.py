@@ -40,7 +40,7 @@ pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install
 from rmxbench.orchestrator.planner import build_plan  # noqa: E402
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore  # noqa: E402
 from rmxbench.spec.context import SpecContext  # noqa: E402
-from conftest import small_tiny_spec  # noqa: E402
+from conftest import board_without_costs, small_tiny_spec  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -105,11 +105,7 @@ def kill_driver(p: subprocess.Popen) -> None:
 
 def board(out: Path) -> str:
     """The board Markdown minus its measured-cost figures (timings differ from run to run)."""
-    md = (out / "mini.md").read_text()
-    md = re.sub(r"[\d.,]+ (CPU|GPU)-h", r"# \1-h", md)
-    md = re.sub(r"\$[\d.,]+ \(measured\)", "$# (measured)", md)
-    md = re.sub(r"[\d.,]+× \(", "#× (", md)
-    return re.sub(r"\(([\d.,]+) ÷ ", "(# ÷ ", md)
+    return board_without_costs(out / "mini.md")
 
 
 def stored(home: Path) -> set[tuple[str, str]]:

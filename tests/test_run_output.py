@@ -27,7 +27,7 @@ import yaml
 
 from rmxbench.backends.select import vllm_usable
 from rmxbench.pipeline.store import DONE_MARKER
-from conftest import small_tiny_spec
+from conftest import board_without_costs, small_tiny_spec
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -94,11 +94,7 @@ def finish(p: subprocess.Popen, log: Path) -> str:
 
 def board(out: Path) -> str:
     """The board Markdown minus its measured-cost figures (timings differ between the runs)."""
-    md = (out / "out.md").read_text()
-    md = re.sub(r"[\d.,]+ (CPU|GPU)-h", r"# \1-h", md)
-    md = re.sub(r"\$[\d.,]+ \(measured\)", "$# (measured)", md)
-    md = re.sub(r"[\d.,]+× \(", "#× (", md)
-    return re.sub(r"\(([\d.,]+) ÷ ", "(# ÷ ", md)
+    return board_without_costs(out / "out.md")
 
 
 def builders(home: Path) -> dict[str, int]:

@@ -20,30 +20,12 @@ from rmxbench.orchestrator.planner import build_plan
 from rmxbench.orchestrator.runner import Runner
 from rmxbench.pipeline.store import DONE_MARKER, ArtifactStore
 from rmxbench.spec.context import SpecContext
+from conftest import mini_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Small enough for CI on 2 cores: 16 test problems, 24 pool problems x 4 rollouts, 2 taus.
-MINI = {
-    "suite": {"name": "mini"},
-    "protocol": {"tasks": ["tinymath"], "backend": "hf", "batch_size": 16, "max_new_tokens": 48,
-                 "max_model_len": 256, "avg_at_k": {"k": 2, "tasks": []}, "limit": {"tinymath": 16}},
-    "pricing": {"date": "2026-04-28", "source": "test", "usd_per_hour": {"H100-80G": 2.49}},
-    "recipes": {"toy": {
-        "pool": {"source": "embedded_train", "size": 24, "balance_levels": False},
-        "rollouts": {"k": 4, "max_new_tokens": 48, "batch_size": 16},
-        "selection": {"max_problems": 8, "validation_problems": 8},
-        "taus": [0.5, 1.0], "lora": {"rank": 4, "alpha": 8},
-        "optim": {"epochs": 1.0, "gradient_accumulation_steps": 4, "max_seq_len": 128}}},
-    "models": [{
-        "id": "tiny", "display_name": "Tiny", "family": "tiny", "model": {"path": "package:embedded/tiny"},
-        "dtype": "float32", "prompt_style": "tiny_story",
-        "rl_baselines": [{"id": "tiny-rl", "display_name": "+ RL", "algorithm": "GRPO", "source": "x",
-                          "unavailable": "no public checkpoint",
-                          "cost": {"usd": 5, "basis": "estimated", "source": "paper"}}],
-        "reasonmaxxer": [{"id": "tiny-rmx", "recipe": "toy"}],
-    }],
-}
+MINI = mini_spec()
+
 
 PRICING = {"date": "2026-04-28", "source": "RunPod", "usd_per_hour": {"RTX-Pro-6000": 1.89},
            "hardware": {"gpu_type": "RTX-Pro-6000", "count": 1}}

@@ -20,34 +20,23 @@ from rmxbench.orchestrator.planner import build_plan
 from rmxbench.pipeline.rows import unseeded_label
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import SpecContext
+from conftest import mini_spec
 
 TRAINED = ("tiny-grpo", "tiny-rmx")
 
 # Small enough for CI on 2 cores (~1.5 min for both seeds): 16 test problems, a 24-problem pool x 4
 # rollouts and one τ; GRPO: 2 steps of 2 prompts x 4 completions from a 16-problem pool.
-SPEC = {
-    "suite": {"name": "seeds"},
-    "protocol": {"tasks": ["tinymath"], "backend": "hf", "batch_size": 16, "max_new_tokens": 48,
-                 "max_model_len": 256, "avg_at_k": {"k": 2, "tasks": []}, "limit": {"tinymath": 16}},
-    "pricing": {"date": "2026-04-28", "source": "test", "usd_per_hour": {"H100-80G": 2.49}},
-    "recipes": {"toy": {
-        "pool": {"source": "embedded_train", "size": 24, "balance_levels": False},
-        "rollouts": {"k": 4, "max_new_tokens": 48, "batch_size": 16},
-        "selection": {"max_problems": 8, "validation_problems": 8},
-        "taus": [0.5], "lora": {"rank": 4, "alpha": 8},
-        "optim": {"epochs": 1.0, "gradient_accumulation_steps": 4, "max_seq_len": 128}}},
-    "rl_recipes": {"g": {
-        "pool": {"source": "embedded_train", "size": 16, "balance_levels": False},
-        "num_generations": 4, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "beta": 0.0,
-        "entropy_coef": 0.0, "learning_rate": 0.0001, "max_completion_length": 48, "max_steps": 2, "save_steps": 2}},
-    "models": [{
-        "id": "tiny", "display_name": "Tiny", "family": "tiny", "model": {"path": "package:embedded/tiny"},
-        "dtype": "float32", "prompt_style": "tiny_story",
-        "rl_baselines": [{"id": "tiny-grpo", "display_name": "+ GRPO", "algorithm": "GRPO", "source": "test",
-                          "train": {"algorithm": "grpo", "recipe": "g"}, "seeds": [0, 1]}],
-        "reasonmaxxer": [{"id": "tiny-rmx", "recipe": "toy", "seeds": [0, 1]}],
-    }],
-}
+SPEC = mini_spec()
+SPEC["suite"]["name"] = "seeds"
+SPEC["recipes"]["toy"]["taus"] = [0.5]
+SPEC["rl_recipes"] = {"g": {
+    "pool": {"source": "embedded_train", "size": 16, "balance_levels": False},
+    "num_generations": 4, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "beta": 0.0,
+    "entropy_coef": 0.0, "learning_rate": 0.0001, "max_completion_length": 48, "max_steps": 2, "save_steps": 2}}
+SPEC["models"][0].update(
+    rl_baselines=[{"id": "tiny-grpo", "display_name": "+ GRPO", "algorithm": "GRPO", "source": "test",
+                   "train": {"algorithm": "grpo", "recipe": "g"}, "seeds": [0, 1]}],
+    reasonmaxxer=[{"id": "tiny-rmx", "recipe": "toy", "seeds": [0, 1]}])
 
 
 def _with_seeds(seeds: list[int] | None) -> dict:
