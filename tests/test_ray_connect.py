@@ -64,6 +64,21 @@ def test_a_dead_address_is_a_quick_user_error(tmp_path):
     assert took < 30, took
 
 
+def test_a_port_that_accepts_but_never_answers_is_a_quick_user_error(tmp_path):
+    # a listener that completes TCP handshakes and says nothing (a wrong service, a hung head):
+    # ray.init would sit ~40 s in Ray's C++ GCS client before the join watchdog could act
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        r, took = _rmx(tmp_path, "--executor", "ray", "--address", f"127.0.0.1:{port}", timeout=90)
+    assert r.returncode == 1, r.stderr
+    assert (f"--address 127.0.0.1:{port}: something accepts connections there but does not answer as a Ray "
+            "cluster (no gRPC handshake within 5 s)") in r.stderr, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr and "plan for" not in r.stdout
+    assert took < 30, took
+
+
 def test_an_unresolvable_host_is_a_quick_user_error(tmp_path):
     r, took = _rmx(tmp_path, "--executor", "ray", "--address", "nosuchhost.invalid:6379", timeout=90)
     assert r.returncode == 1, r.stderr

@@ -263,8 +263,8 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     and ``ray://`` (Ray Client) addresses are left to Ray.
 
     Raises:
-        UserError: the address is not ``host:port``, the host name does not resolve, or nothing
-            answers at that port.
+        UserError: the address is not ``host:port``, the host name does not resolve, nothing
+            answers at that port, or what answers does not speak gRPC (not a Ray GCS).
     """
     if address == "auto" or "://" in address:
         return
@@ -285,6 +285,33 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
         raise UserError(f"--address {address}: no Ray cluster answers there ({why} within {timeout:g} s)",
                         hint="start the head with `ray start --head --port PORT` (it prints the address to pass), "
                              "or check the host, the port and the firewall") from None
+    if not _speaks_grpc(host, int(port), timeout):
+        raise UserError(f"--address {address}: something accepts connections there but does not answer as a Ray "
+                        f"cluster (no gRPC handshake within {timeout:g} s)",
+                        hint="pass the GCS address `ray start --head` printed (port 6379 unless --port was given), "
+                             "not another service's port") from None
+
+
+def _speaks_grpc(host: str, port: int, timeout: float) -> bool:
+    """True when a gRPC (HTTP/2) channel to ``host:port`` becomes ready within ``timeout`` seconds,
+    as a Ray GCS does; also True where the check cannot be made (``grpcio``, a Ray dependency, is
+    missing, or ``RAY_USE_TLS`` asks for TLS channels). A listener that never answers would
+    otherwise hold ``ray.init`` in Ray's C++ GCS client for ~40 s before its first retry."""
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return True
+    try:
+        import grpc
+    except ImportError:
+        return True
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    channel = grpc.insecure_channel(target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        return True
+    except grpc.FutureTimeoutError:
+        return False
+    finally:
+        channel.close()
 
 
 class Executor:

@@ -149,6 +149,9 @@ def check_fits(requests: list[BuildRequest], per_machine_gpus: int, *, local: bo
 
 
 #: Seconds ``ray.init`` may take to join a cluster that answers (Ray's own retries give up after ~20 s).
+#: The watchdog interrupts between Ray's retries, not inside a blocking C++ call; an address that
+#: accepts TCP but never answers is refused before ``ray.init`` by
+#: :func:`rmxbench.orchestrator.executor.check_reachable`.
 CONNECT_TIMEOUT_S = 45.0
 #: Ray's token authentication (on by default since Ray 2.52 for ``ray start``): the driver needs the
 #: mode and the cluster's token, from ``$RAY_AUTH_TOKEN``, ``$RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``.
@@ -175,8 +178,9 @@ def connect_error(address: str, exc: BaseException) -> UserError:
 
 
 def connect(address: str, kw: dict[str, Any], timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """``ray.init(**kw)`` joining ``address``, bounded by ``timeout`` seconds, Ray's C++ retry lines
-    held back (shown again if it joins).
+    """``ray.init(**kw)`` joining ``address``, bounded by ``timeout`` seconds (checked whenever Ray's
+    Python code runs, i.e. between its retries), Ray's C++ retry lines held back (shown again if it
+    joins).
 
     Raises:
         UserError: from :func:`connect_error`, or the join took longer than ``timeout``.
