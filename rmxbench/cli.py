@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         from rich.markup import escape
 
         first = (str(exc).strip().splitlines() or [""])[0]
-        Console(stderr=True).print(
+        Console(emoji=False, stderr=True).print(
             "[bold red]internal error[/] (a bug in rmxbench; rerun with RMXBENCH_DEBUG=1 for the traceback): "
             + escape(f"{type(exc).__name__}: {first}"), soft_wrap=True
         )

@@ -41,7 +41,7 @@ def print_user_error(exc: UserError) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(stderr=True, file=sys.stderr)
+    console = Console(emoji=False, stderr=True, file=sys.stderr)
     console.print(f"[bold red]error:[/] {escape(getattr(exc, 'message', None) or first_line(exc))}", soft_wrap=True)
     hint = getattr(exc, "hint", None)
     if hint:

@@ -441,3 +441,18 @@ def test_grpo_recipe_clipping_warnings(tmp_path):
     assert main(["validate", str(p)]) == 0
     p.write_text(base.replace("    max_steps: 3", "    max_steps: 3\n    max_completion_length: 4000"))
     assert check_spec_file(p).warnings == []
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_problem_on_line_100_is_printed_as_line_100(command, tmp_path, capsys, monkeypatch):
+    """``file:100:`` must not become rich's ``:100:`` emoji (found by a fresh-user trial)."""
+    monkeypatch.setenv("RMXBENCH_HOME", str(tmp_path / "home"))
+    lines = (Path(__file__).resolve().parents[1] / "specs" / "tiny.yaml").read_text().splitlines()
+    assert lines[99].strip() == "dtype: float32"  # line 100
+    lines[99] = lines[99].replace("float32", "float33")
+    path = tmp_path / "bad_dtype.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert main([command, str(path)]) == 1
+    captured = capsys.readouterr()
+    shown = " ".join((captured.out + captured.err).split())
+    assert f"{path}:100: models[0].dtype" in shown and "\N{HUNDRED POINTS SYMBOL}" not in shown, shown

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)
     out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
     out.mkdir(parents=True, exist_ok=True)
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:
         final = out / f"{name}-{args.task}"

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.errors import UserError
     from rmxbench.spec.context import SpecContext
 
-    console = Console()
+    console = Console(emoji=False)
     spec_path = Path(args.spec)
     if not spec_path.is_file():
         raise UserError(f"spec file {str(spec_path)!r} not found")

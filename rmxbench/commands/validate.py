@@ -51,7 +51,7 @@ def _print_problem(console: Console, p: Problem, prev: Problem | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(highlight=False, soft_wrap=True)  # no hard line breaks inside paths
+    console = Console(emoji=False, highlight=False, soft_wrap=True)  # no hard line breaks inside paths
     failed = 0
     for f in args.files:
         result = check_spec_file(f)
