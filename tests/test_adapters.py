@@ -137,6 +137,17 @@ def ads(tmp_path_factory):
     copy("bin", "truncated_bin")
     data = (out["truncated_bin"] / "adapter_model.bin").read_bytes()
     (out["truncated_bin"] / "adapter_model.bin").write_bytes(data[: len(data) // 2])
+    copy("good", "nan_data")  # the header intact, every data byte 0xFF (NaN in fp32): as the trial damaged it
+    data = (out["nan_data"] / "adapter_model.safetensors").read_bytes()
+    head = 8 + int.from_bytes(data[:8], "little")
+    (out["nan_data"] / "adapter_model.safetensors").write_bytes(data[:head] + b"\xff" * (len(data) - head))
+    copy("bin", "inf_bin")  # one value of one tensor infinite (a diverged training)
+    import torch as _torch
+
+    sd = _torch.load(out["inf_bin"] / "adapter_model.bin", weights_only=True)
+    first = sorted(sd)[0]
+    sd[first][0, 0] = float("inf")
+    _torch.save(sd, out["inf_bin"] / "adapter_model.bin")
     lora("mts", modules_to_save=["embed_tokens", "lm_head"])
     copy("mts", "resized_vocab")  # full copies with 16 more vocabulary rows
     from safetensors.torch import load_file, save_file
@@ -199,6 +210,8 @@ REFUSED = {
     "pissa": (["init_lora_weights='pissa'", "rewrites the base weights"], ["path_initial_model_for_weight_conversion"]),
     "bias_all": (["bias='all'", "overwrites the base model's biases"], ["merge", "`bias: none`"]),
     "ia3": (["peft_type 'IA3'", "LoRA adapters (peft_type 'LORA') only"], ["merge"]),
+    "nan_data": (["16 of 16 tensors hold NaN or infinite values", ".lora_A.weight`"], ["damaged", "diverged"]),
+    "inf_bin": (["1 of 16 tensors hold NaN or infinite values"], ["damaged", "diverged"]),
 }
 
 

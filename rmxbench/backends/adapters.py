@@ -12,7 +12,7 @@ And vLLM refuses features transformers + PEFT serve (``modules_to_save``, DoRA, 
 layers for most architectures) with its own message, after the engine has started.
 
 :func:`preflight` reads ``adapter_config.json`` and the tensor *names and shapes* from the weights
-file's header (no weights are loaded) and checks, for every backend:
+file's header and checks, for every backend:
 
 1. the config is a PEFT LoRA config (``peft_type: LORA``, positive ``r``/``rank_pattern``,
    ``target_modules`` present) that does not rewrite the base weights;
@@ -25,6 +25,8 @@ file's header (no weights are loaded) and checks, for every backend:
 4. shapes: ``lora_A`` is ``[r_m, in]`` and ``lora_B`` ``[out, r_m]`` of the base module, ``r_m`` is the
    rank ``r``/``rank_pattern`` gives that module (PEFT's ``get_pattern_key``), full copies
    (``modules_to_save``) have the base module's shape (a resized vocabulary is named);
+5. every value is finite (one pass over the data: a file with an intact header and garbage data,
+   or a diverged training, would otherwise be scored as "no answer" under the adapter's hash);
 
 then what the serving backend can do (:class:`Rules`: module kinds LoRA may target, whether
 ``modules_to_save`` is served, the engine's LoRA rank, and the serving library's own verdict on the
@@ -264,6 +266,32 @@ def tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
                              "with PEFT's `save_pretrained`") from None
 
 
+def non_finite_tensors(weights: Path) -> list[str]:
+    """Names of the tensors of an adapter weights file that hold a NaN or an infinite value (one
+    pass over the data: LoRA adapters are small, e.g. ~80 MB for rank 16 on a 32B model). A file
+    whose header is intact but whose data is garbage or whose training diverged has such tensors,
+    and would otherwise be scored (as "no answer" everywhere) under the adapter's hash.
+
+    Raises:
+        UserError: the file cannot be read (as :func:`tensor_shapes`).
+    """
+    import torch
+
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(weights), framework="pt") as f:
+                return [k for k in f.keys() if not bool(torch.isfinite(f.get_tensor(k)).all())]
+        sd = torch.load(str(weights), map_location="cpu", weights_only=True)
+        return [k for k, v in sd.items() if not bool(torch.isfinite(v).all())]
+    except Exception as exc:  # noqa: BLE001 - a damaged file: the same one-screen error as the header's
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{weights}: not a readable adapter weights file ({type(exc).__name__}: {first})",
+                        hint="the file is truncated or corrupt: copy it again, or re-save the adapter with "
+                             "PEFT's `save_pretrained`") from None
+
+
 def weights_file(adapter_dir: Path) -> Path:
     """The adapter's weights file (:data:`WEIGHT_FILES`, safetensors first).
 
@@ -351,8 +379,9 @@ def _trained_on(cfg: dict) -> str:
 
 
 def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = HF_RULES) -> AdapterInfo:
-    """Check that ``adapter_dir`` applies to ``base`` as it claims and that ``rules``' backend
-    serves it (see module doc), reading only the config and the weights file's header.
+    """Check that ``adapter_dir`` applies to ``base`` as it claims, that its tensors hold finite
+    values and that ``rules``' backend serves it (see module doc), reading the config, the weights
+    file's header and, once, its values.
 
     Args:
         adapter_dir: a PEFT LoRA adapter folder.
@@ -400,6 +429,11 @@ def preflight(adapter_dir: str | Path, base: BaseModules | None, rules: Rules = 
                         hint=f"add `\"target_modules\": {json.dumps(leaves)}` (the modules its tensors hold)")
     if base is not None:
         _check_modules(d, wfile, cfg, lcfg, base, lora, saved, tokens)
+    broken = non_finite_tensors(wfile)
+    if broken:
+        raise UserError(f"{wfile}: {len(broken)} of {len(shapes)} tensors hold NaN or infinite values, e.g. "
+                        f"`{broken[0]}`", hint="the file is damaged (copy it again) or the training diverged "
+                        "(retrain it; a ReasonMaxxer adapter's train_log.json shows its loss)")
     rank = max([s["A"][0] if "A" in s else s["eA"][0] for s in lora.values() if "A" in s or "eA" in s] or [0])
     info = AdapterInfo(d, cfg, wfile, rank, tuple(sorted(lora)), tuple(sorted(saved)))
     _check_rules(info, base, rules, tokens)
