@@ -171,6 +171,9 @@ def test_two_logical_gpus_parallel_rows_own_devices_and_a_killed_worker_is_retri
     assert board(out) == ref_board
     assert stored(home) == planned
     assert not temp_folders(home), temp_folders(home)
+    # Ray's start-up notices went to the store's driver log, not over the run's output
+    assert "Token authentication" not in log and "WARNING" not in log, log[:3000]
+    assert "ray.init: starting a local Ray" in (home / "logs" / "ray-driver.log").read_text()
     m = meters(home)
     retried = next(v for v in m.values() if v["key"] == key)
     assert retried["pid"] != pid and retried["worker"]["executor"] == "ray"  # built again by a restarted worker

@@ -89,6 +89,9 @@ def test_an_unresolvable_host_is_a_quick_user_error(tmp_path):
 def test_an_address_that_is_not_host_port_is_refused(tmp_path):
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "10.0.0.1")
     assert r.returncode == 1 and "--address 10.0.0.1: expected host:port" in r.stderr, r.stderr
+    r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "127.0.0.1:99999")
+    assert r.returncode == 1 and "--address 127.0.0.1:99999: port 99999 is out of range; allowed: 1–65535" in r.stderr, \
+        r.stderr
 
 
 @pytest.mark.parametrize("flags, message", [

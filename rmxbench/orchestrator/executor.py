@@ -273,6 +273,9 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     if not sep or not host or not port.isdigit():
         raise UserError(f"--address {address}: expected host:port (what `ray start --head` prints, e.g. "
                         "10.0.0.1:6379) or auto")
+    if not 0 < int(port) < 65536:
+        raise UserError(f"--address {address}: port {port} is out of range; allowed: 1–65535 (the head's GCS port "
+                        "is 6379 unless `ray start --head --port` said otherwise)")
     try:
         socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

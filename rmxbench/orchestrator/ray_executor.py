@@ -46,6 +46,7 @@ from typing import Any
 
 import ray
 
+from rmxbench.buildlog import capture
 from rmxbench.errors import UserError
 from rmxbench.orchestrator.executor import (BuildOutcome, BuildRequest, Executor, build_node, check_ray_arguments,
                                            check_reachable, resolve_inputs)
@@ -276,14 +277,19 @@ class RayExecutor(Executor):
         env_vars.update({HOME_ENV: str(self.store.home), "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1"})
         kw: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING,
                                   runtime_env={"env_vars": env_vars})
+        # Ray's own start-up notices (token authentication, resources) go to the store's driver log
+        log = self.store.home / "logs" / "ray-driver.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         if self.address is None:
             kw.update(address="local", num_cpus=self.cpus, num_gpus=self.gpus, include_dashboard=False,
                       object_store_memory=OBJECT_STORE_MB << 20)
-            ray.init(**kw)
+            with capture(log, header="ray.init: starting a local Ray for this run"):
+                ray.init(**kw)
         else:
             check_reachable(self.address)
             kw.update(address=self.address)
-            connect(self.address, kw)
+            with capture(log, header=f"ray.init: joining {self.address}"):
+                connect(self.address, kw)
         self._started = True
         self.cluster_line = cluster_line()
         self.remaining = list(requests)
