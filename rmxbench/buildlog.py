@@ -64,6 +64,21 @@ def terminal(fd: int = 1) -> IO[str]:
     return _TERMINALS[fd]
 
 
+#: Columns of rmxbench's tables when its output is a file or pipe and ``$COLUMNS`` is unset (rich's
+#: default, 80, cuts the plan's and the estimate's columns in a redirected run or a SLURM log).
+REDIRECTED_COLUMNS = 160
+
+
+def width(stream: IO[str]) -> int | None:
+    """The width for a rich Console writing to ``stream``: None (rich measures it) on a terminal or
+    when ``$COLUMNS`` is set, else :data:`REDIRECTED_COLUMNS`."""
+    try:
+        tty = stream.isatty()
+    except (ValueError, OSError, AttributeError):
+        tty = False
+    return None if tty or os.environ.get("COLUMNS") else REDIRECTED_COLUMNS
+
+
 def _flush() -> None:
     """Flush Python's standard streams and C stdio (a library's printf before a redirection)."""
     for s in (sys.stdout, sys.stderr):

@@ -182,6 +182,8 @@ def test_an_unwritable_out_folder_is_refused_before_any_work(command, tmp_path, 
     monkeypatch.setenv("RMXBENCH_HOME", str(tmp_path / "home"))
     spec = Path(__file__).resolve().parents[1] / "specs" / "tiny.yaml"
     assert main([command, str(spec), "--out", "/proc/rmxbench-nope"]) == 1
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "--out: cannot write to /proc/rmxbench-nope" in err and "internal error" not in err
+    assert "plan for" not in captured.out  # the refusal is the one screen, not a plan and then an error
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").glob("*/*/_complete.json"))

@@ -190,6 +190,25 @@ def test_eval_command_starts_one_engine_for_three_tasks(tmp_path, capsys, adapte
     assert len(engines) == 1
 
 
+def test_eval_command_keeps_third_party_output_in_its_log(tmp_path):
+    """``rmxbench eval`` as a user runs it: the terminal gets rmxbench's lines and table; lm-eval's
+    notices and progress bars go to ``<out>/eval.log``."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, RMXBENCH_THREADS="1", COLUMNS="160", PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "rmxbench.cli", "eval", "--model", "package:embedded/tiny", "--tasks",
+                        "tinymath", "--limit", "3", "--backend", "hf", "--dtype", "float32", "--out", str(tmp_path / "ev")],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    shown = p.stdout + p.stderr
+    assert "tinymath: evaluating (hf" in shown and "engines started: 1 (models: 1)" in shown
+    assert "Custom kwargs" not in shown and "it/s" not in shown and "WARNING" not in shown, shown
+    log = (tmp_path / "ev" / "eval.log").read_text()
+    assert "rmxbench eval: tinymath" in log and "Custom kwargs" in log
+
+
 def test_count_engine_starts_is_offline():
     """The dry-run count loads nothing (no torch import needed) and skips nodes without an engine."""
     a, b = EngineSpec(backend="vllm", model="m1"), EngineSpec(backend="vllm", model="m2")

@@ -7,7 +7,8 @@ Example (CPU, offline data)::
         --backend hf --max-new-tokens 256 --out runs/smollm2
 
 Writes ``<out>/<task>/{results.json,samples.jsonl,record.json,meter.json}`` and prints a table
-of scores (pass@1, or avg@k with pass@k and maj@k) and wall time per task.
+of scores (pass@1, or avg@k with pass@k and maj@k) and wall time per task. The engine's, lm-eval's
+and other libraries' messages and progress bars go to ``<out>/eval.log``, not the terminal.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     protocol = _protocol(args, tasks, ctx.spec if ctx is not None else None)
     data_dir = ctx.data_dir if ctx is not None else resolve_data_dir(args.data_dir)
     out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
-    console = Console(highlight=False)
+    from rmxbench.buildlog import capture, terminal, width
+
+    console = Console(emoji=False, highlight=False, file=terminal(), width=width(terminal()))  # the engine's and lm-eval's output go to eval.log
     if ref.repo is not None and not ref.pinned:
         console.print(f"[yellow]warning:[/] {escape(ref.repo)}@{escape(str(ref.revision))} is not pinned to a commit sha")
 
@@ -149,18 +152,23 @@ def run(args: argparse.Namespace) -> int:
     engine = _engine(ref, args, protocol, spec_dir)
     pool = SessionPool()
     records = []
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "eval.log"
     try:
-        session = pool.get(engine)  # one engine for every task (and the adapter)
+        with capture(log, header=f"rmxbench eval: starting the {engine.backend} engine of {args.model}"):
+            session = pool.get(engine)  # one engine for every task (and the adapter)
         for t in protocol.tasks:
             style = benchmark(t).prompt_style or args.prompt_style
             console.print(f"[bold]{t}[/]: evaluating ({session.name}, style {style}, "
                           f"limit {protocol.limit.get(t, 'all')}) …")
-            records.append(evaluate_task(session, t, protocol=protocol, prompt_style=style,
-                                         chat_template=args.chat_template, model_ref=ref, adapter_dir=args.adapter,
-                                         spec_dir=spec_dir, data_dir=data_dir, out_dir=out / t,
-                                         row_id=args.row_id))
+            with capture(log, header=f"rmxbench eval: {t}"):
+                records.append(evaluate_task(session, t, protocol=protocol, prompt_style=style,
+                                             chat_template=args.chat_template, model_ref=ref,
+                                             adapter_dir=args.adapter, spec_dir=spec_dir, data_dir=data_dir,
+                                             out_dir=out / t, row_id=args.row_id))
     finally:
-        pool.close_all()
+        with capture(log):
+            pool.close_all()
 
     table = Table(title=f"rmxbench eval — {escape(args.model)}" + (f" + {escape(args.adapter)}" if args.adapter else ""))
     for col, just in [("task", "left"), ("metric", "left"), ("score", "right"), ("pass/maj@k", "right"),
@@ -174,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     console.print("n = problems, k = samples per problem, no ans. = completions with no extractable answer, "
                   "t/o = grader timeouts (counted wrong)")
     console.print(f"outputs: {escape(str(out.resolve()))}/<task>/{{results.json, samples.jsonl, record.json}}; "
-                  f"{pool.summary()}")
+                  f"log (the engine's and lm-eval's messages): {escape(str(log.resolve()))}; {pool.summary()}")
     return 0
 
 

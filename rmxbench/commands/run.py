@@ -92,7 +92,7 @@ def context(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from rmxbench.buildlog import terminal
+    from rmxbench.buildlog import terminal, width
     from rmxbench.errors import UserError
     from rmxbench.orchestrator.estimate import estimate_plan
     from rmxbench.orchestrator.estimate_report import check_budget, estimate_json, render_estimate
@@ -100,13 +100,16 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "json", False) and not args.dry_run:
         raise UserError("--json prints the plan of --dry-run; add --dry-run")
-    console = Console(file=terminal())  # not redirected while a node builds (its output goes to build.log)
+    console = Console(emoji=False, file=terminal(), width=width(terminal()))  # not redirected while a node builds (its output goes to build.log)
     check_executor_arguments(args)
     if args.executor == "ray" and args.address is not None and not args.dry_run:
         from rmxbench.orchestrator.executor import check_reachable
 
         check_reachable(args.address)  # a dead address fails now, not after the plan
     ctx = context(args)
+    if not args.dry_run:  # the output folders are checked before the plan and hours of work, not after
+        for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
+            check_writable_dir(flag, folder)
     plan = build_plan(ctx, only=args.only, force=args.force)
     est = estimate_plan(plan, online=getattr(args, "online", False))
     # a plan over budget is refused before anything is printed or started: the refusal is the one screen
@@ -127,9 +130,6 @@ def run(args: argparse.Namespace) -> int:
 
     from rmxbench.orchestrator.runner import Runner, print_summary
 
-    # Check the output folders before hours of work, not after.
-    for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
-        check_writable_dir(flag, folder)
     summary = Runner(plan, console=console, out_dir=args.out, executor=make_executor(args, plan.store),
                      estimate=est).run()
     print_summary(summary, console)

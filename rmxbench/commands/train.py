@@ -51,12 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from rmxbench.buildlog import terminal
+    from rmxbench.buildlog import terminal, width
     from rmxbench.commands.run import context
     from rmxbench.orchestrator.planner import build_plan
     from rmxbench.orchestrator.runner import train_row
 
-    console = Console(file=terminal())  # not redirected while a node builds (its output goes to build.log)
+    console = Console(emoji=False, file=terminal(), width=width(terminal()))  # not redirected while a node builds (its output goes to build.log)
     ctx = context(args)
     base, row = find_row(ctx.spec, args.model)
     plan = build_plan(ctx, only=[row.id], force=args.force)
