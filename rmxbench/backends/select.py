@@ -24,6 +24,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any, Iterable
 
 from rmxbench.errors import UserError
 from rmxbench.spec.schema import BACKENDS
@@ -125,6 +126,24 @@ def vllm_usable() -> tuple[bool, str]:
     if build == "cuda" and not has_cuda_device():
         return False, "the installed vLLM is the CUDA build and no NVIDIA GPU is visible"
     return True, f"vLLM {vllm_version()} ({build} build)"
+
+
+def check_usable(engines: Iterable[Any]) -> None:
+    """Raise UserError, before any work, when an engine that generates needs a backend this
+    machine cannot run (``backend: vllm`` without a usable vLLM). For a run whose engines start
+    here (the local executor); a Ray driver may lack what its workers have. Cheap (metadata only).
+
+    Args:
+        engines: :class:`rmxbench.backends.session.EngineSpec` s (None entries are skipped).
+    Raises:
+        UserError: naming the first such engine's model and how to install the backend.
+    """
+    for e in engines:
+        if e is not None and e.role == "engine" and e.backend == "vllm":
+            ok, why = vllm_usable()
+            if not ok:
+                raise UserError(f"{e.label or e.model} uses `backend: vllm`, which cannot run here: {why}",
+                                hint=INSTALL_HINT)
 
 
 #: vLLM versions TRL 1.16's vLLM integration supports (``trl.import_utils.is_vllm_available``:

@@ -111,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         for flag, folder in (("--home / $RMXBENCH_HOME", Path(ctx.home)), ("--out", Path(args.out))):
             check_writable_dir(flag, folder)
     plan = build_plan(ctx, only=args.only, force=args.force)
+    if not args.dry_run and args.executor != "ray":  # engines start in this process: their backend must run here
+        from rmxbench.backends.select import check_usable
+
+        check_usable(n.engine for n in plan.run_order())
     est = estimate_plan(plan, online=getattr(args, "online", False))
     # a plan over budget is refused before anything is printed or started: the refusal is the one screen
     notices = check_budget(est, max_usd=getattr(args, "max_usd", None),
