@@ -175,15 +175,36 @@ def test_environment_errors_become_user_errors():
     assert classify(ModuleNotFoundError("x")) is None  # no module name: not classifiable
 
 
-@pytest.mark.parametrize("command", ["run", "board"])
+_ADHOC = {  # the commands that take no spec: their arguments up to --out
+    "eval": ["--model", "package:embedded/tiny", "--tasks", "tinymath", "--backend", "hf"],
+    "analyze": ["--base", "package:embedded/tiny", "--other", "package:embedded/tiny", "--task", "tinymath",
+                "--prompt-style", "tiny_story", "--analysis", "reranking"],
+}
+
+
+@pytest.mark.parametrize("command", ["run", "board", "eval", "analyze"])
 def test_an_unwritable_out_folder_is_refused_before_any_work(command, tmp_path, capsys, monkeypatch):
     """``--out`` under ``/proc`` (a virtual filesystem: the folder cannot be created, although
-    ``os.access`` says the parent is writable) is a one-screen error, exit 1, before anything runs."""
+    ``os.access`` says the parent is writable) is a one-screen error, exit 1, before anything runs
+    (for eval and analyze: before an engine starts, which would otherwise take minutes on a GPU)."""
     monkeypatch.setenv("RMXBENCH_HOME", str(tmp_path / "home"))
     spec = Path(__file__).resolve().parents[1] / "specs" / "tiny.yaml"
-    assert main([command, str(spec), "--out", "/proc/rmxbench-nope"]) == 1
+    argv = [command, *_ADHOC[command]] if command in _ADHOC else [command, str(spec)]
+    assert main([*argv, "--out", "/proc/rmxbench-nope"]) == 1
     captured = capsys.readouterr()
     err = captured.err
     assert "--out: cannot write to /proc/rmxbench-nope" in err and "internal error" not in err
     assert "plan for" not in captured.out  # the refusal is the one screen, not a plan and then an error
     assert not (tmp_path / "home").exists() or not any((tmp_path / "home").glob("*/*/_complete.json"))
+    assert "evaluating" not in captured.out and "engine" not in err  # eval: no task started
+
+
+def test_eval_refuses_a_file_as_its_out_folder(tmp_path, capsys):
+    """A file where ``--out`` should be a folder: one line naming it, exit 1 (was ``File exists``
+    after the engine had started)."""
+    afile = tmp_path / "results"
+    afile.write_text("not a folder")
+    assert main(["eval", *_ADHOC["eval"], "--out", str(afile / "run1")]) == 1
+    err = capsys.readouterr().err
+    assert f"--out: {afile / 'run1'} is not a directory ({afile} is a file)" in err
+    assert afile.read_text() == "not a folder"

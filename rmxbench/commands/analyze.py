@@ -125,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
     if "tau_curve" in names and not args.sweep:
         raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
     configs = _configs(args.config)
+    out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
+    from rmxbench.commands.folders import check_writable_dir
+
+    check_writable_dir("--out", out)  # before any model loads
     from rmxbench.backends.session import SessionPool
 
     sessions = SessionPool()  # each model is loaded once for every analysis of this command
@@ -142,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
                             session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
                             if args.other and not args.other_adapter else None)
     problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)
-    out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
-    out.mkdir(parents=True, exist_ok=True)
     console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:

@@ -139,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     protocol = _protocol(args, tasks, ctx.spec if ctx is not None else None)
     data_dir = ctx.data_dir if ctx is not None else resolve_data_dir(args.data_dir)
     out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
+    from rmxbench.commands.folders import check_writable_dir
+
+    check_writable_dir("--out", out)  # before the engine starts, not after
     from rmxbench.buildlog import capture, terminal, width
 
     console = Console(emoji=False, highlight=False, file=terminal(), width=width(terminal()))  # the engine's and lm-eval's output go to eval.log
