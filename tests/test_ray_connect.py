@@ -92,6 +92,10 @@ def test_an_address_that_is_not_host_port_is_refused(tmp_path):
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "127.0.0.1:99999")
     assert r.returncode == 1 and "--address 127.0.0.1:99999: port 99999 is out of range; allowed: 1–65535" in r.stderr, \
         r.stderr
+    # a dashboard URL (what a user may copy from the browser): refused with what is allowed, before the plan
+    r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "http://127.0.0.1:8265")
+    assert r.returncode == 1 and "--address http://127.0.0.1:8265: http:// is not a Ray address; allowed: host:port" \
+        in r.stderr and "ray://host:port" in r.stderr and "plan for" not in r.stdout, (r.stdout, r.stderr)
 
 
 @pytest.mark.parametrize("flags, message", [

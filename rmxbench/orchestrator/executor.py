@@ -263,11 +263,15 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     and ``ray://`` (Ray Client) addresses are left to Ray.
 
     Raises:
-        UserError: the address is not ``host:port``, the host name does not resolve, nothing
+        UserError: the address is not ``host:port`` (or has a scheme other than ``ray://``), the host name does not resolve, nothing
             answers at that port, or what answers does not speak gRPC (not a Ray GCS).
     """
-    if address == "auto" or "://" in address:
+    if address == "auto" or address.startswith("ray://"):
         return
+    if "://" in address:
+        raise UserError(f"--address {address}: {address.split('://')[0]}:// is not a Ray address; allowed: host:port "
+                        "(the GCS address `ray start --head` prints, e.g. 10.0.0.1:6379), ray://host:port (Ray "
+                        "Client, port 10001) or auto")
     host, sep, port = address.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit():
