@@ -197,6 +197,28 @@ def test_table_cells_show_mean_spread_provenance_and_cost_per_seed(board):
     assert "paired bootstrap test (the averages are not 0/1" in table.paired_legend
 
 
+def test_a_cost_ratio_naming_a_plus_row_is_one_bullet_in_the_markdown(board):
+    """Rows are named "+ GRPO" (the paper's style): the cost-ratio bullet starting with that name
+    must stay one bullet of text, not a bullet holding a nested list (CommonMark via markdown-it,
+    the parser rich renders the terminal board with)."""
+    from markdown_it import MarkdownIt
+
+    from rmxbench.board.markdown import render_markdown
+
+    md = render_markdown(build_table(board))
+    tokens = MarkdownIt().parse(md)
+    items = [t for i, t in enumerate(tokens) if t.type == "inline" and tokens[i - 2].type == "list_item_open"]
+    ratio = next(t.content for t in items if "training cost (Base)" in t.content)
+    assert ratio.startswith("\\+ GRPO ÷ + ReasonMaxxer training cost (Base): 5×"), ratio
+    html = MarkdownIt().render(md)
+    assert "<li>+ GRPO ÷ + ReasonMaxxer training cost (Base): 5×" in html, html
+    depth = max_depth = 0
+    for t in tokens:
+        depth += {"bullet_list_open": 1, "bullet_list_close": -1}.get(t.type, 0)
+        max_depth = max(max_depth, depth)
+    assert max_depth == 1, md
+
+
 def test_paired_comparisons_use_seed_averaged_correctness(board):
     rmx_base = next(c for c in board.comparisons if c.rmx.row_id == "rmx" and c.other.row_id == "base")
     res = rmx_base.per_task["gsm8k"]

@@ -2,11 +2,21 @@
 :class:`rmxbench.board.table.Table` (every string escaped with :func:`md_escape`; no number
 formatting, no cell decisions)."""
 
-
 from __future__ import annotations
+
+import re
 
 from rmxbench.board.table import Cell, Table
 from rmxbench.board.text import md_escape
+
+_LIST_MARKER = re.compile(r"^([-+]|\d+[.)])(?=\s|$)")
+
+
+def _item(text: object) -> str:
+    """A Markdown bullet of ``text`` (escaped); a leading list marker of its own (a row named
+    "+ GRPO", "1. ...") is escaped, else it renders as a nested list."""
+    return "- " + _LIST_MARKER.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], md_escape(text))
+
 
 _STYLE = {"": "{}", "b": "**{}**", "i": "*{}*", "tag": "\\[{}\\]"}
 
@@ -78,7 +88,7 @@ def render_markdown(table: Table, chart: str | None = None, sections: str = "") 
     if chart:
         L += [f"![{md_escape(table.chart_title)}]({chart})", ""]
     if table.cost_ratios:
-        L += [f"- {md_escape(r)}" for r in table.cost_ratios] + [""]
+        L += [_item(r) for r in table.cost_ratios] + [""]
     for f in table.figures:
         L += [f"![{md_escape(f.caption)}]({f.file})", ""]
     L += [f"## {md_escape(table.paired_title)}", ""]
@@ -94,5 +104,5 @@ def render_markdown(table: Table, chart: str | None = None, sections: str = "") 
     if sections:
         L += [f"## {md_escape(table.analyses_title)}", "", sections, ""]
     if table.warnings:
-        L += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in table.warnings] + [""]
+        L += ["## Warnings", ""] + [_item(w) for w in table.warnings] + [""]
     return "\n".join(L)
