@@ -208,3 +208,16 @@ def test_eval_refuses_a_file_as_its_out_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--out: {afile / 'run1'} is not a directory ({afile} is a file)" in err
     assert afile.read_text() == "not a folder"
+
+
+def test_eval_checks_every_task_file_before_the_engine_starts(tmp_path, capsys):
+    """``--tasks tinymath,gsm8k`` with a data folder that lacks gsm8k.jsonl: refused naming the file
+    before any task is evaluated (was: tinymath evaluated, then an error without the out folder)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    assert main(["eval", "--model", "package:embedded/tiny", "--tasks", "tinymath,gsm8k", "--backend", "hf",
+                 "--data-dir", str(data), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"benchmark file {data / 'gsm8k.jsonl'} not found (needed for 'gsm8k')" in captured.err, captured.err
+    assert "evaluating" not in captured.out and not (out / "tinymath").exists()

@@ -142,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.commands.folders import check_writable_dir
 
     check_writable_dir("--out", out)  # before the engine starts, not after
+    from rmxbench.evaluation.data import data_identity
+
+    for t in protocol.tasks:  # every task's data file is there before the engine starts, not after the first task
+        data_identity(t, data_dir)
     from rmxbench.buildlog import capture, terminal, width
 
     console = Console(emoji=False, highlight=False, file=terminal(), width=width(terminal()))  # the engine's and lm-eval's output go to eval.log
