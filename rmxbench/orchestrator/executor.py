@@ -108,6 +108,7 @@ class BuildOutcome:
         error: why the build failed (after the executor's retries), or None.
         engines: the engine sessions the build started or reused
             (:class:`~rmxbench.backends.session.SessionEvent`).
+        log: where a failed build's log was kept (:func:`keep_failed_log`), or None.
     """
 
     key: str
@@ -117,6 +118,11 @@ class BuildOutcome:
     seconds: float = 0.0
     error: str | None = None
     engines: list = field(default_factory=list)
+    log: str | None = None
+
+
+#: How a failed build's exception names its kept log: ``FAILED_LOG_NOTE + "<name>: <path>"`` (a note).
+FAILED_LOG_NOTE = "build log of "
 
 
 def resolve_inputs(req: BuildRequest, store: ArtifactStore) -> dict[str, Path]:
@@ -185,7 +191,7 @@ def build_node(req: BuildRequest, inputs: dict[str, Path], sessions: Any, store:
         except BaseException as exc:  # the temp folder goes: keep its log where the error names it
             kept = keep_failed_log(log, store, req)
             if kept is not None:
-                exc.add_note(f"build log of {req.name}: {kept}")
+                exc.add_note(f"{FAILED_LOG_NOTE}{req.name}: {kept}")
             raise
         meter = read_meter(tmp)
         if meter is None:  # a build may meter itself (with item counts)

@@ -48,7 +48,8 @@ import ray
 
 from rmxbench.buildlog import capture
 from rmxbench.errors import UserError
-from rmxbench.orchestrator.executor import (BuildOutcome, BuildRequest, Executor, build_node, check_ray_arguments,
+from rmxbench.orchestrator.executor import (FAILED_LOG_NOTE, BuildOutcome, BuildRequest, Executor, build_node,
+                                            check_ray_arguments,
                                            check_reachable, resolve_inputs)
 from rmxbench.pipeline.store import ArtifactStore
 from rmxbench.spec.context import HOME_ENV
@@ -73,8 +74,17 @@ def _build_here(req: BuildRequest, home: str, pool: Any) -> BuildOutcome:
     cap_threads()
     store = ArtifactStore(home)
     with progress.use(progress.SILENT):
-        out = build_node(req, resolve_inputs(req, store), pool, store, worker=_worker_info())
-    return out
+        try:
+            return build_node(req, resolve_inputs(req, store), pool, store, worker=_worker_info())
+        except Exception as exc:  # classified here: Ray passes the exception on without its causes
+            from rmxbench.failures import classify
+
+            user = classify(exc)
+            if user is None or user is exc:
+                raise
+            for note in getattr(exc, "__notes__", ()):  # the kept build log
+                user.add_note(note)
+            raise user from None
 
 
 def _task(req: BuildRequest, home: str) -> BuildOutcome:
@@ -395,8 +405,10 @@ class RayExecutor(Executor):
                 cause = exc.cause
                 text = (cause.message + (f" ({cause.hint})" if cause.hint else "")) if isinstance(cause, UserError) \
                     else f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
-                text += "".join(f"; {n}" for n in getattr(cause, "__notes__", ()))  # the kept build log
-                out = BuildOutcome(req.key, req.stage, None, error=text)
+                notes = getattr(cause, "__notes__", ())
+                text += "".join(f"; {n}" for n in notes if not n.startswith(FAILED_LOG_NOTE))
+                kept = next((n.split(": ", 1)[-1] for n in notes if n.startswith(FAILED_LOG_NOTE)), None)
+                out = BuildOutcome(req.key, req.stage, None, error=text, log=kept)
             except ray.exceptions.RayError as exc:  # the worker (or its machine) died too often
                 if w is not None:
                     w.broken = True

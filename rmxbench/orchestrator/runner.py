@@ -26,6 +26,7 @@ Outputs: ``$RMXBENCH_HOME/<stage>/<key>/`` per node (each with ``meter.json``), 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,13 @@ class RunSummary:
     engines: str = ""
 
 
+def _common_folder(paths: list[str]) -> str:
+    """The one file, or the folder (with a trailing ``/``) holding all of ``paths``."""
+    if len(set(paths)) == 1:
+        return paths[0]
+    return os.path.commonpath(paths) + os.sep
+
+
 def _rel(home: Path, p: Path) -> str:
     try:
         return str(p.resolve().relative_to(home.resolve()))
@@ -95,6 +103,7 @@ class Runner:
         self._ordinal: dict[str, int] = {}  # node key -> its number in the plain lines
         self._started: dict[str, float] = {}  # node key -> when it was submitted (perf_counter)
         self._built_keys: set[str] = set()  # keys built in this run (estimates.json: built_now)
+        self._failed_logs: list[str] = []  # the kept build logs of failed nodes (executors that report them)
 
     # ------------------------------------------------------------------ nodes
 
@@ -123,16 +132,20 @@ class Runner:
         the failure (its dependents are then skipped)."""
         s, label = self.summary, f"{node.row_id} {node.label}"
         if out.error is not None or out.path is None:
-            self.failed[node.key] = out.error or "no artifact"
-            s.failed.append((label, self.failed[node.key]))
+            why = self.failed[node.key] = out.error or "no artifact"
+            first = next((lab for lab, w in s.failed if w == why), None)  # a long reason is printed once
+            shown = (why if first is None else f"as {first} (above)") + (f"; build log: {out.log}" if out.log else "")
+            s.failed.append((label, why))
+            if out.log:
+                self._failed_logs.append(out.log)
             for dep in self.plan.graph.dependents(node):
                 self.failed.setdefault(dep.key, f"its input {label} failed")
             if self.plain:
-                self._line(node, f"failed: {self.failed[node.key]}")
+                self._line(node, f"failed: {shown}")
             elif self.console is not None:
                 from rich.markup import escape
 
-                self.console.print(f"[bold red]{escape(label)} failed:[/] {escape(self.failed[node.key])}")
+                self.console.print(f"[bold red]{escape(label)} failed:[/] {escape(shown)}")
             return
         if out.built:
             s.built.append((label, out.seconds))
@@ -299,10 +312,15 @@ class Runner:
         failed = {lab for lab, _ in s.failed}
         skipped = list(dict.fromkeys(r.name for k, r in self._requests.items()
                                      if k in self.failed and r.name not in failed))
-        msg = (f"{len(s.failed)} node(s) failed: " + "; ".join(f"{lab} ({why})" for lab, why in s.failed)
+        by_reason: dict[str, list[str]] = {}  # one reason (an install hint, a full disk) is said once
+        for lab, why in s.failed:
+            by_reason.setdefault(why, []).append(lab)
+        msg = (f"{len(s.failed)} node(s) failed: " + "; ".join(f"{', '.join(labs)} ({why})" for why, labs in by_reason.items())
                + (f". Not built because an input failed: {', '.join(skipped)}" if skipped else "")
-               + f". {len(s.built)} node(s) were built in this run and are stored.")
-        raise UserError(msg, hint="rerun the same command: it builds only what is missing")
+               + f". {len(s.built)} node(s) were built in this run and are stored."
+               + (f" Build logs of the failed nodes: {_common_folder(self._failed_logs)}" if self._failed_logs else ""))
+        raise UserError(msg, hint="fix what the failure says (if it was a dead worker, nothing), then rerun the same "
+                                  "command: it builds only what is missing")
 
     # ------------------------------------------------------------------ main
 
