@@ -221,3 +221,35 @@ def test_eval_checks_every_task_file_before_the_engine_starts(tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"benchmark file {data / 'gsm8k.jsonl'} not found (needed for 'gsm8k')" in captured.err, captured.err
     assert "evaluating" not in captured.out and not (out / "tinymath").exists()
+
+
+@pytest.mark.parametrize("command, flags, message", [
+    ("eval", ["--tasks", "tinymath,tinymath"], "argument --tasks: tinymath given more than once"),
+    ("eval", ["--tasks", "tinymath,"], "argument --tasks: 'tinymath,': expected comma-separated task names"),
+    ("eval", ["--tasks", ""], "argument --tasks: '': expected comma-separated task names"),
+    ("eval", ["--tasks", "tinymath", "--max-new-tokens", "-1"], "argument --max-new-tokens: must be 1 or more, got -1"),
+    ("eval", ["--tasks", "tinymath", "--max-new-tokens", "0"], "argument --max-new-tokens: must be 1 or more, got 0"),
+    ("eval", ["--tasks", "tinymath", "--batch-size", "0"], "argument --batch-size: must be 1 or more, got 0"),
+    ("eval", ["--tasks", "tinymath", "--limit", "0"], "argument --limit: must be 1 or more, got 0"),
+    ("analyze", ["--max-new-tokens", "0"], "argument --max-new-tokens: must be 1 or more, got 0"),
+    ("analyze", ["--limit", "-5"], "argument --limit: must be 1 or more, got -5"),
+    ("analyze", ["--other-adapter", "/nonexistent/adapter"], "--other-adapter '/nonexistent/adapter' is not a directory"),
+])
+def test_bad_counts_and_task_lists_are_one_line_errors(command, flags, message, capsys, tmp_path):
+    """Counts below 1, repeated or empty task names: exit 1 naming the flag, before any model loads
+    (each was an 'internal error' from a pydantic ValidationError, or silently ignored for 0)."""
+    base = {"eval": ["eval", "--model", "package:embedded/tiny", "--backend", "hf"],
+            "analyze": ["analyze", *_ADHOC["analyze"]]}[command]
+    assert main([*base, *flags, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "internal error" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_empty_benchmark_file_is_refused_before_the_engine_starts(tmp_path, capsys):
+    (tmp_path / "gsm8k.jsonl").write_text("")
+    assert main(["eval", "--model", "package:embedded/tiny", "--backend", "hf", "--tasks", "gsm8k",
+                 "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    captured = capsys.readouterr()
+    assert f"benchmark file {tmp_path / 'gsm8k.jsonl'} has no problems (needed for 'gsm8k')" in captured.err
+    assert "internal error" not in captured.err and "evaluating" not in captured.out

@@ -27,6 +27,7 @@ import os
 import shutil
 from pathlib import Path
 
+from rmxbench.commands.folders import positive_int
 from rmxbench.errors import UserError
 
 ANALYSES = ("reranking", "interventions", "distillation", "tau_curve")
@@ -43,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--analysis", action="append", choices=ANALYSES, metavar="NAME",
                    help=f"analysis to run ({', '.join(ANALYSES)}); repeatable; default reranking + interventions")
     p.add_argument("--task", required=True, help="test task (e.g. math500, gsm8k, tinymath)")
-    p.add_argument("--limit", type=int, metavar="N", help="first N problems of the task")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="first N problems of the task")
     p.add_argument("--prompt-style", required=True, help="prompt style both models see (paper App. C)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="completion cap in tokens (default 1024)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=1024, metavar="N", help="completion cap in tokens (default 1024)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--config", metavar="FILE", help="YAML with per-analysis settings (see module doc)")
     p.add_argument("--data-dir", metavar="DIR", help="benchmark JSONL folder (default: $RMXBENCH_DATA_DIR, else hub)")
@@ -114,14 +115,12 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt_style not in STOP_SEQUENCES:
         raise UserError(f"--prompt-style {args.prompt_style!r} is not a known style",
                         hint=f"allowed: {', '.join(sorted(STOP_SEQUENCES))}")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be >= 1, got {args.limit}")
-    for d in [args.other_adapter, *args.sweep]:
+    for flag, d in [("--other-adapter", args.other_adapter), *(("--sweep", d) for d in args.sweep)]:
         if d and not Path(d).is_dir():
-            raise UserError(f"{d!r} is not a directory")
+            raise UserError(f"{flag} {d!r} is not a directory")
     pair_names = [n for n in names if n != "tau_curve"]
     if pair_names and not (args.other or args.other_adapter):
-        raise UserError(f"{', '.join(pair_names)} compare two models: give --other and/or --other-adapter")
+        raise UserError(f"{', '.join(pair_names)} {'compares' if len(pair_names) == 1 else 'compare'} two models: give --other and/or --other-adapter")
     if "tau_curve" in names and not args.sweep:
         raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
     configs = _configs(args.config)
@@ -129,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.commands.folders import check_writable_dir
 
     check_writable_dir("--out", out)  # before any model loads
+    problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)  # a bad task or file: before too
+    if not problems:
+        raise UserError(f"--task {args.task}: no problems to analyse")
     from rmxbench.backends.session import SessionPool
 
     sessions = SessionPool()  # each model is loaded once for every analysis of this command
@@ -145,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
                             dtype=args.dtype,
                             session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
                             if args.other and not args.other_adapter else None)
-    problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)
     console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:

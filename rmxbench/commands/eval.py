@@ -17,6 +17,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
+from rmxbench.commands.folders import positive_int, task_list
 from rmxbench.errors import UserError
 from rmxbench.spec.benchmarks import benchmark, tasks as known_tasks
 from rmxbench.spec.schema import BACKENDS
@@ -29,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gguf-file", help="GGUF file name inside the repo/directory")
     parser.add_argument("--tokenizer", help="tokenizer repo/path if it differs from the model's")
     parser.add_argument("--adapter", metavar="DIR", help="PEFT LoRA adapter directory")
-    parser.add_argument("--tasks", help=f"comma-separated tasks from: {', '.join(known_tasks())} "
+    parser.add_argument("--tasks", type=task_list, help=f"comma-separated tasks from: {', '.join(known_tasks())} "
                         "(default: the spec's protocol.tasks, else the six paper tasks)")
     parser.add_argument("--spec", metavar="SPEC", help="spec file whose `protocol` (decoding, limits, backend) to use")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N problems of each task")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N problems of each task")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="benchmark JSONL folder (default: $RMXBENCH_DATA_DIR, spec protocol.data_dir, else hub)")
     parser.add_argument("--prompt-style", default="qwen_raw",
@@ -46,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "installed, HF otherwise)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--trust-remote-code", action="store_true", help="run the model repo's own code (off by default)")
-    parser.add_argument("--max-new-tokens", type=int, help="override protocol.max_new_tokens")
-    parser.add_argument("--batch-size", type=int, help="override protocol.batch_size (HF backend)")
+    parser.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="override protocol.max_new_tokens")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N", help="override protocol.batch_size (HF backend)")
     parser.add_argument("--row-id", default="model", help="row id stored in the records (default `model`)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default rmxbench-eval/<UTC timestamp>)")
 
@@ -99,15 +100,21 @@ def _protocol(args: argparse.Namespace, tasks: list[str] | None, spec=None):
         proto = proto.for_tasks(tasks)
     if args.backend:
         upd["backend"] = args.backend
-    if args.max_new_tokens:
+    if args.max_new_tokens is not None:
         upd["max_new_tokens"] = args.max_new_tokens
-    if args.batch_size:
+    if args.batch_size is not None:
         upd["batch_size"] = args.batch_size
     if args.limit is not None:
-        if args.limit < 1:
-            raise UserError(f"--limit must be >= 1, got {args.limit}")
         upd["limit"] = {t: args.limit for t in (tasks or proto.tasks)}
-    return Protocol.model_validate({**proto.model_dump(), **upd})
+    from pydantic import ValidationError
+
+    try:
+        return Protocol.model_validate({**proto.model_dump(), **upd})
+    except ValidationError as exc:  # the flags and the spec's protocol together are not a valid protocol
+        e = exc.errors()[0]
+        raise UserError(f"the eval flags{' and --spec ' + args.spec if args.spec else ''} give an invalid protocol: "
+                        f"{'.'.join(map(str, e['loc'])) or 'protocol'}: {e['msg']}",
+                        hint="protocol fields and allowed values: rmxbench/spec/schema.py (Protocol)") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,9 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    tasks = None
-    if args.tasks:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = args.tasks  # a list (commands.folders.task_list), or None
+    if tasks:
         bad = [t for t in tasks if t not in known_tasks()]
         if bad:
             raise UserError(f"--tasks: unknown task(s) {', '.join(bad)}; allowed: {', '.join(known_tasks())}")
@@ -142,10 +148,12 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.commands.folders import check_writable_dir
 
     check_writable_dir("--out", out)  # before the engine starts, not after
-    from rmxbench.evaluation.data import data_identity
+    from rmxbench.evaluation.data import data_identity, load_benchmark
 
-    for t in protocol.tasks:  # every task's data file is there before the engine starts, not after the first task
+    for t in protocol.tasks:  # every task's data file is there (and readable) before the engine starts
         data_identity(t, data_dir)
+        if data_dir is not None and not (benchmark(t).derived_from or benchmark(t).embedded):
+            load_benchmark(t, data_dir=data_dir)
     from rmxbench.buildlog import capture, terminal, width
 
     console = Console(emoji=False, highlight=False, file=terminal(), width=width(terminal()))  # the engine's and lm-eval's output go to eval.log

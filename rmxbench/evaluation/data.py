@@ -26,7 +26,7 @@ def read_jsonl(path: Path) -> list[dict]:
         UserError: missing file or a line that is not a JSON object (names file and line).
     """
     if not path.is_file():
-        raise UserError(f"benchmark file {path} not found")
+        raise UserError(f"benchmark file {path} {'is not a file' if path.exists() else 'not found'}")
     rows = []
     with path.open(encoding="utf-8") as fh:
         for i, line in enumerate(fh, 1):
@@ -75,6 +75,9 @@ def load_benchmark(name: str, *, data_dir: str | Path | None = None, limit: int 
         rows = read_jsonl(embedded_path(ds))
     elif data_dir is not None:
         rows = read_jsonl(Path(data_dir) / ds.file)
+        if not rows:
+            raise UserError(f"benchmark file {Path(data_dir) / ds.file} has no problems (needed for {name!r})",
+                            hint="each line: a JSON object with id, problem, answer (see shared/benchmarks)")
     else:
         from rmxbench.evaluation.hub_data import load_hub_benchmark
 
