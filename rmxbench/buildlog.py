@@ -116,7 +116,8 @@ class _OwnRecords(logging.Handler):
 @contextmanager
 def capture(log_path: str | Path, *, header: str = "") -> Iterator[Path]:
     """Send everything written to descriptors 1 and 2 while the body runs to ``log_path``
-    (appended; ``header`` first, with a timestamp). Nested use keeps the outer log.
+    (appended; ``header`` first, with a timestamp). Nested use keeps the outer log. An exception
+    that stops the body is written to the log (type and traceback) before it propagates.
 
     Yields:
         ``log_path``.
@@ -148,6 +149,14 @@ def capture(log_path: str | Path, *, header: str = "") -> Iterator[Path]:
         for fd in (1, 2):
             os.dup2(fh.fileno(), fd)
         yield log_path
+    except BaseException as exc:  # the log says why the work stopped (a kept failed-node log has it)
+        import traceback
+
+        _flush()
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} stopped by {type(exc).__name__}:\n"
+                 + "".join(traceback.format_exception(exc)))
+        fh.flush()
+        raise
     finally:
         _flush()
         for fd, d in saved.items():

@@ -162,6 +162,9 @@ def test_a_failed_builds_log_is_kept_where_the_error_says(tmp_path, monkeypatch)
     kept = Path(note.split(": ", 1)[1])
     assert note.startswith("build log of r echo: ") and kept.parent == store.home / "logs" / "failed"
     assert "child stderr" in kept.read_text() and store.get("pool", "abc123") is None
+    text = kept.read_text()  # the log says why the build stopped: the error and where it was raised
+    assert "stopped by RuntimeError:" in text and "RuntimeError: the build broke" in text, text
+    assert "rmx_echo_stage.py" in text.split("stopped by RuntimeError:")[1]
 
 
 def test_an_artifact_another_builder_published_meanwhile_counts_as_reused(tmp_path, monkeypatch):
