@@ -311,6 +311,15 @@ def test_analyze_command(setup, tmp_path, capsys):
     assert not list(out.glob(".tmp-*"))
     mtime = (out / "reranking-tinymath" / "result.json").stat().st_mtime
     assert main(argv) == 0 and (out / "reranking-tinymath" / "result.json").stat().st_mtime == mtime  # resumed
+    # the same --out with other settings is refused, not answered with the old pair's result
+    capsys.readouterr()
+    other = [x if x != "6" else "5" for x in argv]
+    assert main(other) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{out / 'reranking-tinymath'} holds a reranking result computed with other settings (limit: 6 then, 5 now)" \
+        in err and "--force recomputes it" in err, err
+    assert json.loads((out / "reranking-tinymath" / "result.json").read_text())["n"] == 6
+    assert json.loads((out / "reranking-tinymath" / "request.json").read_text())["limit"] == 6
     bad = tmp_path / "bad.yaml"
     bad.write_text("reranking: {top_kk: 3}\n")
     capsys.readouterr()

@@ -16,7 +16,8 @@ settings with the spec's ``analyses:`` keys (``reranking:``, ``interventions:``,
 
 Writes ``OUT/<analysis>-<task>/`` (``result.json`` + PNG figures; each folder is built under a
 temporary name and renamed when complete, so an interrupted run leaves no partial result and a
-rerun skips finished analyses unless ``--force``) and ``OUT/analyses.md`` + ``OUT/analyses.html``.
+rerun skips finished analyses unless ``--force``; each folder's ``request.json`` records the settings
+it was computed with, and a rerun into it with other settings is refused unless ``--force``) and ``OUT/analyses.md`` + ``OUT/analyses.html``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,46 @@ def _configs(path: str | None) -> dict:
     return out
 
 
+#: What an analysis folder was computed from (:func:`_request`), beside its result.json.
+REQUEST_FILE = "request.json"
+
+
+def _request(name: str, args: argparse.Namespace, config) -> dict:
+    """The settings that decide analysis ``name``'s result: models (resolved adapter and sweep
+    folders), task, problems, decoding, dtype and the analysis config."""
+    def folder(d):
+        return str(Path(d).resolve()) if d else None
+
+    return {"analysis": name, "base": args.base, "base_revision": args.base_revision, "other": args.other,
+            "other_revision": args.other_revision, "other_adapter": folder(args.other_adapter),
+            "sweep": [folder(d) for d in args.sweep] if name == "tau_curve" else [],
+            "task": args.task, "limit": args.limit, "data_dir": folder(args.data_dir), "prompt_style": args.prompt_style,
+            "max_new_tokens": args.max_new_tokens, "dtype": args.dtype, "config": config.model_dump(mode="json")}
+
+
+def _check_same_request(final: Path, request: dict) -> None:
+    """Raise UserError when the finished folder ``final`` was computed from other settings than
+    ``request`` (a rerun would otherwise report the old pair's result as this one's). A folder
+    without :data:`REQUEST_FILE` (written before it existed) is taken as it is.
+
+    Raises:
+        UserError: names the settings that differ, old and new.
+    """
+    import json
+
+    try:
+        old = json.loads((final / REQUEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        old = {}
+    diff = [k for k in request if old.get(k) != request[k]]
+    if diff:
+        shown = "; ".join(f"{k}: {old.get(k)!r} then, {request[k]!r} now" for k in diff[:4])
+        raise UserError(f"{final} holds a {request['analysis']} result computed with other settings ({shown})",
+                        hint="--force recomputes it there, or pass another --out")
+
+
 def _weights(ref, args: argparse.Namespace):
     """The HF :class:`~rmxbench.backends.session.EngineSpec` of a model of the pair (torch weights:
     teacher-forced passes and lockstep decoding)."""
@@ -109,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.analysis.common import ModelHandle
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
-    from rmxbench.results import atomic_write_text
+    from rmxbench.results import atomic_write_json, atomic_write_text
 
     names = list(dict.fromkeys(args.analysis or ["reranking", "interventions"]))
     if args.prompt_style not in STOP_SEQUENCES:
@@ -120,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {d!r} is not a directory")
     pair_names = [n for n in names if n != "tau_curve"]
     if pair_names and not (args.other or args.other_adapter):
-        raise UserError(f"{', '.join(pair_names)} {'compares' if len(pair_names) == 1 else 'compare'} two models: give --other and/or --other-adapter")
+        verb = "compares" if len(pair_names) == 1 else "compare"
+        raise UserError(f"{', '.join(pair_names)} {verb} two models: give --other and/or --other-adapter")
     if "tau_curve" in names and not args.sweep:
         raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
     configs = _configs(args.config)
@@ -131,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
     problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)  # a bad task or file: before too
     if not problems:
         raise UserError(f"--task {args.task}: no problems to analyse")
+    requests = {name: _request(name, args, configs[name]) for name in names}
+    for name in names:  # a finished folder of other settings is refused before any model loads
+        if (out / f"{name}-{args.task}").is_dir() and not args.force:
+            _check_same_request(out / f"{name}-{args.task}", requests[name])
     from rmxbench.backends.session import SessionPool
 
     sessions = SessionPool()  # each model is loaded once for every analysis of this command
@@ -152,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         final = out / f"{name}-{args.task}"
         folders.append((final, f"{final.name}/"))
+        request = requests[name]
         if final.is_dir() and not args.force:
             console.print(f"{name}: done already ({escape(str(final))}); --force recomputes")
             continue
@@ -177,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
                                problems=problems, task=args.task, max_new_tokens=args.max_new_tokens,
                                out_dir=tmp, pool=pool, sweeps=sweeps, progress=bar.advance)
                 bar.done()
+            atomic_write_json(tmp / REQUEST_FILE, request)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
