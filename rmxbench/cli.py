@@ -47,6 +47,15 @@ DESCRIPTION = (
 )
 
 
+#: What Ctrl-C leaves, per command (None: the commands that build stored stages and resume).
+INTERRUPTED = {
+    None: "interrupted: finished stages are stored; rerun the same command to resume.",
+    "eval": "interrupted: each task that finished has its folder under --out; eval does not resume, a rerun "
+            "evaluates every task again.",
+    "analyze": "interrupted: finished analyses are in --out; rerun the same command to compute the rest.",
+}
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Return the top-level parser with one subparser per command.
 
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_notes(exc)
         return 1
     except KeyboardInterrupt as exc:
-        print("\ninterrupted: finished stages are stored; rerun the same command to resume.", file=sys.stderr)
+        print("\n" + INTERRUPTED.get(command, INTERRUPTED[None]), file=sys.stderr)
         _print_notes(exc)
         return 130
     except Exception as exc:  # last resort, still one screen

@@ -253,3 +253,31 @@ def test_an_empty_benchmark_file_is_refused_before_the_engine_starts(tmp_path, c
     captured = capsys.readouterr()
     assert f"benchmark file {tmp_path / 'gsm8k.jsonl'} has no problems (needed for 'gsm8k')" in captured.err
     assert "internal error" not in captured.err and "evaluating" not in captured.out
+
+
+def test_ctrl_c_in_eval_says_what_is_kept_and_that_eval_does_not_resume(tmp_path):
+    """SIGINT while ``rmxbench eval`` evaluates: exit 130 and a line that is true for eval (its
+    finished tasks are in --out; it does not resume), not the stage-store line of ``run``."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "o"
+    env = dict(os.environ, RMXBENCH_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.Popen([sys.executable, "-m", "rmxbench.cli", "eval", "--model", "package:embedded/tiny",
+                          "--backend", "hf", "--tasks", "tinymath", "--max-new-tokens", "256", "--batch-size", "4",
+                          "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120 and p.poll() is None and \
+                "rmxbench eval: tinymath" not in ((out / "eval.log").read_text() if (out / "eval.log").exists() else ""):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "eval does not resume, a rerun evaluates every task again" in err and "finished stages" not in err, err
