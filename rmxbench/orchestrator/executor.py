@@ -109,6 +109,7 @@ class BuildOutcome:
         engines: the engine sessions the build started or reused
             (:class:`~rmxbench.backends.session.SessionEvent`).
         log: where a failed build's log was kept (:func:`keep_failed_log`), or None.
+        hint: what to do about ``error`` (a :class:`~rmxbench.errors.UserError`'s hint), or None.
     """
 
     key: str
@@ -119,6 +120,7 @@ class BuildOutcome:
     error: str | None = None
     engines: list = field(default_factory=list)
     log: str | None = None
+    hint: str | None = None
 
 
 #: How a failed build's exception names its kept log: ``FAILED_LOG_NOTE + "<name>: <path>"`` (a note).

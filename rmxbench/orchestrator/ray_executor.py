@@ -403,12 +403,13 @@ class RayExecutor(Executor):
                 self.engines.extend(e for e in out.engines if e.started)
             except ray.exceptions.RayTaskError as exc:  # the build raised: not retried
                 cause = exc.cause
-                text = (cause.message + (f" ({cause.hint})" if cause.hint else "")) if isinstance(cause, UserError) \
+                text = cause.message if isinstance(cause, UserError) \
                     else f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
+                hint = (cause.hint or None) if isinstance(cause, UserError) else None
                 notes = getattr(cause, "__notes__", ())
                 text += "".join(f"; {n}" for n in notes if not n.startswith(FAILED_LOG_NOTE))
                 kept = next((n.split(": ", 1)[-1] for n in notes if n.startswith(FAILED_LOG_NOTE)), None)
-                out = BuildOutcome(req.key, req.stage, None, error=text, log=kept)
+                out = BuildOutcome(req.key, req.stage, None, error=text, log=kept, hint=hint)
             except ray.exceptions.RayError as exc:  # the worker (or its machine) died too often
                 if w is not None:
                     w.broken = True

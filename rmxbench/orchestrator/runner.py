@@ -104,6 +104,7 @@ class Runner:
         self._started: dict[str, float] = {}  # node key -> when it was submitted (perf_counter)
         self._built_keys: set[str] = set()  # keys built in this run (estimates.json: built_now)
         self._failed_logs: list[str] = []  # the kept build logs of failed nodes (executors that report them)
+        self._failed_hints: dict[str, str] = {}  # a failure's reason -> its hint (executors that report them)
 
     # ------------------------------------------------------------------ nodes
 
@@ -134,8 +135,11 @@ class Runner:
         if out.error is not None or out.path is None:
             why = self.failed[node.key] = out.error or "no artifact"
             first = next((lab for lab, w in s.failed if w == why), None)  # a long reason is printed once
-            shown = (why if first is None else f"as {first} (above)") + (f"; build log: {out.log}" if out.log else "")
+            shown = ((why + (f" (hint: {out.hint})" if out.hint else "")) if first is None else f"as {first} (above)") \
+                + (f"; build log: {out.log}" if out.log else "")
             s.failed.append((label, why))
+            if out.hint:
+                self._failed_hints[why] = out.hint
             if out.log:
                 self._failed_logs.append(out.log)
             for dep in self.plan.graph.dependents(node):
@@ -163,9 +167,13 @@ class Runner:
             self.console.print(f"{escape(seeded_row_key(node.row_id, node.seed))}: {escape(text)}", soft_wrap=self.plain)
         self._resolved(node, out.path, True)
 
-    def run_nodes(self, nodes: list[Node] | None = None) -> RunSummary:
+    def run_nodes(self, nodes: list[Node] | None = None, *, raise_failed: bool = True) -> RunSummary:
         """Build the selected rows' nodes (``nodes``: only these and what they read), one model's
         nodes together on its shared engine session.
+
+        Args:
+            raise_failed: False leaves failed nodes in ``summary.failed`` for the caller (``run``
+                renders the board of what was built first).
 
         Raises:
             UserError: nodes failed in a distributed run (after the other branches finished; the
@@ -229,7 +237,7 @@ class Runner:
         finally:
             executor.close()
         self.summary.engines = executor.summary()
-        if self.summary.failed:
+        if self.summary.failed and raise_failed:
             self._raise_failed()
         return self.summary
 
@@ -315,12 +323,21 @@ class Runner:
         by_reason: dict[str, list[str]] = {}  # one reason (an install hint, a full disk) is said once
         for lab, why in s.failed:
             by_reason.setdefault(why, []).append(lab)
-        msg = (f"{len(s.failed)} node(s) failed: " + "; ".join(f"{', '.join(labs)} ({why})" for why, labs in by_reason.items())
+        hints = self._failed_hints
+        one_hint = len(by_reason) == 1 and next(iter(by_reason)) in hints  # then it is the error's hint line
+
+        def reason(why: str) -> str:
+            return why if one_hint or why not in hints else f"{why} (hint: {hints[why]})"
+
+        msg = (f"{len(s.failed)} node(s) failed: " + "; ".join(f"{', '.join(labs)} ({reason(why)})"
+                                                              for why, labs in by_reason.items())
                + (f". Not built because an input failed: {', '.join(skipped)}" if skipped else "")
-               + f". {len(s.built)} node(s) were built in this run and are stored."
-               + (f" Build logs of the failed nodes: {_common_folder(self._failed_logs)}" if self._failed_logs else ""))
-        raise UserError(msg, hint="fix what the failure says (if it was a dead worker, nothing), then rerun the same "
-                                  "command: it builds only what is missing")
+               + f". {len(s.built)} node(s) were built in this run and are stored"
+               + (f". Build logs of the failed nodes: {_common_folder(self._failed_logs)}" if self._failed_logs else "")
+               + (f". The board of what was built: {s.board_md}" if s.board_md else "") + ".")
+        then = "then rerun the same command: it builds only what is missing"
+        raise UserError(msg, hint=f"{hints[next(iter(by_reason))]}; {then}" if one_hint
+                        else f"fix what the failure says (if it was a dead worker, nothing), {then}")
 
     # ------------------------------------------------------------------ main
 
@@ -331,7 +348,7 @@ class Runner:
             from rmxbench.orchestrator.estimate import estimate_plan
 
             self.estimate = estimate_plan(self.plan)
-        self.run_nodes()
+        self.run_nodes(raise_failed=False)
         s = self.summary
         for node in self.plan.graph.nodes:  # what the table says each finished node gives the board
             board, d = self.plan.table[node.stage].board, s.dirs.get(node.key)
@@ -343,7 +360,17 @@ class Runner:
                 s.analyses.append(d)
         s.costs = self.costs()
         s.seconds = time.perf_counter() - t0
+        missing: dict[str, list[str]] = {}  # nodes failed (distributed run): the board says which rows lack cells
+        for n in self.plan.graph.nodes:
+            if n.key in self.failed and n.row_id in {i.row_id for i in self.plan.selected()}:
+                what = "not built" if self.failed[n.key].startswith("its input") else "failed"
+                missing.setdefault(n.row_id, []).append(f"{n.label} {what}")
+        for row_id, parts in missing.items():
+            note = "incomplete, this run stopped short: " + ", ".join(parts)
+            s.notes[row_id] = "; ".join(x for x in (s.notes.get(row_id), note) if x)
         self._write_outputs()
+        if s.failed:
+            self._raise_failed()
         return s
 
     def _record(self, node: Node, rec: TaskRecord) -> TaskRecord:
