@@ -62,6 +62,10 @@ def test_a_dead_address_is_a_quick_user_error(tmp_path):
     assert "ray start --head" in r.stderr and "internal error" not in r.stderr and "Traceback" not in r.stderr
     assert "plan for" not in r.stdout  # refused before the plan: nothing else on the screen
     assert took < 30, took
+    # a Ray Client address is probed the same way (Ray itself gives up after ~30 s, after the plan)
+    r, took = _rmx(tmp_path, "--executor", "ray", "--address", f"ray://127.0.0.1:{port}", timeout=90)
+    assert r.returncode == 1 and f"--address ray://127.0.0.1:{port}: no Ray cluster answers there" in r.stderr, r.stderr
+    assert "plan for" not in r.stdout and took < 20, (r.stdout, took)
 
 
 def test_a_port_that_accepts_but_never_answers_is_a_quick_user_error(tmp_path):
@@ -92,6 +96,8 @@ def test_an_address_that_is_not_host_port_is_refused(tmp_path):
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "127.0.0.1:99999")
     assert r.returncode == 1 and "--address 127.0.0.1:99999: port 99999 is out of range; allowed: 1–65535" in r.stderr, \
         r.stderr
+    r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "ray://")
+    assert r.returncode == 1 and "--address ray://: expected host:port" in r.stderr and "plan for" not in r.stdout
     # a dashboard URL (what a user may copy from the browser): refused with what is allowed, before the plan
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "http://127.0.0.1:8265")
     assert r.returncode == 1 and "--address http://127.0.0.1:8265: http:// is not a Ray address; allowed: host:port" \

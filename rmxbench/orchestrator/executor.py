@@ -267,24 +267,25 @@ REACHABLE_TIMEOUT_S = 5.0
 
 def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     """Raise UserError unless something accepts a TCP connection at ``address`` (``host:port``, the
-    cluster's GCS) within ``timeout`` seconds: ``ray.init`` retries a dead address forever. ``auto``
-    and ``ray://`` (Ray Client) addresses are left to Ray.
+    cluster's GCS, or ``ray://host:port``, a Ray Client server) within ``timeout`` seconds and answers
+    a gRPC handshake: ``ray.init`` retries a dead address forever (a dead Ray Client address for
+    ~30 s, after the plan). ``auto`` is left to Ray.
 
     Raises:
-        UserError: the address is not ``host:port`` (or has a scheme other than ``ray://``), the host name does not resolve, nothing
-            answers at that port, or what answers does not speak gRPC (not a Ray GCS).
+        UserError: the address is not ``host:port`` or ``ray://host:port`` (another scheme, no
+            port), the host name does not resolve, nothing answers at that port, or what answers
+            does not speak gRPC (not a Ray GCS or Ray Client server).
     """
-    if address == "auto" or address.startswith("ray://"):
+    if address == "auto":
         return
-    if "://" in address:
-        raise UserError(f"--address {address}: {address.split('://')[0]}:// is not a Ray address; allowed: host:port "
-                        "(the GCS address `ray start --head` prints, e.g. 10.0.0.1:6379), ray://host:port (Ray "
-                        "Client, port 10001) or auto")
-    host, sep, port = address.rpartition(":")
+    allowed = ("host:port (the GCS address `ray start --head` prints, e.g. 10.0.0.1:6379), ray://host:port (Ray "
+               "Client, port 10001) or auto")
+    if "://" in address and not address.startswith("ray://"):
+        raise UserError(f"--address {address}: {address.split('://')[0]}:// is not a Ray address; allowed: {allowed}")
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit():
-        raise UserError(f"--address {address}: expected host:port (what `ray start --head` prints, e.g. "
-                        "10.0.0.1:6379) or auto")
+        raise UserError(f"--address {address}: expected {allowed}")
     if not 0 < int(port) < 65536:
         raise UserError(f"--address {address}: port {port} is out of range; allowed: 1–65535 (the head's GCS port "
                         "is 6379 unless `ray start --head --port` said otherwise)")
