@@ -309,6 +309,7 @@ def test_analyze_command(setup, tmp_path, capsys):
     assert "rank_histogram.png" in (out / "analyses.md").read_text()
     assert "data:image/png;base64," in (out / "analyses.html").read_text()
     assert not list(out.glob(".tmp-*"))
+    assert "rmxbench analyze: loading package:embedded/tiny" in (out / "analyze.log").read_text()  # loaders' output
     mtime = (out / "reranking-tinymath" / "result.json").stat().st_mtime
     assert main(argv) == 0 and (out / "reranking-tinymath" / "result.json").stat().st_mtime == mtime  # resumed
     # the same --out with other settings is refused, not answered with the old pair's result

@@ -178,21 +178,23 @@ def run(args: argparse.Namespace) -> int:
         if (out / f"{name}-{args.task}").is_dir() and not args.force:
             _check_same_request(out / f"{name}-{args.task}", requests[name])
     from rmxbench.backends.session import SessionPool
+    from rmxbench.buildlog import capture
 
-    sessions = SessionPool()  # each model is loaded once for every analysis of this command
-    base_ref = _ref(args.base, args.base_revision)
-    base = ModelHandle(args.base, base_ref, dtype=args.dtype, session=sessions.get(_weights(base_ref, args)))
-    other = None
-    if args.other or args.other_adapter:
-        label = args.other or args.base
-        if args.other_adapter:
-            label += f" + adapter {Path(args.other_adapter).name}"
-        other_ref = _ref(args.other, args.other_revision) if args.other else base.ref
-        other = ModelHandle(label, other_ref,
-                            adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
-                            dtype=args.dtype,
-                            session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
-                            if args.other and not args.other_adapter else None)
+    with capture(out / "analyze.log", header=f"rmxbench analyze: loading {args.base}"):  # loaders' bars and notices
+        sessions = SessionPool()  # each model is loaded once for every analysis of this command
+        base_ref = _ref(args.base, args.base_revision)
+        base = ModelHandle(args.base, base_ref, dtype=args.dtype, session=sessions.get(_weights(base_ref, args)))
+        other = None
+        if args.other or args.other_adapter:
+            label = args.other or args.base
+            if args.other_adapter:
+                label += f" + adapter {Path(args.other_adapter).name}"
+            other_ref = _ref(args.other, args.other_revision) if args.other else base.ref
+            other = ModelHandle(label, other_ref,
+                                adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
+                                dtype=args.dtype,
+                                session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
+                                if args.other and not args.other_adapter else None)
     console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:
