@@ -321,6 +321,22 @@ def test_analyze_command(setup, tmp_path, capsys):
         in err and "--force recomputes it" in err, err
     assert json.loads((out / "reranking-tinymath" / "result.json").read_text())["n"] == 6
     assert json.loads((out / "reranking-tinymath" / "request.json").read_text())["limit"] == 6
+    log_size = (out / "analyze.log").stat().st_size
+    assert main(argv) == 0 and (out / "analyze.log").stat().st_size == log_size  # done already: no model loaded
+    # an adapter folder whose files changed at the same path is another adapter
+    import shutil
+
+    ad, out2 = tmp_path / "ad", tmp_path / "out2"
+    shutil.copytree(setup["adapter"], ad)
+    argv2 = [x if x != str(setup["adapter"]) else str(ad) for x in argv]
+    argv2[argv2.index(str(out))] = str(out2)
+    assert main(argv2) == 0
+    with (ad / "adapter_config.json").open("a") as fh:
+        fh.write("\n")
+    capsys.readouterr()
+    assert main(argv2) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds a reranking result computed with other settings (other_adapter: " in err, err
     bad = tmp_path / "bad.yaml"
     bad.write_text("reranking: {top_kk: 3}\n")
     capsys.readouterr()
@@ -328,6 +344,35 @@ def test_analyze_command(setup, tmp_path, capsys):
     assert "reranking.top_kk" in capsys.readouterr().err
     assert main(argv[:3] + ["--task", "tinymath", "--prompt-style", "tiny_story", "--out", str(out)]) == 1
     assert "give --other" in capsys.readouterr().err
+
+
+def test_analyze_knows_models_by_content_not_by_how_they_are_named(tmp_path, monkeypatch):
+    """``--other ./m`` from two folders holding different weights: two requests (a rerun there must
+    not report the first model's result as the second's); the same files under another name: one."""
+    import argparse
+    import shutil
+
+    from rmxbench.commands.analyze import _request
+    from rmxbench.embedded import __file__ as embedded_init
+    from rmxbench.spec.analyses import RerankingConfig
+
+    tiny = Path(embedded_init).parent / "tiny"
+    for d in ("A", "B", "C"):
+        shutil.copytree(tiny, tmp_path / d / "m")
+    cfg = (tmp_path / "B" / "m" / "config.json")
+    cfg.write_text(cfg.read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
+
+    def request(folder: str) -> dict:
+        monkeypatch.chdir(tmp_path / folder)
+        args = argparse.Namespace(base="package:embedded/tiny", base_revision=None, other="./m", other_revision=None,
+                                  other_adapter=None, sweep=[], task="tinymath", limit=4, prompt_style="tiny_story",
+                                  max_new_tokens=16, dtype="auto")
+        return _request("reranking", args, RerankingConfig(), None)
+
+    a, b, c = request("A"), request("B"), request("C")
+    assert a["other"] != b["other"] and a["other"].startswith("model:")
+    assert a == c and a["other"] == a["base"]  # the same bytes are the same model, whatever the path
+    assert a["data"]["embedded"] == "tinymath" and len(a["data"]["sha256"]) == 64
 
 
 def test_analyses_run_as_stages_and_show_on_the_board(setup, tmp_path):

@@ -231,6 +231,8 @@ def test_eval_checks_every_task_file_before_the_engine_starts(tmp_path, capsys):
     ("eval", ["--tasks", "tinymath", "--max-new-tokens", "0"], "argument --max-new-tokens: must be 1 or more, got 0"),
     ("eval", ["--tasks", "tinymath", "--batch-size", "0"], "argument --batch-size: must be 1 or more, got 0"),
     ("eval", ["--tasks", "tinymath", "--limit", "0"], "argument --limit: must be 1 or more, got 0"),
+    ("eval", ["--tasks", "tinymath", "--limit", "99999999999999999999999"],
+     "argument --limit: 99999999999999999999999 is too large; at most 9223372036854775807"),
     ("analyze", ["--max-new-tokens", "0"], "argument --max-new-tokens: must be 1 or more, got 0"),
     ("analyze", ["--limit", "-5"], "argument --limit: must be 1 or more, got -5"),
     ("analyze", ["--other-adapter", "/nonexistent/adapter"], "--other-adapter '/nonexistent/adapter' is not a directory"),

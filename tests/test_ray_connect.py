@@ -96,6 +96,8 @@ def test_an_address_that_is_not_host_port_is_refused(tmp_path):
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "127.0.0.1:99999")
     assert r.returncode == 1 and "--address 127.0.0.1:99999: port 99999 is out of range; allowed: 1–65535" in r.stderr, \
         r.stderr
+    r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "ray://127.0.0.1:99999")
+    assert r.returncode == 1 and "the head's Ray Client port is 10001" in r.stderr, r.stderr  # not the GCS port
     r, _ = _rmx(tmp_path, "--executor", "ray", "--address", "ray://")
     assert r.returncode == 1 and "--address ray://: expected host:port" in r.stderr and "plan for" not in r.stdout
     # a dashboard URL (what a user may copy from the browser): refused with what is allowed, before the plan

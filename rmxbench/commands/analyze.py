@@ -94,17 +94,22 @@ def _configs(path: str | None) -> dict:
 REQUEST_FILE = "request.json"
 
 
-def _request(name: str, args: argparse.Namespace, config) -> dict:
-    """The settings that decide analysis ``name``'s result: models (resolved adapter and sweep
-    folders), task, problems, decoding, dtype and the analysis config."""
-    def folder(d):
-        return str(Path(d).resolve()) if d else None
+def _request(name: str, args: argparse.Namespace, config, data_dir: Path | None) -> dict:
+    """The settings that decide analysis ``name``'s result, by content where content decides: each
+    model by its engine key (hub repo + revision, or the sha256 of local weights), each adapter and
+    sweep folder by its sha256, the task's rows by :func:`~rmxbench.evaluation.data.data_identity`
+    (``data_dir``: the resolved one, ``$RMXBENCH_DATA_DIR`` included); then limit, decoding, dtype
+    and the analysis config. Hashes go through the process's hash cache, which the engines reuse."""
+    from rmxbench.evaluation.data import data_identity
+    from rmxbench.pipeline.identity import adapter_identity, folder_sha256
 
-    return {"analysis": name, "base": args.base, "base_revision": args.base_revision, "other": args.other,
-            "other_revision": args.other_revision, "other_adapter": folder(args.other_adapter),
-            "sweep": [folder(d) for d in args.sweep] if name == "tau_curve" else [],
-            "task": args.task, "limit": args.limit, "data_dir": folder(args.data_dir), "prompt_style": args.prompt_style,
-            "max_new_tokens": args.max_new_tokens, "dtype": args.dtype, "config": config.model_dump(mode="json")}
+    return {"analysis": name, "base": _weights(_ref(args.base, args.base_revision), args).model,
+            "other": _weights(_ref(args.other, args.other_revision), args).model if args.other else None,
+            "other_adapter": adapter_identity(args.other_adapter) if args.other_adapter else None,
+            "sweep": [folder_sha256(d) for d in args.sweep] if name == "tau_curve" else [],
+            "task": args.task, "data": data_identity(args.task, data_dir), "limit": args.limit,
+            "prompt_style": args.prompt_style, "max_new_tokens": args.max_new_tokens, "dtype": args.dtype,
+            "config": config.model_dump(mode="json")}
 
 
 def _check_same_request(final: Path, request: dict) -> None:
@@ -121,11 +126,16 @@ def _check_same_request(final: Path, request: dict) -> None:
         old = json.loads((final / REQUEST_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return
-    except (OSError, ValueError):
-        old = {}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{final / REQUEST_FILE} cannot be read ({exc}), so it is unknown what {final} was computed "
+                        "from", hint="--force recomputes it there, or pass another --out") from None
     diff = [k for k in request if old.get(k) != request[k]]
     if diff:
-        shown = "; ".join(f"{k}: {old.get(k)!r} then, {request[k]!r} now" for k in diff[:4])
+        def short(v):
+            text = json.dumps(v, sort_keys=True)
+            return text if len(text) <= 60 else text[:57] + "…"
+
+        shown = "; ".join(f"{k}: {short(old.get(k))} then, {short(request[k])} now" for k in diff[:4])
         raise UserError(f"{final} holds a {request['analysis']} result computed with other settings ({shown})",
                         hint="--force recomputes it there, or pass another --out")
 
@@ -138,6 +148,26 @@ def _weights(ref, args: argparse.Namespace):
     return engine_of(ref, dtype=args.dtype).for_weights()
 
 
+def _load_pair(args: argparse.Namespace, sessions) -> tuple:
+    """The (base, other) :class:`~rmxbench.analysis.common.ModelHandle` pair of the flags, their
+    weights loaded on ``sessions`` (other None without ``--other``/``--other-adapter``)."""
+    from rmxbench.analysis.common import ModelHandle
+
+    base_ref = _ref(args.base, args.base_revision)
+    base = ModelHandle(args.base, base_ref, dtype=args.dtype, session=sessions.get(_weights(base_ref, args)))
+    if not (args.other or args.other_adapter):
+        return base, None
+    label = args.other or args.base
+    if args.other_adapter:
+        label += f" + adapter {Path(args.other_adapter).name}"
+    other_ref = _ref(args.other, args.other_revision) if args.other else base.ref
+    other = ModelHandle(label, other_ref, adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
+                        dtype=args.dtype,
+                        session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
+                        if args.other and not args.other_adapter else None)
+    return base, other
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -147,7 +177,6 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench import progress
     from rmxbench.analysis.api import build_analysis, expected_items
     from rmxbench.board.analyses import render_sections
-    from rmxbench.analysis.common import ModelHandle
     from rmxbench.evaluation.data import load_benchmark
     from rmxbench.evaluation.prompts import STOP_SEQUENCES
     from rmxbench.results import atomic_write_json, atomic_write_text
@@ -170,31 +199,24 @@ def run(args: argparse.Namespace) -> int:
     from rmxbench.commands.folders import check_writable_dir
 
     check_writable_dir("--out", out)  # before any model loads
-    problems = load_benchmark(args.task, data_dir=args.data_dir, limit=args.limit)  # a bad task or file: before too
+    from rmxbench.spec.context import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)  # --data-dir, else $RMXBENCH_DATA_DIR, else the hub
+    problems = load_benchmark(args.task, data_dir=data_dir, limit=args.limit)  # a bad task or file: before too
     if not problems:
         raise UserError(f"--task {args.task}: no problems to analyse")
-    requests = {name: _request(name, args, configs[name]) for name in names}
+    requests = {name: _request(name, args, configs[name], data_dir) for name in names}
     for name in names:  # a finished folder of other settings is refused before any model loads
         if (out / f"{name}-{args.task}").is_dir() and not args.force:
             _check_same_request(out / f"{name}-{args.task}", requests[name])
     from rmxbench.backends.session import SessionPool
     from rmxbench.buildlog import capture
 
-    with capture(out / "analyze.log", header=f"rmxbench analyze: loading {args.base}"):  # loaders' bars and notices
-        sessions = SessionPool()  # each model is loaded once for every analysis of this command
-        base_ref = _ref(args.base, args.base_revision)
-        base = ModelHandle(args.base, base_ref, dtype=args.dtype, session=sessions.get(_weights(base_ref, args)))
-        other = None
-        if args.other or args.other_adapter:
-            label = args.other or args.base
-            if args.other_adapter:
-                label += f" + adapter {Path(args.other_adapter).name}"
-            other_ref = _ref(args.other, args.other_revision) if args.other else base.ref
-            other = ModelHandle(label, other_ref,
-                                adapter_dir=Path(args.other_adapter).resolve() if args.other_adapter else None,
-                                dtype=args.dtype,
-                                session=sessions.get(_weights(other_ref, args), alongside=[_weights(base_ref, args).key])
-                                if args.other and not args.other_adapter else None)
+    sessions = SessionPool()  # each model is loaded once for every analysis of this command
+    base = other = None  # no model is loaded when every analysis asked for is done already
+    if args.force or any(not (out / f"{n}-{args.task}").is_dir() for n in names):
+        with capture(out / "analyze.log", header=f"rmxbench analyze: loading {args.base}"):  # loaders' bars
+            base, other = _load_pair(args, sessions)
     console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:
@@ -215,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             for s in args.sweep:
                 label = sweep_label(Path(s))
                 sweeps[label if label not in sweeps else f"{label} {Path(s).name}"] = sweep_from_adapter(Path(s))
-        pool = (load_benchmark(configs["distillation"].pool, data_dir=args.data_dir)
+        pool = (load_benchmark(configs["distillation"].pool, data_dir=data_dir)
                 if name == "distillation" else None)
         try:
             with progress.new_progress(console) as display, progress.use(display):

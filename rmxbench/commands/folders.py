@@ -3,6 +3,7 @@ the first and only screen a user sees (issue 18, "internal error" for environmen
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -46,6 +47,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    if n > sys.maxsize:
+        raise argparse.ArgumentTypeError(f"{text} is too large; at most {sys.maxsize}")
     return n
 
 

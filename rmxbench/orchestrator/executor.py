@@ -286,9 +286,11 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     host = host.strip("[]")
     if not sep or not host or not port.isdigit():
         raise UserError(f"--address {address}: expected {allowed}")
+    client = address.startswith("ray://")
+    usual = ("the head's Ray Client port is 10001 unless `ray start --head --ray-client-server-port` said otherwise"
+             if client else "the head's GCS port is 6379 unless `ray start --head --port` said otherwise")
     if not 0 < int(port) < 65536:
-        raise UserError(f"--address {address}: port {port} is out of range; allowed: 1–65535 (the head's GCS port "
-                        "is 6379 unless `ray start --head --port` said otherwise)")
+        raise UserError(f"--address {address}: port {port} is out of range; allowed: 1–65535 ({usual})")
     try:
         socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -304,8 +306,8 @@ def check_reachable(address: str, timeout: float = REACHABLE_TIMEOUT_S) -> None:
     if not _speaks_grpc(host, int(port), timeout):
         raise UserError(f"--address {address}: something accepts connections there but does not answer as a Ray "
                         f"cluster (no gRPC handshake within {timeout:g} s)",
-                        hint="pass the GCS address `ray start --head` printed (port 6379 unless --port was given), "
-                             "not another service's port") from None
+                        hint=f"pass the address `ray start --head` printed ({usual}), not another service's "
+                             "port") from None
 
 
 def _speaks_grpc(host: str, port: int, timeout: float) -> bool:
