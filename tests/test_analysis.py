@@ -354,7 +354,6 @@ def test_analyze_knows_models_by_content_not_by_how_they_are_named(tmp_path, mon
 
     from rmxbench.commands.analyze import _request
     from rmxbench.embedded import __file__ as embedded_init
-    from rmxbench.spec.analyses import RerankingConfig
 
     tiny = Path(embedded_init).parent / "tiny"
     for d in ("A", "B", "C"):
@@ -367,7 +366,7 @@ def test_analyze_knows_models_by_content_not_by_how_they_are_named(tmp_path, mon
         args = argparse.Namespace(base="package:embedded/tiny", base_revision=None, other="./m", other_revision=None,
                                   other_adapter=None, sweep=[], task="tinymath", limit=4, prompt_style="tiny_story",
                                   max_new_tokens=16, dtype="auto")
-        return _request("reranking", args, RerankingConfig(), None)
+        return _request(args, None)
 
     a, b, c = request("A"), request("B"), request("C")
     assert a["other"] != b["other"] and a["other"].startswith("model:")

@@ -28,7 +28,7 @@ import os
 import shutil
 from pathlib import Path
 
-from rmxbench.commands.folders import positive_int
+from rmxbench.commands.flags import positive_int
 from rmxbench.errors import UserError
 
 ANALYSES = ("reranking", "interventions", "distillation", "tau_curve")
@@ -94,22 +94,21 @@ def _configs(path: str | None) -> dict:
 REQUEST_FILE = "request.json"
 
 
-def _request(name: str, args: argparse.Namespace, config, data_dir: Path | None) -> dict:
-    """The settings that decide analysis ``name``'s result, by content where content decides: each
-    model by its engine key (hub repo + revision, or the sha256 of local weights), each adapter and
-    sweep folder by its sha256, the task's rows by :func:`~rmxbench.evaluation.data.data_identity`
-    (``data_dir``: the resolved one, ``$RMXBENCH_DATA_DIR`` included); then limit, decoding, dtype
-    and the analysis config. Hashes go through the process's hash cache, which the engines reuse."""
+def _request(args: argparse.Namespace, data_dir: Path | None) -> dict:
+    """The settings every analysis of the command shares, by content where content decides: each
+    model by its engine key (hub repo + revision, or the sha256 of local weights), the adapter by
+    its sha256, the task's rows by :func:`~rmxbench.evaluation.data.data_identity` (``data_dir``:
+    the resolved one, ``$RMXBENCH_DATA_DIR`` included); then limit, decoding and dtype. Each
+    analysis adds its name, its config and (``tau_curve``) its sweeps. Hashes go through the
+    process's hash cache, which the engines reuse."""
     from rmxbench.evaluation.data import data_identity
-    from rmxbench.pipeline.identity import adapter_identity, folder_sha256
+    from rmxbench.pipeline.identity import adapter_identity
 
-    return {"analysis": name, "base": _weights(_ref(args.base, args.base_revision), args).model,
+    return {"base": _weights(_ref(args.base, args.base_revision), args).model,
             "other": _weights(_ref(args.other, args.other_revision), args).model if args.other else None,
             "other_adapter": adapter_identity(args.other_adapter) if args.other_adapter else None,
-            "sweep": [folder_sha256(d) for d in args.sweep] if name == "tau_curve" else [],
             "task": args.task, "data": data_identity(args.task, data_dir), "limit": args.limit,
-            "prompt_style": args.prompt_style, "max_new_tokens": args.max_new_tokens, "dtype": args.dtype,
-            "config": config.model_dump(mode="json")}
+            "prompt_style": args.prompt_style, "max_new_tokens": args.max_new_tokens, "dtype": args.dtype}
 
 
 def _check_same_request(final: Path, request: dict) -> None:
@@ -196,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("tau_curve needs --sweep ADAPTER_DIR (a picked ReasonMaxxer adapter)")
     configs = _configs(args.config)
     out = Path(args.out or f"rmxbench-analyses/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
-    from rmxbench.commands.folders import check_writable_dir
+    from rmxbench.commands.flags import check_writable_dir
 
     check_writable_dir("--out", out)  # before any model loads
     from rmxbench.spec.context import resolve_data_dir
@@ -205,25 +204,30 @@ def run(args: argparse.Namespace) -> int:
     problems = load_benchmark(args.task, data_dir=data_dir, limit=args.limit)  # a bad task or file: before too
     if not problems:
         raise UserError(f"--task {args.task}: no problems to analyse")
-    requests = {name: _request(name, args, configs[name], data_dir) for name in names}
-    for name in names:  # a finished folder of other settings is refused before any model loads
-        if (out / f"{name}-{args.task}").is_dir() and not args.force:
-            _check_same_request(out / f"{name}-{args.task}", requests[name])
+    from rmxbench.pipeline.identity import folder_sha256
+
+    shared = _request(args, data_dir)
+    requests = {name: {"analysis": name, **shared, "config": configs[name].model_dump(mode="json"),
+                       "sweep": [folder_sha256(d) for d in args.sweep] if name == "tau_curve" else []}
+                for name in names}
+    finals = {name: out / f"{name}-{args.task}" for name in names}
+    done = [name for name in names if finals[name].is_dir() and not args.force]
+    for name in done:  # a finished folder of other settings is refused before any model loads
+        _check_same_request(finals[name], requests[name])
     from rmxbench.backends.session import SessionPool
     from rmxbench.buildlog import capture
 
     sessions = SessionPool()  # each model is loaded once for every analysis of this command
     base = other = None  # no model is loaded when every analysis asked for is done already
-    if args.force or any(not (out / f"{n}-{args.task}").is_dir() for n in names):
+    if len(done) < len(names):
         with capture(out / "analyze.log", header=f"rmxbench analyze: loading {args.base}"):  # loaders' bars
             base, other = _load_pair(args, sessions)
     console = Console(emoji=False, highlight=False)
     folders = []
     for name in names:
-        final = out / f"{name}-{args.task}"
+        final = finals[name]
         folders.append((final, f"{final.name}/"))
-        request = requests[name]
-        if final.is_dir() and not args.force:
+        if name in done:
             console.print(f"{name}: done already ({escape(str(final))}); --force recomputes")
             continue
         tmp = out / f".tmp-{final.name}-{os.getpid()}"
@@ -248,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
                                problems=problems, task=args.task, max_new_tokens=args.max_new_tokens,
                                out_dir=tmp, pool=pool, sweeps=sweeps, progress=bar.advance)
                 bar.done()
-            atomic_write_json(tmp / REQUEST_FILE, request)
+            atomic_write_json(tmp / REQUEST_FILE, requests[name])
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         def emit(self, record):
             self.messages.append(record.getMessage())
 
-    from rmxbench.commands.folders import check_writable_dir
+    from rmxbench.commands.flags import check_writable_dir
 
     check_writable_dir("--out", Path(args.out))
     handler = _Collect()

@@ -17,7 +17,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from rmxbench.commands.folders import positive_int, task_list
+from rmxbench.commands.flags import positive_int, task_list
 from rmxbench.errors import UserError
 from rmxbench.spec.benchmarks import benchmark, tasks as known_tasks
 from rmxbench.spec.schema import BACKENDS
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    tasks = args.tasks  # a list (commands.folders.task_list), or None
+    tasks = args.tasks  # a list (commands.flags.task_list), or None
     if tasks:
         bad = [t for t in tasks if t not in known_tasks()]
         if bad:
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     protocol = _protocol(args, tasks, ctx.spec if ctx is not None else None)
     data_dir = ctx.data_dir if ctx is not None else resolve_data_dir(args.data_dir)
     out = Path(args.out or f"rmxbench-eval/{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%SZ}")
-    from rmxbench.commands.folders import check_writable_dir
+    from rmxbench.commands.flags import check_writable_dir
 
     check_writable_dir("--out", out)  # before the engine starts, not after
     from rmxbench.evaluation.data import data_identity, load_benchmark

@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rmxbench.commands.folders import check_writable_dir
+from rmxbench.commands.flags import check_writable_dir
 from rmxbench.pipeline.stages import STAGES
 
 

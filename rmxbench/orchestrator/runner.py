@@ -135,8 +135,12 @@ class Runner:
         if out.error is not None or out.path is None:
             why = self.failed[node.key] = out.error or "no artifact"
             first = next((lab for lab, w in s.failed if w == why), None)  # a long reason is printed once
-            shown = ((why + (f" (hint: {out.hint})" if out.hint else "")) if first is None else f"as {first} (above)") \
-                + (f"; build log: {out.log}" if out.log else "")
+            if first is not None:
+                shown = f"as {first} (above)"
+            else:
+                shown = why + (f" (hint: {out.hint})" if out.hint else "")
+            if out.log:
+                shown += f"; build log: {out.log}"
             s.failed.append((label, why))
             if out.hint:
                 self._failed_hints[why] = out.hint
@@ -361,9 +365,10 @@ class Runner:
         s.costs = self.costs()
         s.seconds = time.perf_counter() - t0
         missing: dict[str, list[str]] = {}  # nodes failed (distributed run): the board says which rows lack cells
+        selected, failed = {i.row_id for i in self.plan.selected()}, {lab for lab, _ in s.failed}
         for n in self.plan.graph.nodes:
-            if n.key in self.failed and n.row_id in {i.row_id for i in self.plan.selected()}:
-                what = "not built" if self.failed[n.key].startswith("its input") else "failed"
+            if n.key in self.failed and n.row_id in selected:
+                what = "failed" if f"{n.row_id} {n.label}" in failed else "not built"
                 missing.setdefault(n.row_id, []).append(f"{n.label} {what}")
         for row_id, parts in missing.items():
             note = "incomplete, this run stopped short: " + ", ".join(parts)
